@@ -1,0 +1,136 @@
+/*
+ * dsk4j.h - the C ABI of dsk4j (DESIGN.md section 2: contract).
+ *
+ * Rules
+ *  - Every function returns int: DSK4J_OK (0) or a negative DSK4J_ERR_* code, and leaves a
+ *    thread-local message readable with dsk4j_last_error(). The one exception is
+ *    dsk4j_last_error itself, which returns that message.
+ *  - Native code validates everything it is given and never aborts, prints or exits.
+ *  - Argument order: the context, then outputs, then inputs, then parameters.
+ *  - Every buffer is passed as (pointer, capacity in bytes) so that the library can prove
+ *    each access in bounds. Tensors are dense, row-major and contiguous.
+ *  - On a "cpu" context pointers are host memory. On a "cuda:N" context they are device
+ *    addresses inside buffers returned by dsk4j_mem_alloc on a context of the same device.
+ *  - The library keeps no pointer past the call that received it, except device buffers it
+ *    allocated itself and hands back.
+ */
+#ifndef DSK4J_H
+#define DSK4J_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the exported entry points when the library itself is compiled. */
+#if defined(DSK4J_BUILDING)
+#define DSK4J_EXPORT __attribute__((visibility("default")))
+#else
+#define DSK4J_EXPORT
+#endif
+
+#define DSK4J_VERSION_MAJOR 0
+#define DSK4J_VERSION_MINOR 1
+#define DSK4J_VERSION_PATCH 0
+
+/* ---- status codes ---- */
+#define DSK4J_OK                    0
+#define DSK4J_ERR_INVALID_ARGUMENT (-1) /* a null, negative, inconsistent or too small argument */
+#define DSK4J_ERR_UNSUPPORTED      (-2) /* a valid request this build or backend does not do */
+#define DSK4J_ERR_UNAVAILABLE      (-3) /* backend absent: no driver, no device, no kernels */
+#define DSK4J_ERR_OUT_OF_MEMORY    (-4)
+#define DSK4J_ERR_DEVICE           (-5) /* a CUDA driver call failed; the message has its text */
+#define DSK4J_ERR_INTERNAL         (-6)
+
+/* ---- element types (codes are contract) ---- */
+#define DSK4J_DTYPE_F32  0
+#define DSK4J_DTYPE_BF16 1
+#define DSK4J_DTYPE_F16  2
+#define DSK4J_DTYPE_E4M3 3 /* float8 e4m3fn: no inf, max 448, NaN 0x7f/0xff */
+#define DSK4J_DTYPE_E5M2 4 /* float8 e5m2: IEEE-like, max 57344 */
+#define DSK4J_DTYPE_I32  5
+
+/* ---- context options (dsk4j_context_open flags) ---- */
+#define DSK4J_CPU_FORCE_PORTABLE 1 /* cpu: use the portable C path even where AVX2+FMA exist */
+#define DSK4J_CUDA_REFERENCE_KERNELS 2 /* cuda: run the plain reference kernels, not the fast ones */
+
+/* ---- memcpy directions ---- */
+#define DSK4J_COPY_HOST_TO_DEVICE   0
+#define DSK4J_COPY_DEVICE_TO_HOST   1
+#define DSK4J_COPY_DEVICE_TO_DEVICE 2
+
+/* ---- fp8 quantization options (flags of act_quant / weight_quant) ---- */
+#define DSK4J_SCALE_UE8M0    1 /* round each scale up to a power of two (exact, from the bits) */
+#define DSK4J_SCALE_COL_MAJOR 2 /* act_quant: scale stored [K/group, scale_ld], token-major */
+
+typedef struct dsk4j_context dsk4j_context;
+
+/* The calling thread's message for the last failed call ("" if none). Never NULL. */
+DSK4J_EXPORT const char* dsk4j_last_error(void);
+
+/* Library version. */
+DSK4J_EXPORT int dsk4j_version(int32_t* out_major, int32_t* out_minor, int32_t* out_patch);
+
+/* Opens a backend: device "cpu" or "cuda:N". num_threads: cpu worker threads, 0 = one per
+ * online core (ignored by cuda). flags: DSK4J_CPU_FORCE_PORTABLE, DSK4J_CUDA_REFERENCE_KERNELS. A missing CUDA driver or
+ * device gives DSK4J_ERR_UNAVAILABLE with the driver's own message. */
+DSK4J_EXPORT int dsk4j_context_open(dsk4j_context** out_ctx, const char* device, int32_t num_threads,
+                       int32_t flags);
+/* Closes a context (waits for its work; frees the device buffers it still owns). NULL is ok. */
+DSK4J_EXPORT int dsk4j_context_close(dsk4j_context* ctx);
+/* A one-line description, e.g. "cpu: 2 threads, avx2+fma" or "cuda:0: NVIDIA H200, sm_90,
+ * cubin sm_90a". Writes at most buf_bytes bytes including the terminating NUL. */
+DSK4J_EXPORT int dsk4j_context_describe(char* buf, int64_t buf_bytes, dsk4j_context* ctx);
+
+/* Number of CUDA devices; DSK4J_ERR_UNAVAILABLE with the driver's message if there is no
+ * usable driver. */
+DSK4J_EXPORT int dsk4j_cuda_device_count(int32_t* out_count);
+
+/* Memory of a context: device memory on cuda, 64-byte aligned host memory on cpu. */
+DSK4J_EXPORT int dsk4j_mem_alloc(void** out_ptr, dsk4j_context* ctx, int64_t bytes);
+DSK4J_EXPORT int dsk4j_mem_free(dsk4j_context* ctx, void* ptr);
+/* Copies bytes; direction DSK4J_COPY_*. Synchronous with respect to the host. */
+DSK4J_EXPORT int dsk4j_memcpy(dsk4j_context* ctx, void* dst, int64_t dst_bytes, const void* src,
+                 int64_t src_bytes, int64_t bytes, int32_t direction);
+/* Sets bytes of a context buffer to value (used to poison outputs in tests). */
+DSK4J_EXPORT int dsk4j_memset(dsk4j_context* ctx, void* dst, int64_t dst_bytes, int32_t value, int64_t bytes);
+/* Waits for all work queued on the context. */
+DSK4J_EXPORT int dsk4j_synchronize(dsk4j_context* ctx);
+
+/* ---- fp8 (DESIGN.md 3 and 4.1) ---- */
+
+/* fp8.cast: y[n] = convert(x[n]).
+ * {f32,bf16,f16} -> {e4m3,e5m2}: round to nearest even, saturate to +-max (Inf too), NaN -> 0x7f.
+ * {e4m3,e5m2} -> {f32,bf16,f16}: exact (bf16 output rounds to nearest even; NaN stays NaN). */
+DSK4J_EXPORT int dsk4j_fp8_cast(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype,
+                   const void* x, int64_t x_bytes, int32_t x_dtype, int64_t n);
+
+/* fp8.act_quant: x[rows,k] f32|bf16 -> y[rows,k] e4m3, scale f32.
+ * Per group g of group_size (128) contiguous elements of a row:
+ *   amax = max(max|x| (NaN ignored), 1e-4); s = amax/448 (ue8m0: next power of two >= s);
+ *   y = e4m3(x / s) (true division).
+ * scale layout: row-major [rows, k/group] with row stride scale_ld (0 = k/group), or with
+ * DSK4J_SCALE_COL_MAJOR [k/group, scale_ld] (0 = rows; scale_ld >= rows allows padding). */
+DSK4J_EXPORT int dsk4j_fp8_act_quant(dsk4j_context* ctx, void* y, int64_t y_bytes, float* scale,
+                        int64_t scale_bytes, const void* x, int64_t x_bytes, int32_t x_dtype,
+                        int64_t rows, int64_t k, int32_t group_size, int32_t flags,
+                        int64_t scale_ld);
+
+/* fp8.weight_quant: w[n,k] f32|bf16 -> y[n,k] e4m3, scale_inv[ceil(n/block), ceil(k/block)]
+ * f32, per block (partial edge blocks): amax = max(max|w| (NaN ignored), 1e-4),
+ * scale_inv = amax/448 (ue8m0 flag: next power of two), y = e4m3(w / scale_inv). */
+DSK4J_EXPORT int dsk4j_fp8_weight_quant(dsk4j_context* ctx, void* y, int64_t y_bytes, float* scale_inv,
+                           int64_t scale_inv_bytes, const void* w, int64_t w_bytes,
+                           int32_t w_dtype, int64_t n, int64_t k, int32_t block, int32_t flags);
+
+/* fp8.weight_dequant: w[n,k] e4m3, scale_inv[ceil(n/block), ceil(k/block)] f32 ->
+ * y[n,k] f32|bf16 = float(w) * scale_inv[i/block, j/block] (f32 product, then rounded). */
+DSK4J_EXPORT int dsk4j_fp8_weight_dequant(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype,
+                             const void* w, int64_t w_bytes, const float* scale_inv,
+                             int64_t scale_inv_bytes, int64_t n, int64_t k, int32_t block);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DSK4J_H */

@@ -1,0 +1,95 @@
+/* internal.h - shared by the API layer (api_*.c) and the backends (cpu_*.c, cuda_*.c).
+ * The API layer validates every argument before a backend sees it: backend functions may
+ * assume non-null pointers, sizes >= 0, buffers large enough, supported dtypes. */
+#ifndef DSK4J_INTERNAL_H
+#define DSK4J_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "dsk4j.h"
+
+/* Sets the calling thread's error message (printf format) and returns code. */
+int dsk4j_fail(int code, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clears the calling thread's error message. */
+void dsk4j_clear_error(void);
+
+#define CTX_CPU 0
+#define CTX_CUDA 1
+#define SIMD_PORTABLE 0
+#define SIMD_AVX2 1
+
+typedef struct cpu_pool cpu_pool;
+typedef struct cuda_state cuda_state;
+
+struct dsk4j_context {
+    int kind;        /* CTX_CPU or CTX_CUDA */
+    int ordinal;     /* cuda device ordinal, -1 for cpu */
+    int num_threads; /* cpu worker count (>= 1) */
+    int simd;        /* SIMD_PORTABLE or SIMD_AVX2 (cpu) */
+    cpu_pool* pool;  /* cpu only; NULL when num_threads == 1 */
+    cuda_state* cuda; /* cuda only */
+};
+
+size_t dsk4j_dtype_size(int32_t dtype); /* 0 for an unknown code */
+const char* dsk4j_dtype_name(int32_t dtype);
+
+/* ---------------- cpu backend (cpu_*.c) ---------------- */
+
+/* fn(arg, begin, end) over [0, n) split into chunks of at least `grain` items, run on the
+ * context's pool and the calling thread. Runs inline when the pool is busy (another thread
+ * is using it), when n <= grain, or when there is no pool. Returns when all chunks are done. */
+typedef void (*cpu_task_fn)(void* arg, int64_t begin, int64_t end);
+void cpu_parallel_for(dsk4j_context* ctx, int64_t n, int64_t grain, cpu_task_fn fn, void* arg);
+int cpu_pool_create(cpu_pool** out, int workers); /* workers = threads besides the caller */
+void cpu_pool_destroy(cpu_pool* pool);
+int cpu_has_avx2_fma(void); /* __builtin_cpu_supports("avx2") && ("fma") */
+
+/* Scalar conversions (exact contract of DESIGN.md 3), shared by all cpu paths. */
+uint8_t cpu_f32_to_e4m3(float x);
+uint8_t cpu_f32_to_e5m2(float x);
+float cpu_e4m3_to_f32(uint8_t v);
+float cpu_e5m2_to_f32(uint8_t v);
+float cpu_bf16_to_f32(uint16_t v);
+uint16_t cpu_f32_to_bf16(float x);
+float cpu_f16_to_f32(uint16_t v);
+uint16_t cpu_f32_to_f16(float x);
+
+/* Kernels: arguments already validated. scale_rs / scale_cs: element strides of the scale
+ * matrix along rows (tokens) and groups. */
+void cpu_fp8_cast(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* x, int32_t x_dtype,
+                  int64_t n);
+void cpu_fp8_act_quant(dsk4j_context* ctx, uint8_t* y, float* scale, int64_t scale_rs,
+                       int64_t scale_cs, const void* x, int32_t x_dtype, int64_t rows, int64_t k,
+                       int32_t group, int32_t flags);
+void cpu_fp8_weight_quant(dsk4j_context* ctx, uint8_t* y, float* scale_inv, const void* w,
+                          int32_t w_dtype, int64_t n, int64_t k, int32_t block, int32_t flags);
+void cpu_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const uint8_t* w,
+                            const float* scale_inv, int64_t n, int64_t k, int32_t block);
+
+/* ---------------- cuda backend (cuda_*.c) ---------------- */
+/* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
+ * cuGetErrorString text and the call that failed). */
+int cuda_device_count(int32_t* out_count);
+int cuda_open(dsk4j_context* ctx, int ordinal);   /* fills ctx->cuda */
+void cuda_close(dsk4j_context* ctx);               /* frees everything; never fails loudly */
+int cuda_describe(char* buf, size_t cap, dsk4j_context* ctx);
+int cuda_mem_alloc(dsk4j_context* ctx, void** out, int64_t bytes);
+int cuda_mem_free(dsk4j_context* ctx, void* ptr);
+int cuda_memcpy(dsk4j_context* ctx, void* dst, const void* src, int64_t bytes, int32_t dir);
+int cuda_memset(dsk4j_context* ctx, void* dst, int32_t value, int64_t bytes);
+int cuda_synchronize(dsk4j_context* ctx);
+/* DSK4J_OK iff [ptr, ptr+bytes) lies inside one live allocation of this context;
+ * otherwise DSK4J_ERR_INVALID_ARGUMENT naming `arg`. */
+int cuda_check_buffer(dsk4j_context* ctx, const void* ptr, int64_t bytes, const char* arg);
+
+int cuda_fp8_cast(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* x, int32_t x_dtype,
+                  int64_t n);
+int cuda_fp8_act_quant(dsk4j_context* ctx, uint8_t* y, float* scale, int64_t scale_rs,
+                       int64_t scale_cs, const void* x, int32_t x_dtype, int64_t rows, int64_t k,
+                       int32_t group, int32_t flags);
+int cuda_fp8_weight_quant(dsk4j_context* ctx, uint8_t* y, float* scale_inv, const void* w,
+                          int32_t w_dtype, int64_t n, int64_t k, int32_t block, int32_t flags);
+int cuda_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const uint8_t* w,
+                            const float* scale_inv, int64_t n, int64_t k, int32_t block);
+
+#endif
