@@ -26,6 +26,7 @@ struct dsk4j_context {
     int ordinal;     /* cuda device ordinal, -1 for cpu */
     int num_threads; /* cpu worker count (>= 1) */
     int simd;        /* SIMD_PORTABLE or SIMD_AVX2 (cpu) */
+    int flags;       /* the flags given to dsk4j_context_open */
     cpu_pool* pool;  /* cpu only; NULL when num_threads == 1 */
     cuda_state* cuda; /* cuda only */
 };

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# benchmarks/gpu/check.sh [--sanitize] [gpu_check options] - run from anywhere on a machine
+# with an NVIDIA GPU, its driver, the CUDA toolkit and cmake. Builds the kernels
+# (kernels-ptx/build.sh build/kernels) and libdsk4j.so with them embedded (build/native),
+# builds benchmarks/gpu/gpu_check.c against it and runs it: cuda (reference and fast kernels)
+# vs the cpu backend, bit for bit, all 2^32 f32 -> fp8 casts, then timings. --sanitize first
+# runs a quick pass under compute-sanitizer memcheck (if it is installed).
+# Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable), or the build's.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+SANITIZE=0
+ARGS=()
+for a in "$@"; do
+    case $a in
+    --sanitize) SANITIZE=1 ;;
+    *) ARGS+=("$a") ;;
+    esac
+done
+
+if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader || true
+fi
+
+echo "== kernels"
+bash kernels-ptx/build.sh build/kernels
+echo "== native library"
+cmake -S native -B build/native -DCMAKE_BUILD_TYPE=Release -DDSK4J_KERNELS_DIR="$ROOT/build/kernels" >/dev/null
+cmake --build build/native -j "$(nproc 2>/dev/null || echo 4)" >/dev/null
+echo "== gpu_check"
+CC=${CC:-cc}
+"$CC" -std=c11 -O2 -Wall -Wextra -I native/include benchmarks/gpu/gpu_check.c \
+    -L build/native -ldsk4j -Wl,-rpath,"$ROOT/build/native" -lm -o build/gpu_check
+
+rc_san=0
+if [ "$SANITIZE" = 1 ]; then
+    SAN=$(command -v compute-sanitizer || true)
+    [ -z "$SAN" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && SAN=/usr/local/cuda/bin/compute-sanitizer
+    if [ -n "$SAN" ]; then
+        echo "== compute-sanitizer memcheck (quick)"
+        set +e
+        "$SAN" --tool memcheck --error-exitcode 3 build/gpu_check --quick --no-timing ${ARGS[@]+"${ARGS[@]}"}
+        rc_san=$?
+        set -e
+        echo "compute-sanitizer: exit $rc_san"
+    else
+        echo "compute-sanitizer not found - skipping the memcheck pass"
+    fi
+fi
+
+set +e
+build/gpu_check ${ARGS[@]+"${ARGS[@]}"}
+rc=$?
+set -e
+if [ "$rc" = 0 ] && [ "$rc_san" != 0 ]; then
+    echo "check.sh: the compute-sanitizer pass failed (exit $rc_san)"
+    exit "$rc_san"
+fi
+exit "$rc"

@@ -1,0 +1,611 @@
+/* gpu_check.c - checks the CUDA backend's fp8 kernels against the CPU backend and times them.
+ *
+ * Opens "cpu", "cuda:0" (fast kernels) and "cuda:0" with DSK4J_CUDA_REFERENCE_KERNELS. For every
+ * fp8 op, on random inputs with edge cases (NaN, +-Inf, +-0, denormals, huge values, ties) and
+ * DeepSeek-V3 shapes, outputs are poisoned (0xAB) before each run and the cuda results are
+ * compared with the CPU backend's: bit for bit, except that any NaN matches any NaN in float
+ * outputs (the contract says only "NaN stays NaN" there). Then all 2^32 f32 patterns go
+ * through dsk4j_fp8_cast -> e4m3 / e5m2 on the GPU (fast kernels) and the CPU. Last, the fast
+ * kernels are timed (dsk4j_synchronize + clock_gettime) against a device-to-device copy.
+ *
+ * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--seed N] [--device cuda:N]
+ * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
+#define _POSIX_C_SOURCE 200809L
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dsk4j.h"
+
+#define EXIT_SKIP 77
+
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != DSK4J_OK) {                                                                     \
+            fprintf(stderr, "gpu_check: %s:%d: %s -> %d: %s\n", __FILE__, __LINE__, #call, rc_,     \
+                    dsk4j_last_error());                                                           \
+            exit(2);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void* xmalloc(size_t n) {
+    void* p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "gpu_check: out of host memory (%zu bytes)\n", n);
+        exit(2);
+    }
+    return p;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- random inputs ---- */
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* The e4m3 value of code c (0..126), for ties. */
+static float e4m3_value(int c) {
+    int e = (c >> 3) & 15, m = c & 7;
+    return e ? ldexpf(1.0f + m / 8.0f, e - 7) : ldexpf((float)m, -9);
+}
+
+/* One value around magnitude 2^ex, or a special one. */
+static float gen_value(int ex) {
+    uint32_t r = (uint32_t)(rnd() % 1000);
+    float sign = (rnd() & 1) ? -1.0f : 1.0f;
+    if (r < 10) { static const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff812345u, 0x7fffffffu};
+                  return u2f(nans[rnd() % 5]); }
+    if (r < 15) return sign * INFINITY;
+    if (r < 30) return sign * 0.0f;
+    if (r < 40) return u2f((uint32_t)(rnd() & 0x807fffffu)); /* denormal */
+    if (r < 45) return sign * (rnd() & 1 ? FLT_MAX : 1e30f);
+    if (r < 60) { int c = (int)(rnd() % 126); /* midpoint of two e4m3 neighbours, scaled */
+                  return sign * ldexpf(0.5f * (e4m3_value(c) + e4m3_value(c + 1)), ex - 8); }
+    float m = (float)(rnd() >> 40) / (float)(1ull << 24); /* [0,1) */
+    return sign * ldexpf(m, ex);
+}
+
+/* f32 rows x k: per 128-group exponents vary; some groups are ties (amax 448*2^e exactly, the
+ * rest midpoints * 2^e, so that x / s lands on e4m3 ties), tiny (amax < 1e-4) or special. */
+static void gen_matrix(float* x, int64_t rows, int64_t k) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t g = 0; g < k; g += 128) {
+            int64_t len = k - g < 128 ? k - g : 128;
+            float* p = x + r * k + g;
+            uint32_t kind = (uint32_t)(rnd() % 16);
+            int ex = (int)(rnd() % 61) - 30;
+            if (kind == 0) { /* ties */
+                int e = (int)(rnd() % 41) - 20;
+                for (int64_t j = 0; j < len; j++) {
+                    int c = (int)(rnd() % 125);
+                    p[j] = ((rnd() & 1) ? -1.0f : 1.0f) * ldexpf(0.5f * (e4m3_value(c) + e4m3_value(c + 1)), e);
+                }
+                p[rnd() % len] = ((rnd() & 1) ? -448.0f : 448.0f) * ldexpf(1.0f, e);
+            } else if (kind == 1) { /* tiny: the 1e-4 floor */
+                for (int64_t j = 0; j < len; j++) p[j] = gen_value(-20);
+            } else if (kind == 2) { /* all NaN or all zero */
+                float v = (rnd() & 1) ? NAN : -0.0f;
+                for (int64_t j = 0; j < len; j++) p[j] = v;
+            } else {
+                for (int64_t j = 0; j < len; j++) p[j] = gen_value(ex + (int)(rnd() % 5) - 2);
+            }
+        }
+}
+
+static void to_bf16(uint16_t* y, const float* x, int64_t n) { /* truncation: any bf16 pattern */
+    for (int64_t i = 0; i < n; i++) y[i] = (uint16_t)(f2u(x[i]) >> 16);
+}
+
+/* ---- cases ---- */
+enum { OP_CAST, OP_ACT, OP_WQ, OP_WDQ };
+enum { CMP_BYTES, CMP_F32, CMP_16 }; /* CMP_16: bf16 or f16 (nan_mask decides) */
+
+typedef struct {
+    int op;
+    const char* name;
+    char shape[64];
+    int32_t x_dtype, y_dtype, flags;
+    int64_t n, rows, k, scale_ld, off; /* off: element offset of x and y (misaligned views) */
+    int nin, nout;
+    void* in[2];
+    int64_t in_bytes[2];
+    int64_t out_bytes[2];
+    int out_cmp[2];
+    int out_dtype[2];
+    int time_it;
+    double moved_bytes;
+} check_case;
+
+static size_t dsize(int32_t d) {
+    return d == DSK4J_DTYPE_F32 ? 4 : (d == DSK4J_DTYPE_BF16 || d == DSK4J_DTYPE_F16) ? 2 : 1;
+}
+
+static int run_op(dsk4j_context* ctx, const check_case* c, void* const* out, void* const* in) {
+    switch (c->op) {
+    case OP_CAST: {
+        int64_t xs = (int64_t)dsize(c->x_dtype), ys = (int64_t)dsize(c->y_dtype);
+        return dsk4j_fp8_cast(ctx, (char*)out[0] + c->off * ys, c->out_bytes[0] - c->off * ys, c->y_dtype,
+                              (const char*)in[0] + c->off * xs, c->in_bytes[0] - c->off * xs, c->x_dtype,
+                              c->n);
+    }
+    case OP_ACT:
+        return dsk4j_fp8_act_quant(ctx, out[0], c->out_bytes[0], (float*)out[1], c->out_bytes[1], in[0],
+                                   c->in_bytes[0], c->x_dtype, c->rows, c->k, 128, c->flags, c->scale_ld);
+    case OP_WQ:
+        return dsk4j_fp8_weight_quant(ctx, out[0], c->out_bytes[0], (float*)out[1], c->out_bytes[1], in[0],
+                                      c->in_bytes[0], c->x_dtype, c->rows, c->k, 128, c->flags);
+    default:
+        return dsk4j_fp8_weight_dequant(ctx, out[0], c->out_bytes[0], c->y_dtype, in[0], c->in_bytes[0],
+                                        (const float*)in[1], c->in_bytes[1], c->rows, c->k, 128);
+    }
+}
+
+static void run_cpu(dsk4j_context* cpu, const check_case* c, void** host_out) {
+    for (int i = 0; i < c->nout; i++) memset(host_out[i], 0xAB, (size_t)c->out_bytes[i]);
+    CK(run_op(cpu, c, host_out, c->in));
+}
+
+/* Runs on a cuda context; returns seconds per iteration of the timed loop (0 if not timed). */
+static double run_cuda(dsk4j_context* g, const check_case* c, void** host_out, int iters) {
+    void *din[2] = {0, 0}, *dout[2] = {0, 0};
+    for (int i = 0; i < c->nin; i++) {
+        CK(dsk4j_mem_alloc(&din[i], g, c->in_bytes[i]));
+        CK(dsk4j_memcpy(g, din[i], c->in_bytes[i], c->in[i], c->in_bytes[i], c->in_bytes[i],
+                        DSK4J_COPY_HOST_TO_DEVICE));
+    }
+    for (int i = 0; i < c->nout; i++) {
+        CK(dsk4j_mem_alloc(&dout[i], g, c->out_bytes[i]));
+        CK(dsk4j_memset(g, dout[i], c->out_bytes[i], 0xAB, c->out_bytes[i]));
+    }
+    CK(run_op(g, c, dout, din));
+    CK(dsk4j_synchronize(g));
+    for (int i = 0; i < c->nout; i++)
+        CK(dsk4j_memcpy(g, host_out[i], c->out_bytes[i], dout[i], c->out_bytes[i], c->out_bytes[i],
+                        DSK4J_COPY_DEVICE_TO_HOST));
+    double per = 0;
+    if (iters > 0) {
+        for (int w = 0; w < 3; w++) CK(run_op(g, c, dout, din));
+        CK(dsk4j_synchronize(g));
+        double t0 = now_s();
+        for (int it = 0; it < iters; it++) CK(run_op(g, c, dout, din));
+        CK(dsk4j_synchronize(g));
+        per = (now_s() - t0) / iters;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (din[i]) CK(dsk4j_mem_free(g, din[i]));
+        if (dout[i]) CK(dsk4j_mem_free(g, dout[i]));
+    }
+    return per;
+}
+
+static int is_nan16(uint16_t v, int dtype) {
+    return dtype == DSK4J_DTYPE_BF16 ? (v & 0x7fff) > 0x7f80 : (v & 0x7fff) > 0x7c00;
+}
+
+/* Number of differing elements; prints the first few. */
+static long long compare(const char* what, const check_case* c, int o, const void* want, const void* got) {
+    long long bad = 0;
+    int64_t bytes = c->out_bytes[o];
+    int kind = c->out_cmp[o];
+    int64_t es = kind == CMP_BYTES ? 1 : kind == CMP_F32 ? 4 : 2;
+    for (int64_t i = 0; i < bytes / es; i++) {
+        int differ;
+        if (kind == CMP_BYTES) {
+            differ = ((const uint8_t*)want)[i] != ((const uint8_t*)got)[i];
+        } else if (kind == CMP_F32) {
+            uint32_t a, b;
+            memcpy(&a, (const char*)want + 4 * i, 4);
+            memcpy(&b, (const char*)got + 4 * i, 4);
+            differ = a != b && !((a & 0x7fffffffu) > 0x7f800000u && (b & 0x7fffffffu) > 0x7f800000u);
+        } else {
+            uint16_t a = ((const uint16_t*)want)[i], b = ((const uint16_t*)got)[i];
+            differ = a != b && !(is_nan16(a, c->out_dtype[o]) && is_nan16(b, c->out_dtype[o]));
+        }
+        if (differ) {
+            if (bad < 5) {
+                uint64_t a = 0, b = 0;
+                memcpy(&a, (const char*)want + es * i, (size_t)es);
+                memcpy(&b, (const char*)got + es * i, (size_t)es);
+                printf("  MISMATCH %s %s %s out%d[%lld]: cpu 0x%llx, cuda 0x%llx\n", what, c->name, c->shape, o,
+                       (long long)i, (unsigned long long)a, (unsigned long long)b);
+            }
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* ---- results table ---- */
+typedef struct {
+    char op[40], shape[64];
+    long long ref_bad, fast_bad;
+    double gbps;
+} row_t;
+#define MAX_ROWS 256
+static row_t g_rows[MAX_ROWS];
+static int g_nrows;
+
+static row_t* new_row(void) {
+    if (g_nrows >= MAX_ROWS) {
+        fprintf(stderr, "gpu_check: more than %d cases\n", MAX_ROWS);
+        exit(2);
+    }
+    return &g_rows[g_nrows++];
+}
+static double g_copy_gbps;
+
+static dsk4j_context *g_cpu, *g_fast, *g_ref;
+static int g_quick, g_timing = 1;
+
+static void check(check_case* c) {
+    void* want[2] = {0, 0};
+    void* got[2] = {0, 0};
+    for (int i = 0; i < c->nout; i++) {
+        want[i] = xmalloc((size_t)c->out_bytes[i]);
+        got[i] = xmalloc((size_t)c->out_bytes[i]);
+    }
+    run_cpu(g_cpu, c, want);
+    long long bad_ref = 0, bad_fast = 0;
+    run_cuda(g_ref, c, got, 0);
+    for (int i = 0; i < c->nout; i++) bad_ref += compare("ref", c, i, want[i], got[i]);
+    double per = run_cuda(g_fast, c, got, (g_timing && c->time_it) ? 20 : 0);
+    for (int i = 0; i < c->nout; i++) bad_fast += compare("fast", c, i, want[i], got[i]);
+    row_t* r = new_row();
+    snprintf(r->op, sizeof r->op, "%s", c->name);
+    snprintf(r->shape, sizeof r->shape, "%s", c->shape);
+    r->ref_bad = bad_ref;
+    r->fast_bad = bad_fast;
+    r->gbps = per > 0 ? c->moved_bytes / per / 1e9 : 0;
+    printf("%-30s %-26s ref %s fast %s\n", c->name, c->shape, bad_ref ? "FAIL" : "ok", bad_fast ? "FAIL" : "ok");
+    fflush(stdout);
+    for (int i = 0; i < c->nout; i++) {
+        free(want[i]);
+        free(got[i]);
+    }
+}
+
+static const char* dname(int32_t d) {
+    static const char* n[] = {"f32", "bf16", "f16", "e4m3", "e5m2"};
+    return d >= 0 && d < 5 ? n[d] : "?";
+}
+
+static void check_cast(int32_t xd, int32_t yd, int64_t n, int64_t off) {
+    check_case c;
+    memset(&c, 0, sizeof c);
+    c.op = OP_CAST;
+    c.x_dtype = xd;
+    c.y_dtype = yd;
+    c.n = n;
+    c.off = off;
+    char name[40];
+    snprintf(name, sizeof name, "fp8.cast %s->%s", dname(xd), dname(yd));
+    c.name = name;
+    snprintf(c.shape, sizeof c.shape, "[%lld]%s", (long long)n, off ? " +1 (misaligned)" : "");
+    int64_t total = n + off;
+    c.nin = 1;
+    c.nout = 1;
+    c.in_bytes[0] = total * (int64_t)dsize(xd);
+    c.out_bytes[0] = total * (int64_t)dsize(yd);
+    c.in[0] = xmalloc((size_t)c.in_bytes[0]);
+    if (xd == DSK4J_DTYPE_F32) {
+        gen_matrix((float*)c.in[0], 1, total);
+    } else if (xd == DSK4J_DTYPE_BF16) {
+        float* t = xmalloc((size_t)total * 4);
+        gen_matrix(t, 1, total);
+        to_bf16(c.in[0], t, total);
+        free(t);
+    } else { /* f16, e4m3, e5m2: every bit pattern */
+        for (int64_t i = 0; i < c.in_bytes[0]; i++) ((uint8_t*)c.in[0])[i] = (uint8_t)rnd();
+        if (dsize(xd) == 1)
+            for (int64_t i = 0; i < total && i < 256; i++) ((uint8_t*)c.in[0])[i] = (uint8_t)i;
+    }
+    c.out_cmp[0] = yd == DSK4J_DTYPE_F32 ? CMP_F32 : dsize(yd) == 2 ? CMP_16 : CMP_BYTES;
+    c.out_dtype[0] = yd;
+    c.time_it = n >= (1 << 24);
+    c.moved_bytes = (double)n * (double)(dsize(xd) + dsize(yd));
+    check(&c);
+    free(c.in[0]);
+}
+
+static void check_act(int32_t xd, int64_t rows, int64_t k, int32_t flags, int timed) {
+    check_case c;
+    memset(&c, 0, sizeof c);
+    c.op = OP_ACT;
+    c.x_dtype = xd;
+    c.rows = rows;
+    c.k = k;
+    c.flags = flags;
+    char name[40];
+    snprintf(name, sizeof name, "fp8.act_quant %s%s%s", dname(xd), flags & DSK4J_SCALE_UE8M0 ? " ue8m0" : "",
+             flags & DSK4J_SCALE_COL_MAJOR ? " colmaj" : "");
+    c.name = name;
+    snprintf(c.shape, sizeof c.shape, "[%lld,%lld]", (long long)rows, (long long)k);
+    int64_t groups = k / 128;
+    c.scale_ld = (flags & DSK4J_SCALE_COL_MAJOR) ? rows + 3 : 0; /* padded: padding stays poisoned */
+    c.nin = 1;
+    c.nout = 2;
+    c.in_bytes[0] = rows * k * (int64_t)dsize(xd);
+    c.out_bytes[0] = rows * k;
+    c.out_bytes[1] = 4 * ((flags & DSK4J_SCALE_COL_MAJOR) ? groups * c.scale_ld : rows * groups);
+    c.out_cmp[0] = CMP_BYTES;
+    c.out_cmp[1] = CMP_BYTES; /* scales are never NaN: exact bits */
+    float* x = xmalloc((size_t)(rows * k) * 4);
+    gen_matrix(x, rows, k);
+    if (xd == DSK4J_DTYPE_BF16) {
+        c.in[0] = xmalloc((size_t)c.in_bytes[0]);
+        to_bf16(c.in[0], x, rows * k);
+        free(x);
+    } else {
+        c.in[0] = x;
+    }
+    c.time_it = timed;
+    c.moved_bytes = (double)rows * (double)k * (double)(dsize(xd) + 1) + 4.0 * (double)(rows * groups);
+    check(&c);
+    free(c.in[0]);
+}
+
+static void check_wq(int32_t wd, int64_t n, int64_t k, int32_t flags, int timed) {
+    check_case c;
+    memset(&c, 0, sizeof c);
+    c.op = OP_WQ;
+    c.x_dtype = wd;
+    c.rows = n;
+    c.k = k;
+    c.flags = flags;
+    char name[40];
+    snprintf(name, sizeof name, "fp8.weight_quant %s%s", dname(wd), flags & DSK4J_SCALE_UE8M0 ? " ue8m0" : "");
+    c.name = name;
+    snprintf(c.shape, sizeof c.shape, "[%lld,%lld]", (long long)n, (long long)k);
+    int64_t nb = ((n + 127) / 128) * ((k + 127) / 128);
+    c.nin = 1;
+    c.nout = 2;
+    c.in_bytes[0] = n * k * (int64_t)dsize(wd);
+    c.out_bytes[0] = n * k;
+    c.out_bytes[1] = 4 * nb;
+    c.out_cmp[0] = CMP_BYTES;
+    c.out_cmp[1] = CMP_BYTES;
+    float* x = xmalloc((size_t)(n * k) * 4);
+    gen_matrix(x, n, k);
+    /* A few blocks get ties: max 448*2^e and midpoints. gen_matrix already does it per row group;
+     * whole blocks of ties come from identical generation of rows, which is rare: add one. */
+    if (n >= 128 && k >= 128) {
+        int e = (int)(rnd() % 21) - 10;
+        for (int64_t r = 0; r < 128; r++)
+            for (int64_t j = 0; j < 128; j++) {
+                int cc = (int)(rnd() % 125);
+                x[r * k + j] = ((rnd() & 1) ? -1.0f : 1.0f) * ldexpf(0.5f * (e4m3_value(cc) + e4m3_value(cc + 1)), e);
+            }
+        x[5 * k + 7] = 448.0f * ldexpf(1.0f, e);
+    }
+    if (wd == DSK4J_DTYPE_BF16) {
+        c.in[0] = xmalloc((size_t)c.in_bytes[0]);
+        to_bf16(c.in[0], x, n * k);
+        free(x);
+    } else {
+        c.in[0] = x;
+    }
+    c.time_it = timed;
+    c.moved_bytes = (double)n * (double)k * (double)(dsize(wd) + 1) + 4.0 * (double)nb;
+    check(&c);
+    free(c.in[0]);
+}
+
+static void check_wdq(int32_t yd, int64_t n, int64_t k, int timed) {
+    check_case c;
+    memset(&c, 0, sizeof c);
+    c.op = OP_WDQ;
+    c.y_dtype = yd;
+    c.rows = n;
+    c.k = k;
+    char name[40];
+    snprintf(name, sizeof name, "fp8.weight_dequant ->%s", dname(yd));
+    c.name = name;
+    snprintf(c.shape, sizeof c.shape, "[%lld,%lld]", (long long)n, (long long)k);
+    int64_t nb = ((n + 127) / 128) * ((k + 127) / 128);
+    c.nin = 2;
+    c.nout = 1;
+    c.in_bytes[0] = n * k;
+    c.in_bytes[1] = 4 * nb;
+    c.out_bytes[0] = n * k * (int64_t)dsize(yd);
+    c.out_cmp[0] = yd == DSK4J_DTYPE_F32 ? CMP_F32 : CMP_16;
+    c.out_dtype[0] = yd;
+    c.in[0] = xmalloc((size_t)c.in_bytes[0]);
+    for (int64_t i = 0; i < n * k; i++) ((uint8_t*)c.in[0])[i] = (uint8_t)rnd();
+    float* s = xmalloc((size_t)c.in_bytes[1]);
+    for (int64_t i = 0; i < nb; i++) {
+        uint32_t r = (uint32_t)(rnd() % 8);
+        s[i] = r == 0 ? 1e-30f : r == 1 ? 1e30f : r == 2 ? ldexpf(1.0f, (int)(rnd() % 40) - 20)
+                                                          : ldexpf(0.5f + (float)(rnd() >> 41) / (float)(1ull << 24),
+                                                                   (int)(rnd() % 40) - 30);
+    }
+    c.in[1] = s;
+    c.time_it = timed;
+    c.moved_bytes = (double)n * (double)k * (double)(1 + dsize(yd)) + 4.0 * (double)nb;
+    check(&c);
+    free(c.in[0]);
+    free(c.in[1]);
+}
+
+/* All 2^32 f32 patterns -> e4m3 and e5m2 on the GPU (fast) and the CPU. */
+static void check_exhaustive(void) {
+    const int64_t chunk = g_quick ? (1 << 22) : (1 << 28);
+    const int64_t total = g_quick ? (int64_t)1 << 26 : (int64_t)1 << 32;
+    uint32_t* x = xmalloc((size_t)chunk * 4);
+    uint8_t *want = xmalloc((size_t)chunk), *got = xmalloc((size_t)chunk);
+    void *dx = NULL, *dy = NULL;
+    CK(dsk4j_mem_alloc(&dx, g_fast, chunk * 4));
+    CK(dsk4j_mem_alloc(&dy, g_fast, chunk));
+    long long bad[2] = {0, 0};
+    double t0 = now_s();
+    for (int64_t base = 0; base < total; base += chunk) {
+        /* In quick mode, spread the chunks over the whole range. */
+        uint64_t start = g_quick ? (uint64_t)(base / chunk) * ((uint64_t)1 << 32) / (uint64_t)(total / chunk)
+                                 : (uint64_t)base;
+        for (int64_t i = 0; i < chunk; i++) x[i] = (uint32_t)(start + (uint64_t)i);
+        CK(dsk4j_memcpy(g_fast, dx, chunk * 4, x, chunk * 4, chunk * 4, DSK4J_COPY_HOST_TO_DEVICE));
+        for (int f = 0; f < 2; f++) {
+            int32_t yd = f ? DSK4J_DTYPE_E5M2 : DSK4J_DTYPE_E4M3;
+            CK(dsk4j_memset(g_fast, dy, chunk, 0xAB, chunk));
+            CK(dsk4j_fp8_cast(g_fast, dy, chunk, yd, dx, chunk * 4, DSK4J_DTYPE_F32, chunk));
+            memset(want, 0xAB, (size_t)chunk);
+            CK(dsk4j_fp8_cast(g_cpu, want, chunk, yd, x, chunk * 4, DSK4J_DTYPE_F32, chunk));
+            CK(dsk4j_memcpy(g_fast, got, chunk, dy, chunk, chunk, DSK4J_COPY_DEVICE_TO_HOST));
+            for (int64_t i = 0; i < chunk; i++)
+                if (want[i] != got[i]) {
+                    if (bad[f] < 5)
+                        printf("  MISMATCH exhaustive f32 0x%08x -> %s: cpu 0x%02x, cuda 0x%02x\n", x[i],
+                               dname(yd), want[i], got[i]);
+                    bad[f]++;
+                }
+        }
+    }
+    CK(dsk4j_mem_free(g_fast, dx));
+    CK(dsk4j_mem_free(g_fast, dy));
+    free(x);
+    free(want);
+    free(got);
+    for (int f = 0; f < 2; f++) {
+        row_t* r = new_row();
+        snprintf(r->op, sizeof r->op, "exhaustive f32->%s", f ? "e5m2" : "e4m3");
+        snprintf(r->shape, sizeof r->shape, "%s", g_quick ? "2^26 sampled" : "all 2^32");
+        r->ref_bad = -1; /* not run */
+        r->fast_bad = bad[f];
+        r->gbps = 0;
+    }
+    printf("exhaustive f32->e4m3/e5m2: %lld / %lld mismatches (%.1f s)\n", bad[0], bad[1], now_s() - t0);
+}
+
+static void measure_copy(void) {
+    const int64_t bytes = g_quick ? (64 << 20) : ((int64_t)2 << 30);
+    void *a = NULL, *b = NULL;
+    CK(dsk4j_mem_alloc(&a, g_fast, bytes));
+    CK(dsk4j_mem_alloc(&b, g_fast, bytes));
+    CK(dsk4j_memset(g_fast, a, bytes, 0x5A, bytes));
+    for (int i = 0; i < 3; i++) CK(dsk4j_memcpy(g_fast, b, bytes, a, bytes, bytes, DSK4J_COPY_DEVICE_TO_DEVICE));
+    const int iters = 20;
+    double t0 = now_s();
+    for (int i = 0; i < iters; i++) CK(dsk4j_memcpy(g_fast, b, bytes, a, bytes, bytes, DSK4J_COPY_DEVICE_TO_DEVICE));
+    double per = (now_s() - t0) / iters;
+    g_copy_gbps = 2.0 * (double)bytes / per / 1e9; /* read + write */
+    CK(dsk4j_mem_free(g_fast, a));
+    CK(dsk4j_mem_free(g_fast, b));
+    printf("device-to-device copy: %.0f GB/s (read + write, %lld MiB buffers)\n", g_copy_gbps,
+           (long long)(bytes >> 20));
+}
+
+int main(int argc, char** argv) {
+    const char* device = "cuda:0";
+    int exhaustive = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
+        else if (!strcmp(argv[i], "--no-timing")) g_timing = 0;
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--seed N] [--device cuda:N]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    printf("gpu_check: seed 0x%llx\n", (unsigned long long)g_rng);
+    int rc = dsk4j_context_open(&g_fast, device, 0, 0);
+    if (rc == DSK4J_ERR_UNAVAILABLE) {
+        printf("gpu_check: SKIPPED - CUDA is unavailable here: %s\n", dsk4j_last_error());
+        return EXIT_SKIP;
+    }
+    if (rc != DSK4J_OK) {
+        fprintf(stderr, "gpu_check: cannot open %s: %d: %s\n", device, rc, dsk4j_last_error());
+        return 2;
+    }
+    CK(dsk4j_context_open(&g_ref, device, 0, DSK4J_CUDA_REFERENCE_KERNELS));
+    CK(dsk4j_context_open(&g_cpu, "cpu", 0, 0));
+    char d1[256], d2[256], d3[256];
+    CK(dsk4j_context_describe(d1, sizeof d1, g_fast));
+    CK(dsk4j_context_describe(d2, sizeof d2, g_ref));
+    CK(dsk4j_context_describe(d3, sizeof d3, g_cpu));
+    printf("fast: %s\nref:  %s\ncpu:  %s\n", d1, d2, d3);
+
+    if (g_timing) measure_copy();
+
+    const int Q = g_quick;
+    /* fp8.cast: every direction; big aligned, odd length, misaligned view. */
+    static const int32_t wide[] = {DSK4J_DTYPE_F32, DSK4J_DTYPE_BF16, DSK4J_DTYPE_F16};
+    static const int32_t f8[] = {DSK4J_DTYPE_E4M3, DSK4J_DTYPE_E5M2};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 2; b++) {
+            check_cast(wide[a], f8[b], Q ? 100003 : (int64_t)4096 * 7168, 0);
+            check_cast(wide[a], f8[b], 1001, 1);
+            check_cast(f8[b], wide[a], Q ? 100003 : (int64_t)4096 * 7168, 0);
+            check_cast(f8[b], wide[a], 1001, 1);
+        }
+    /* fp8.act_quant: DeepSeek-V3 activations. */
+    static const int64_t act_rows[] = {1, 128, 4096, 300};
+    for (int r = 0; r < 4; r++) {
+        if (Q && act_rows[r] == 4096) continue;
+        for (int f = 0; f < 4; f++) {
+            check_act(DSK4J_DTYPE_F32, act_rows[r], 7168, f, act_rows[r] == 4096 && f == 0);
+            check_act(DSK4J_DTYPE_BF16, act_rows[r], 7168, f, act_rows[r] == 4096 && f == 0);
+        }
+    }
+    check_act(DSK4J_DTYPE_F32, 3, 128, 0, 0);
+    /* fp8.weight_quant / weight_dequant: DeepSeek-V3 weights and partial edge blocks. */
+    static const int64_t wshape[][2] = {{7168, 2048}, {18432, 7168}, {200, 300}, {129, 257}, {300, 7168}, {1, 1}};
+    for (int s = 0; s < 6; s++) {
+        int64_t n = wshape[s][0], k = wshape[s][1];
+        if (Q && n * k > (int64_t)1 << 22) continue;
+        int big = n == 18432;
+        for (int f = 0; f < 2; f++) {
+            if (!(big && f == 1)) check_wq(DSK4J_DTYPE_F32, n, k, f, big && f == 0);
+            check_wq(DSK4J_DTYPE_BF16, n, k, f, big && f == 0);
+        }
+        check_wdq(DSK4J_DTYPE_F32, n, k, big);
+        check_wdq(DSK4J_DTYPE_BF16, n, k, big);
+    }
+    if (exhaustive) check_exhaustive();
+
+    long long total_bad = 0;
+    printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
+    for (int i = 0; i < g_nrows; i++) {
+        row_t* r = &g_rows[i];
+        char ref[24], gb[16], pc[16];
+        if (r->ref_bad < 0) snprintf(ref, sizeof ref, "-");
+        else snprintf(ref, sizeof ref, "%lld", r->ref_bad);
+        if (r->gbps > 0) {
+            snprintf(gb, sizeof gb, "%.0f", r->gbps);
+            snprintf(pc, sizeof pc, "%.0f%%", g_copy_gbps > 0 ? 100.0 * r->gbps / g_copy_gbps : 0.0);
+        } else {
+            snprintf(gb, sizeof gb, "-");
+            snprintf(pc, sizeof pc, "-");
+        }
+        total_bad += (r->ref_bad > 0 ? r->ref_bad : 0) + r->fast_bad;
+        if (r->gbps > 0 || r->ref_bad != 0 || r->fast_bad != 0 || strncmp(r->op, "exhaustive", 10) == 0)
+            printf("%-30s %-26s %9s %9lld %8s %7s\n", r->op, r->shape, ref, r->fast_bad, gb, pc);
+    }
+    printf("(%d cases; rows shown: timed, failed or exhaustive; copy %.0f GB/s)\n", g_nrows, g_copy_gbps);
+    CK(dsk4j_context_close(g_fast));
+    CK(dsk4j_context_close(g_ref));
+    CK(dsk4j_context_close(g_cpu));
+    if (total_bad) {
+        printf("gpu_check: FAIL - %lld mismatching elements\n", total_bad);
+        return 1;
+    }
+    printf("gpu_check: PASS\n");
+    return 0;
+}

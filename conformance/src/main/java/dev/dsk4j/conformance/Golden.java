@@ -1,0 +1,270 @@
+package dev.dsk4j.conformance;
+
+import dev.dsk4j.DType;
+import dev.dsk4j.Fp8;
+import dev.dsk4j.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+/**
+ * Golden vectors (DESIGN.md 5): runs every {@code .safetensors} case of a folder on every
+ * backend, one result per case and backend; an op it does not know is a FAIL. Also writes
+ * cases from the Java reference ({@code ./dsk4j generate DIR}).
+ */
+public final class Golden {
+    private Golden() {}
+
+    /** One case on one backend. */
+    public record CaseResult(String file, String backend, boolean passed, String detail) {
+        @Override public String toString() { return file + " " + backend + " " + (passed ? "PASS" : "FAIL") + (detail.isEmpty() ? "" : "  " + detail); }
+    }
+
+    /** Float tolerance of a case: |got - exp| <= maxAbs + maxRel * |exp|, or exact. */
+    record Tolerance(boolean exact, double maxAbs, double maxRel) {
+        static Tolerance parse(String json) {
+            if (json == null) return new Tolerance(true, 0, 0);
+            if (!(Json.parse(json) instanceof Map<?, ?> m)) throw new IllegalArgumentException("tolerance is not an object");
+            if (Boolean.TRUE.equals(m.get("exact"))) return new Tolerance(true, 0, 0);
+            return new Tolerance(false, num(m.get("max_abs")), num(m.get("max_rel")));
+        }
+
+        private static double num(Object o) { return o instanceof Number n ? n.doubleValue() : 0; }
+    }
+
+    public static List<Path> cases(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+        }
+    }
+
+    /** Runs every case of {@code dir} on every backend. */
+    public static List<CaseResult> run(Path dir, List<Backend> backends) throws IOException {
+        List<CaseResult> out = new ArrayList<>();
+        List<Path> files = cases(dir);
+        for (Backend b : backends) {
+            try (Session s = new Session(b)) {
+                for (Path f : files) out.add(runCase(f, s));
+            }
+        }
+        return out;
+    }
+
+    static CaseResult runCase(Path file, Session s) {
+        String name = file.getFileName().toString(), backend = s.backend().name();
+        try {
+            SafeTensors.File f = SafeTensors.read(file);
+            String op = f.metadata().get("op");
+            if (op == null) return new CaseResult(name, backend, false, "no 'op' in __metadata__");
+            Map<?, ?> params = f.metadata().containsKey("params") && Json.parse(f.metadata().get("params")) instanceof Map<?, ?> m
+                    ? m : Map.of();
+            Tolerance tol = Tolerance.parse(f.metadata().get("tolerance"));
+            Map<String, SafeTensors.Entry> got = execute(op, params, f.tensors(), s);
+            if (got == null) return new CaseResult(name, backend, false, "unknown op '" + op + "'");
+            List<String> problems = new ArrayList<>();
+            for (Map.Entry<String, SafeTensors.Entry> e : f.tensors().entrySet()) {
+                if (!e.getKey().startsWith("out.")) continue;
+                String out = e.getKey().substring(4);
+                SafeTensors.Entry g = got.get(out);
+                if (g == null) { problems.add("op produced no '" + out + "'"); continue; }
+                String p = compare(out, g, e.getValue(), tol);
+                if (p != null) problems.add(p);
+            }
+            return new CaseResult(name, backend, problems.isEmpty(), String.join("; ", problems));
+        } catch (IOException | RuntimeException e) {
+            return new CaseResult(name, backend, false, e.getClass().getSimpleName() + ": " + e.getMessage());
+        }
+    }
+
+    private static SafeTensors.Entry in(Map<String, SafeTensors.Entry> t, String name) {
+        SafeTensors.Entry e = t.get("in." + name);
+        if (e == null) throw new IllegalArgumentException("missing input tensor in." + name);
+        return e;
+    }
+
+    private static Tensor upload(Arena a, Session s, SafeTensors.Entry e) {
+        return s.input(a, Fp8Checks.hostOfRaw(a, e.dsk4jType(), e.raw()).reshape(e.shape()));
+    }
+
+    private static SafeTensors.Entry download(Arena a, Session s, Tensor t) {
+        return SafeTensors.entry(t.dtype(), Fp8Checks.rawOf(s.toHost(a, t)), t.shape());
+    }
+
+    /** Runs op on the case's inputs; null for an op this version does not know. */
+    static Map<String, SafeTensors.Entry> execute(String op, Map<?, ?> params, Map<String, SafeTensors.Entry> t, Session s) {
+        Map<String, SafeTensors.Entry> out = new LinkedHashMap<>();
+        try (Arena a = Arena.ofConfined()) {
+            switch (op) {
+                case "fp8.cast" -> {
+                    Tensor x = upload(a, s, in(t, "x"));
+                    DType to = "e5m2".equals(params.get("format")) ? DType.E5M2 : DType.E4M3;
+                    Tensor y = s.output(a, to, x.shape());
+                    Fp8.cast(s.context(), y, x);
+                    out.put("y", download(a, s, y));
+                }
+                case "fp8.act_quant" -> {
+                    if (params.get("group") instanceof Number g && g.intValue() != 128)
+                        throw new IllegalArgumentException("group " + g + " (only 128 is supported)");
+                    Tensor x = upload(a, s, in(t, "x"));
+                    boolean ue8m0 = "ue8m0".equals(params.get("scale_fmt"));
+                    long k = x.dim(-1);
+                    long[] ss = x.shape();
+                    ss[ss.length - 1] = k / 128;
+                    Tensor y = s.output(a, DType.E4M3, x.shape());
+                    Tensor scale = s.output(a, DType.F32, ss);
+                    Fp8.actQuant(s.context(), y, scale, x, new Fp8.ActQuantOptions(
+                            ue8m0 ? Fp8.ScaleFormat.UE8M0 : Fp8.ScaleFormat.F32, Fp8.ScaleLayout.ROW_MAJOR));
+                    out.put("y", download(a, s, y));
+                    out.put("scale", download(a, s, scale));
+                }
+                case "fp8.weight_quant" -> {
+                    Tensor w = upload(a, s, in(t, "w"));
+                    boolean ue8m0 = "ue8m0".equals(params.get("scale_fmt"));
+                    Tensor y = s.output(a, DType.E4M3, w.shape());
+                    Tensor scale = s.output(a, DType.F32, Fp8.blockScaleShape(w.dim(0), w.dim(1)));
+                    Fp8.weightQuant(s.context(), y, scale, w, ue8m0 ? Fp8.ScaleFormat.UE8M0 : Fp8.ScaleFormat.F32);
+                    out.put("y", download(a, s, y));
+                    out.put("scale_inv", download(a, s, scale));
+                }
+                case "fp8.weight_dequant" -> {
+                    if (params.get("block") instanceof Number b && b.intValue() != 128)
+                        throw new IllegalArgumentException("block " + b + " (only 128 is supported)");
+                    Tensor w = upload(a, s, in(t, "w"));
+                    Tensor scale = upload(a, s, in(t, "scale_inv"));
+                    SafeTensors.Entry expected = t.get("out.y");
+                    DType yType = expected != null && expected.dtype().equals("BF16") ? DType.BF16 : DType.F32;
+                    Tensor y = s.output(a, yType, w.shape());
+                    Fp8.weightDequant(s.context(), y, w, scale);
+                    out.put("y", download(a, s, y));
+                }
+                default -> {
+                    return null;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** null if {@code got} matches {@code exp}, else a description. */
+    static String compare(String name, SafeTensors.Entry got, SafeTensors.Entry exp, Tolerance tol) {
+        if (!got.dtype().equals(exp.dtype())) return name + ": dtype " + got.dtype() + ", expected " + exp.dtype();
+        if (!java.util.Arrays.equals(got.shape(), exp.shape()))
+            return name + ": shape " + java.util.Arrays.toString(got.shape()) + ", expected " + java.util.Arrays.toString(exp.shape());
+        int[] g = got.raw(), e = exp.raw();
+        DType d = exp.dsk4jType();
+        boolean floatTolerance = !tol.exact() && (d == DType.F32 || d == DType.BF16 || d == DType.F16);
+        long bad = 0;
+        String first = null;
+        for (int i = 0; i < e.length; i++) {
+            boolean ok;
+            if (d == DType.I32) ok = g[i] == e[i];
+            else {
+                float gv = Fp8Reference.toFloat(d.label(), g[i]), ev = Fp8Reference.toFloat(d.label(), e[i]);
+                if (Float.isNaN(ev) || Float.isNaN(gv)) ok = Float.isNaN(ev) && Float.isNaN(gv);
+                else if (floatTolerance) ok = Math.abs((double) gv - ev) <= tol.maxAbs() + tol.maxRel() * Math.abs((double) ev)
+                        || gv == ev;
+                else ok = g[i] == e[i] || (gv == ev && gv != 0); // same value; zeros must agree in sign
+            }
+            if (!ok) {
+                bad++;
+                if (first == null) first = String.format("element %d: got 0x%x, expected 0x%x", i, g[i], e[i]);
+            }
+        }
+        return bad == 0 ? null : name + ": " + bad + " of " + e.length + " differ (" + first + ")";
+    }
+
+    // ------------------------------------------------------------------ generation
+
+    /** Writes golden cases of the fp8 ops, computed by {@link Fp8Reference}, into {@code dir}. */
+    public static List<Path> generate(Path dir, long seed) throws IOException {
+        Files.createDirectories(dir);
+        SplittableRandom r = new SplittableRandom(seed);
+        List<Path> written = new ArrayList<>();
+        // fp8.cast from f32 and bf16, to both formats
+        for (String fmt : new String[] {"e4m3", "e5m2"}) {
+            for (DType from : new DType[] {DType.F32, DType.BF16}) {
+                int n = 4096;
+                int[] raw = new int[n];
+                for (int i = 0; i < n; i++) {
+                    float v = Values.special(r);
+                    raw[i] = from == DType.F32 ? Float.floatToRawIntBits(v) : Fp8Reference.floatToBf16(v) & 0xffff;
+                }
+                DType to = fmt.equals("e4m3") ? DType.E4M3 : DType.E5M2;
+                int[] y = new int[n];
+                for (int i = 0; i < n; i++) y[i] = Fp8Checks.referenceCast(from, to, raw[i]);
+                Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+                t.put("in.x", SafeTensors.entry(from, raw, n));
+                t.put("out.y", SafeTensors.entry(to, y, n));
+                written.add(write(dir, "fp8_cast_" + from.label() + "_to_" + fmt, "fp8.cast", Map.of("format", fmt), t));
+            }
+        }
+        // fp8.act_quant, plain and ue8m0 scales
+        for (String fmt : new String[] {"none", "ue8m0"}) {
+            int rows = 5, k = 7168 / 4;
+            float[] x = Values.activations(r, rows * k, 0.002);
+            byte[] y = new byte[rows * k];
+            float[] scale = new float[rows * k / 128];
+            Fp8Reference.actQuant(x, rows, k, fmt.equals("ue8m0"), y, scale);
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.x", SafeTensors.entry(x, rows, k));
+            t.put("out.y", SafeTensors.entry(DType.E4M3, Comparison.unsigned(y), rows, k));
+            t.put("out.scale", SafeTensors.entry(scale, rows, k / 128));
+            Map<String, Object> params = new LinkedHashMap<>();
+            params.put("group", 128);
+            params.put("scale_fmt", fmt.equals("ue8m0") ? "ue8m0" : null);
+            written.add(write(dir, "fp8_act_quant_" + fmt, "fp8.act_quant", params, t));
+        }
+        // fp8.weight_quant and fp8.weight_dequant with partial edge blocks
+        {
+            int n = 200, k = 300;
+            float[] w = new float[n * k];
+            for (int i = 0; i < w.length; i++) w[i] = (float) (Values.gaussian(r) * 0.05);
+            long[] ss = Fp8.blockScaleShape(n, k);
+            byte[] y = new byte[n * k];
+            float[] s = new float[(int) (ss[0] * ss[1])];
+            Fp8Reference.weightQuant(w, n, k, false, y, s);
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.w", SafeTensors.entry(w, n, k));
+            t.put("out.y", SafeTensors.entry(DType.E4M3, Comparison.unsigned(y), n, k));
+            t.put("out.scale_inv", SafeTensors.entry(s, ss));
+            written.add(write(dir, "fp8_weight_quant_200x300", "fp8.weight_quant", Map.of("block", 128), t));
+
+            float[] back = Fp8Reference.weightDequant(y, n, k, s);
+            Map<String, SafeTensors.Entry> d = new LinkedHashMap<>();
+            d.put("in.w", SafeTensors.entry(DType.E4M3, Comparison.unsigned(y), n, k));
+            d.put("in.scale_inv", SafeTensors.entry(s, ss));
+            d.put("out.y", SafeTensors.entry(back, n, k));
+            written.add(write(dir, "fp8_weight_dequant_200x300", "fp8.weight_dequant", Map.of("block", 128), d));
+        }
+        return written;
+    }
+
+    private static Path write(Path dir, String name, String op, Map<String, ?> params, Map<String, SafeTensors.Entry> t)
+            throws IOException {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("op", op);
+        meta.put("params", Json.write(params));
+        meta.put("tolerance", "{\"exact\":true}");
+        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference)");
+        Path p = dir.resolve(name + ".safetensors");
+        SafeTensors.write(p, meta, t);
+        return p;
+    }
+
+    /** {@code generate DIR [--seed S]}. */
+    public static void main(String[] args) throws IOException {
+        if (args.length < 2 || !args[0].equals("generate")) {
+            System.err.println("usage: ./dsk4j generate DIR [--seed S]");
+            System.exit(2);
+        }
+        long seed = args.length >= 4 && args[2].equals("--seed") ? Long.parseLong(args[3]) : System.nanoTime();
+        for (Path p : generate(Path.of(args[1]), seed)) System.out.println("wrote " + p);
+    }
+}

@@ -1,0 +1,5 @@
+/** The plain-Java reference of every op, the conformance runner, golden vectors and the demo. */
+module dev.dsk4j.conformance {
+    requires dev.dsk4j;
+    exports dev.dsk4j.conformance;
+}

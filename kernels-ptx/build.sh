@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# kernels-ptx/build.sh OUTDIR - compiles the dsk4j GPU kernels (src/dsk4j_kernels.cu, one
+# module per target) with nvcc:
+#   OUTDIR/dsk4j_kernels.compute_80.ptx   (any GPU of compute capability >= 8.0, via the JIT)
+#   OUTDIR/dsk4j_kernels.sm_89.cubin
+#   OUTDIR/dsk4j_kernels.sm_90a.cubin
+#   OUTDIR/ptxas-report.txt               (ptxas -v for sm_80, sm_89, sm_90a)
+# Fails on any spill, stack frame or local memory in the ptxas report, and when the sm_89 /
+# sm_90a PTX lacks the hardware fp8 conversion. Without nvcc it prints a note and exits 0,
+# writing nothing (the native library then builds without GPU kernels).
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+fi
+OUTDIR=$1
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$HERE/src/dsk4j_kernels.cu
+
+NVCC=$(command -v nvcc || true)
+if [ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ]; then
+    NVCC=/usr/local/cuda/bin/nvcc
+fi
+if [ -z "$NVCC" ]; then
+    echo "dsk4j: nvcc not found - building without GPU kernels"
+    exit 0
+fi
+
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+TMP=$(mktemp -d "$OUTDIR/.build.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+# IEEE semantics are part of the contract: no --use_fast_math, no -ftz, precise div/sqrt.
+FLAGS=(-O3 -lineinfo -std=c++17 -ftz=false -prec-div=true -prec-sqrt=true -fmad=true
+       -Werror all-warnings -I "$HERE/src")
+
+echo "dsk4j: $("$NVCC" --version | tail -n 1)"
+
+# Distributed outputs.
+"$NVCC" "${FLAGS[@]}" -arch=compute_80 -ptx -o "$TMP/dsk4j_kernels.compute_80.ptx" "$SRC"
+REPORT=$TMP/ptxas-report.txt
+: >"$REPORT"
+for target in sm_89 sm_90a; do
+    arch=compute_${target#sm_}
+    echo "== $target" >>"$REPORT"
+    "$NVCC" "${FLAGS[@]}" "-gencode=arch=$arch,code=$target" -cubin -Xptxas -v \
+        -o "$TMP/dsk4j_kernels.$target.cubin" "$SRC" 2>>"$REPORT"
+    # The PTX of this target must use the hardware fp8 conversion.
+    "$NVCC" "${FLAGS[@]}" "-gencode=arch=$arch,code=$arch" -ptx -o "$TMP/$target.ptx" "$SRC"
+    for insn in cvt.rn.satfinite.e4m3x2.f32 cvt.rn.satfinite.e5m2x2.f32; do
+        if ! grep -q "$insn" "$TMP/$target.ptx"; then
+            echo "dsk4j: the $target PTX lacks $insn" >&2
+            exit 1
+        fi
+    done
+done
+# sm_80: what the JIT will see on an A100 (report only; the PTX above is what ships).
+echo "== sm_80" >>"$REPORT"
+"$NVCC" "${FLAGS[@]}" -gencode=arch=compute_80,code=sm_80 -cubin -Xptxas -v \
+    -o "$TMP/sm_80.cubin" "$SRC" 2>>"$REPORT"
+if grep -q "cvt.rn.satfinite" "$TMP/dsk4j_kernels.compute_80.ptx"; then
+    echo "dsk4j: the compute_80 PTX holds an fp8 cvt (needs sm_89)" >&2
+    exit 1
+fi
+
+# Resource check: every entry must have no stack frame, no spills, no local memory.
+bad=$(awk '
+    /^== /                     { target = $2 }
+    /Compiling entry function/ { fn = $0; sub(/.*function .\047?/, "", fn); sub(/\047.*/, "", fn) }
+    /bytes stack frame/ {
+        if ($1 != 0 || $5 != 0 || $9 != 0) print target " " fn ": " $0
+    }
+    /lmem/ {
+        for (i = 2; i <= NF; i++) if ($i ~ /^lmem/) {
+            v = ($(i-1) == "bytes") ? $(i-2) : $(i-1); gsub(/,/, "", v)
+            if (v !~ /^0(\+0)*$/) print target " " fn ": " $0
+        }
+    }' "$REPORT")
+if [ -n "$bad" ]; then
+    echo "dsk4j: ptxas reports spills, stack frames or local memory:" >&2
+    echo "$bad" >&2
+    exit 1
+fi
+n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
+if [ "$n_entries" -lt 24 ]; then
+    echo "dsk4j: expected 8 kernels x 3 targets in the ptxas report, found $n_entries" >&2
+    exit 1
+fi
+
+# Install (replace) the outputs.
+for f in dsk4j_kernels.compute_80.ptx dsk4j_kernels.sm_89.cubin dsk4j_kernels.sm_90a.cubin \
+         ptxas-report.txt; do
+    mv -f "$TMP/$f" "$OUTDIR/$f"
+done
+
+echo "dsk4j: kernels in $OUTDIR (no spills, no stack, no local memory); registers:"
+awk '
+    /^== /                     { target = $2 }
+    /Compiling entry function/ { fn = $0; sub(/.*function .\047?/, "", fn); sub(/\047.*/, "", fn) }
+    /Used [0-9]+ registers/    { for (i = 1; i <= NF; i++) if ($i == "Used") r = $(i+1);
+                                 regs[fn] = regs[fn] sprintf(" %s:%s", target, r); fns[fn] = 1 }
+    END { for (f in fns) printf "  %-30s%s\n", f, regs[f] }' "$OUTDIR/ptxas-report.txt" | sort

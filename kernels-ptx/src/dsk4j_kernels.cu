@@ -1,0 +1,9 @@
+// dsk4j_kernels.cu - the one translation unit that build.sh compiles: every kernel of dsk4j
+// in one module per target (compute_80 PTX, sm_89 and sm_90a cubins).
+// Kernels (extern "C", looked up by name in native/src/cuda_backend.c):
+//   fp8_reference.cu: dsk4j_ref_fp8_cast, dsk4j_ref_fp8_act_quant, dsk4j_ref_fp8_weight_quant,
+//                     dsk4j_ref_fp8_weight_dequant
+//   fp8_quant.cu:     dsk4j_fp8_cast, dsk4j_fp8_act_quant, dsk4j_fp8_weight_quant,
+//                     dsk4j_fp8_weight_dequant
+#include "fp8_reference.cu"
+#include "fp8_quant.cu"

@@ -1,0 +1,19 @@
+/* check.h - argument validation shared by the API layer (api_*.c, context.c). Each check
+ * returns DSK4J_OK or sets the error message (naming the function and the argument) and
+ * returns DSK4J_ERR_INVALID_ARGUMENT. */
+#ifndef DSK4J_CHECK_H
+#define DSK4J_CHECK_H
+#include "internal.h"
+
+/* out = a * b, failing on negative factors or int64 overflow. */
+int check_mul(const char* fn, const char* what, int64_t a, int64_t b, int64_t* out);
+int check_ctx(const char* fn, dsk4j_context* ctx);
+int check_nonneg(const char* fn, const char* arg, int64_t v);
+/* A buffer argument: ptr may be NULL only when need == 0; capacity >= need >= 0; aligned to
+ * `align`; on a cuda context inside one allocation of that context. */
+int check_buf(const char* fn, dsk4j_context* ctx, const char* arg, const void* ptr, int64_t capacity,
+              int64_t need, size_t align);
+/* Host buffers [a, a+an) and [b, b+bn) must not overlap (outputs vs inputs, outputs vs outputs). */
+int check_disjoint(const char* fn, const char* arg_a, const void* a, int64_t an, const char* arg_b,
+                   const void* b, int64_t bn);
+#endif

@@ -1,0 +1,77 @@
+/* cuda_driver.h - the CUDA driver API, loaded at run time with dlopen("libcuda.so.1").
+ * Declares by hand the few driver types and constants dsk4j uses, so that the library
+ * builds without the CUDA toolkit (values as in the toolkit's cuda.h). */
+#ifndef DSK4J_CUDA_DRIVER_H
+#define DSK4J_CUDA_DRIVER_H
+
+#include <stddef.h>
+
+typedef int CUresult; /* 0 = CUDA_SUCCESS */
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr; /* CUdeviceptr_v2, 64-bit */
+typedef struct CUctx_st* CUcontext;
+typedef struct CUmod_st* CUmodule;
+typedef struct CUfunc_st* CUfunction;
+typedef struct CUstream_st* CUstream;
+typedef int CUjit_option;
+typedef int CUdevice_attribute;
+typedef int CUpointer_attribute;
+
+#define CUDA_SUCCESS 0
+#define CUDA_ERROR_OUT_OF_MEMORY 2
+#define CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16
+#define CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR 75
+#define CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR 76
+#define CU_POINTER_ATTRIBUTE_CONTEXT 1
+#define CU_JIT_INFO_LOG_BUFFER 3
+#define CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES 4
+#define CU_JIT_ERROR_LOG_BUFFER 5
+#define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
+#define CU_STREAM_NON_BLOCKING 1
+
+/* The resolved entry points (versioned names where the driver exports several). */
+typedef struct {
+    CUresult (*cuInit)(unsigned int flags);
+    CUresult (*cuDriverGetVersion)(int* version);
+    CUresult (*cuGetErrorName)(CUresult error, const char** str);
+    CUresult (*cuGetErrorString)(CUresult error, const char** str);
+    CUresult (*cuDeviceGetCount)(int* count);
+    CUresult (*cuDeviceGet)(CUdevice* device, int ordinal);
+    CUresult (*cuDeviceGetName)(char* name, int len, CUdevice dev);
+    CUresult (*cuDeviceGetAttribute)(int* value, CUdevice_attribute attrib, CUdevice dev);
+    CUresult (*cuDevicePrimaryCtxRetain)(CUcontext* ctx, CUdevice dev);      /* plain */
+    CUresult (*cuDevicePrimaryCtxRelease)(CUdevice dev);                     /* _v2 */
+    CUresult (*cuCtxSetCurrent)(CUcontext ctx);
+    CUresult (*cuCtxPushCurrent)(CUcontext ctx);                              /* _v2 */
+    CUresult (*cuCtxPopCurrent)(CUcontext* ctx);                              /* _v2 */
+    CUresult (*cuMemAlloc)(CUdeviceptr* dptr, size_t bytes);                  /* _v2 */
+    CUresult (*cuMemFree)(CUdeviceptr dptr);                                  /* _v2 */
+    CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void* src, size_t bytes, CUstream s); /* _v2 */
+    CUresult (*cuMemcpyDtoHAsync)(void* dst, CUdeviceptr src, size_t bytes, CUstream s);       /* _v2 */
+    CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream s); /* _v2 */
+    CUresult (*cuMemsetD8Async)(CUdeviceptr dst, unsigned char value, size_t n, CUstream s);
+    CUresult (*cuStreamCreate)(CUstream* stream, unsigned int flags);
+    CUresult (*cuStreamSynchronize)(CUstream stream);
+    CUresult (*cuStreamDestroy)(CUstream stream);                             /* _v2 */
+    CUresult (*cuModuleLoadDataEx)(CUmodule* module, const void* image, unsigned int n_options,
+                                   CUjit_option* options, void** option_values);
+    CUresult (*cuModuleGetFunction)(CUfunction* fn, CUmodule module, const char* name);
+    CUresult (*cuModuleUnload)(CUmodule module);
+    CUresult (*cuLaunchKernel)(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
+                               unsigned int bx, unsigned int by, unsigned int bz,
+                               unsigned int shared_bytes, CUstream stream, void** params,
+                               void** extra);
+    CUresult (*cuPointerGetAttribute)(void* data, CUpointer_attribute attribute, CUdeviceptr ptr);
+} cuda_driver_api;
+
+/* Loads the driver and runs cuInit(0), once per process (thread-safe). On success sets *out
+ * and returns DSK4J_OK; otherwise DSK4J_ERR_UNAVAILABLE with the dlopen / cuInit text. */
+int cuda_driver_get(const cuda_driver_api** out);
+
+/* Sets the error "<what>: <CUDA_ERROR_NAME> (<driver description>)" and returns code. */
+int cuda_driver_fail(int code, CUresult result, const char* what);
+
+/* Writes "<CUDA_ERROR_NAME>: <description>" of result into buf (never fails). */
+void cuda_driver_error_text(char* buf, size_t cap, CUresult result);
+
+#endif
