@@ -10,7 +10,7 @@
  *  - Every buffer is passed as (pointer, capacity in bytes) so that the library can prove
  *    each access in bounds. Tensors are dense, row-major and contiguous.
  *  - On a "cpu" context pointers are host memory. On a "cuda:N" context they are device
- *    addresses inside buffers returned by dsk4j_mem_alloc on a context of the same device.
+ *    addresses inside buffers returned by dsk4j_mem_alloc on that same context.
  *  - The library keeps no pointer past the call that received it, except device buffers it
  *    allocated itself and hands back.
  */
