@@ -18,9 +18,10 @@ void cpu_avx2_fp8_decode(void* y, int32_t y_dtype, const uint8_t* x, int32_t x_d
 /* max over i of |x[i]| (x_dtype f32|bf16), NaN ignored, 0 for n == 0. */
 float cpu_avx2_amax(const void* x, int32_t x_dtype, int64_t n);
 /* y[n] e4m3 = e4m3(x[n] / s) (x_dtype f32|bf16), a true f32 division. s_pow2 != 0 promises that
- * s is a power of two or Inf, where x * (1/s) is the same number and cheaper. */
+ * s is a power of two or Inf, where x * (1/s) is the same number and cheaper. stream != 0:
+ * non-temporal stores where y is 32-byte aligned (call cpu_avx2_sfence after). */
 void cpu_avx2_quant_e4m3(uint8_t* y, const void* x, int32_t x_dtype, int64_t n, float s,
-                         int s_pow2);
+                         int s_pow2, int stream);
 /* y[n] (y_dtype f32|bf16) = e4m3_to_f32(w[n]) * s (one f32 multiply, then bf16 RNE).
  * stream != 0: non-temporal stores where y is 32-byte aligned (call cpu_avx2_sfence after). */
 void cpu_avx2_dequant_e4m3(void* y, int32_t y_dtype, const uint8_t* w, int64_t n, float s,

@@ -122,6 +122,7 @@ typedef struct {
     int64_t groups; /* groups per row = k / group */
     int32_t group;
     int ue8m0;
+    int stream;
 } aq_args;
 
 /* items are groups, numbered row-major: item = r * groups + g */
@@ -136,7 +137,7 @@ static void aq_task(void* vp, int64_t begin, int64_t end) {
         float s;
         if (a->simd == SIMD_AVX2) {
             s = cpu_fp8_scale_from_amax(cpu_avx2_amax(x, a->xdt, a->group), a->ue8m0);
-            cpu_avx2_quant_e4m3(y, x, a->xdt, a->group, s, a->ue8m0);
+            cpu_avx2_quant_e4m3(y, x, a->xdt, a->group, s, a->ue8m0, a->stream);
         } else {
             s = cpu_fp8_scale_from_amax(port_amax(x, a->xdt, a->group), a->ue8m0);
             port_quant(y, x, a->xdt, a->group, s);
@@ -147,6 +148,7 @@ static void aq_task(void* vp, int64_t begin, int64_t end) {
             r++;
         }
     }
+    if (a->stream) cpu_avx2_sfence();
 }
 
 // fp8.act_quant: x[rows,k] f32|bf16 -> y[rows,k] e4m3, scale[rows,k/group] f32 at
@@ -158,7 +160,9 @@ void cpu_fp8_act_quant(dsk4j_context* ctx, uint8_t* y, float* scale, int64_t sca
                        int32_t group, int32_t flags) {
     if (rows <= 0 || k <= 0 || group <= 0) return;
     aq_args a = {ctx->simd, y, scale, scale_rs, scale_cs, x, x_dtype, k, k / group, group,
-                 (flags & DSK4J_SCALE_UE8M0) != 0};
+                 (flags & DSK4J_SCALE_UE8M0) != 0, 0};
+    /* non-temporal stores of y measured no faster here ([4096,7168] f32 on 2 cores) */
+    a.stream = 0;
     if (a.groups == 0) return;
     int64_t grain = QUANT_GRAIN_ELEMS / group;
     cpu_parallel_for(ctx, rows * a.groups, grain < 1 ? 1 : grain, aq_task, &a);
@@ -199,7 +203,7 @@ static void wq_task(void* vp, int64_t begin, int64_t end) {
         for (int64_t i = i0; i < i1; i++) {
             const void* w = (const char*)a->w + (size_t)(i * a->k + j0) * ws;
             uint8_t* y = a->y + i * a->k + j0;
-            if (avx2) cpu_avx2_quant_e4m3(y, w, a->wdt, cols, s, pow2);
+            if (avx2) cpu_avx2_quant_e4m3(y, w, a->wdt, cols, s, pow2, 0);
             else port_quant(y, w, a->wdt, cols, s);
         }
         a->scale_inv[it] = s;

@@ -92,18 +92,13 @@ public final class Fp8 {
         Ops.checkDType("x", x, DType.F32, DType.BF16);
         Ops.checkDType("y", y, DType.E4M3);
         Ops.checkDType("scale", scale, DType.F32);
-        if (x.rank() < 1) throw new IllegalArgumentException("argument 'x' must have rank >= 1");
-        long k = x.dim(-1);
-        if (k % GROUP != 0)
-            throw new IllegalArgumentException("argument 'x': last dimension K = " + k + " is not a multiple of " + GROUP);
+        long k = groupedK(x);
         Ops.checkShape("y", y, x.shape());
         long rows = k == 0 ? 0 : x.numel() / k;
         long groups = k / GROUP;
         long ld = 0;
         if (options.layout() == ScaleLayout.ROW_MAJOR) {
-            long[] expected = x.shape();
-            expected[expected.length - 1] = groups;
-            Ops.checkShape("scale", scale, expected);
+            Ops.checkShape("scale", scale, actScaleShape(x, ScaleLayout.ROW_MAJOR));
         } else {
             Ops.checkRank("scale", scale, 2);
             if (scale.dim(0) != groups || scale.dim(1) < rows)
@@ -126,22 +121,32 @@ public final class Fp8 {
     public static Quantized actQuant(Context ctx, Arena arena, Tensor x, ActQuantOptions options) {
         Objects.requireNonNull(x, "argument 'x' is null");
         Objects.requireNonNull(options, "argument 'options' is null");
+        Tensor y = ctx.allocate(arena, DType.E4M3, x.shape());
+        Tensor scale = ctx.allocate(arena, DType.F32, actScaleShape(x, options.layout()));
+        actQuant(ctx, y, scale, x, options);
+        return new Quantized(y, scale);
+    }
+
+    /** K of an act_quant input x[..., K], checked to be a multiple of 128. */
+    private static long groupedK(Tensor x) {
+        Objects.requireNonNull(x, "argument 'x' is null");
         if (x.rank() < 1) throw new IllegalArgumentException("argument 'x' must have rank >= 1");
         long k = x.dim(-1);
         if (k % GROUP != 0)
             throw new IllegalArgumentException("argument 'x': last dimension K = " + k + " is not a multiple of " + GROUP);
-        long rows = k == 0 ? 0 : x.numel() / k;
-        long[] scaleShape;
-        if (options.layout() == ScaleLayout.ROW_MAJOR) {
-            scaleShape = x.shape();
-            scaleShape[scaleShape.length - 1] = k / GROUP;
-        } else {
-            scaleShape = new long[] {k / GROUP, rows};
-        }
-        Tensor y = ctx.allocate(arena, DType.E4M3, x.shape());
-        Tensor scale = ctx.allocate(arena, DType.F32, scaleShape);
-        actQuant(ctx, y, scale, x, options);
-        return new Quantized(y, scale);
+        return k;
+    }
+
+    /**
+     * The scale shape act_quant writes for x[..., K]: [..., K/128] row-major, or [K/128, rows]
+     * column-major (rows = the product of the leading dimensions).
+     */
+    public static long[] actScaleShape(Tensor x, ScaleLayout layout) {
+        long k = groupedK(x);
+        if (layout == ScaleLayout.COLUMN_MAJOR) return new long[] {k / GROUP, k == 0 ? 0 : x.numel() / k};
+        long[] shape = x.shape();
+        shape[shape.length - 1] = k / GROUP;
+        return shape;
     }
 
     // ------------------------------------------------------------------ fp8.weight_quant
