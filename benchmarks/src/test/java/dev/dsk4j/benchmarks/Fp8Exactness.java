@@ -240,4 +240,20 @@ final class Fp8Exactness {
             assertEquals(want, got, what + ": bits 0x" + Integer.toHexString(Float.floatToRawIntBits(got)) + " vs 0x"
                     + Integer.toHexString(Float.floatToRawIntBits(want)));
     }
+
+    static final Impl VECTOR = new Impl() {
+        public String name() { return "VectorFp8 (" + VectorFp8.describe() + ")"; }
+        public void encode(float[] x, byte[] y, int n) { VectorFp8.encode(x, y, n); }
+        public void decode(byte[] w, float[] y, int n) { VectorFp8.decode(w, y, n); }
+        public void actQuant(boolean p, float[] x, int rows, int k, byte[] y, float[] s) {
+            if (p) VectorFp8.actQuantParallel(x, rows, k, y, s); else VectorFp8.actQuant(x, rows, k, y, s);
+        }
+        public void weightQuant(boolean p, float[] w, int n, int k, byte[] y, float[] s) {
+            if (p) VectorFp8.weightQuantParallel(w, n, k, y, s); else VectorFp8.weightQuant(w, n, k, y, s);
+        }
+        public void weightDequant(boolean p, byte[] w, int n, int k, float[] s, float[] y) {
+            if (p) VectorFp8.weightDequantParallel(w, n, k, s, y); else VectorFp8.weightDequant(w, n, k, s, y);
+        }
+    };
+
 }

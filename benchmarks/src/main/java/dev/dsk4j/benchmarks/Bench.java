@@ -1,0 +1,305 @@
+package dev.dsk4j.benchmarks;
+
+import dev.dsk4j.Context;
+import dev.dsk4j.Device;
+import dev.dsk4j.Dsk4j;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import jdk.incubator.vector.FloatVector;
+import org.openjdk.jmh.results.Result;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.CommandLineOptionException;
+import org.openjdk.jmh.runner.options.CommandLineOptions;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+
+/**
+ * {@code ./dsk4j bench [fp8|overhead|all] [JMH ARGS]}: measures this machine's memory bandwidth
+ * ({@link Bandwidth}), runs the JMH benchmarks ({@link Fp8Bench}, {@link OverheadBench}) and prints
+ * each result with its ratio to the measured read bandwidth and to the best pure-Java peer
+ * (DESIGN.md 7). Extra arguments go to JMH as on its command line (e.g. {@code -p impl=dsk4j},
+ * {@code -wi 1 -i 2}, {@code -f 0}). Tables are also written as CSV to benchmarks/target/.
+ */
+public final class Bench {
+    private Bench() {}
+
+    static final List<String> OPS = List.of("fp8.act_quant", "fp8.weight_dequant", "fp8.weight_quant");
+    static final List<String> IMPLS = List.of("dsk4j", "dsk4j-1t", "vector-mt", "vector-1t", "java-mt", "java-1t", "reference");
+    /** The target of the issue: the CPU backend at >= 70% of read bandwidth and >= 3x the best pure Java. */
+    static final double TARGET_BW = 0.70, TARGET_SPEEDUP = 3.0;
+    /** Input + output at least this many times L3 counts as "much larger than L3" (the L3 is also shared with other tenants). */
+    static final double BIG_L3 = 1.5;
+
+    /** One fp8 result. */
+    record Row(String op, String shape, String impl, double seconds, double errorSeconds, long bytes) {
+        double gbs() { return bytes / seconds / 1e9; }
+    }
+
+    public static void main(String[] args) throws Exception {
+        String what = "all";
+        int first = 0;
+        if (args.length > 0 && Set.of("fp8", "overhead", "all").contains(args[0])) {
+            what = args[0];
+            first = 1;
+        } else if (args.length > 0 && Set.of("-h", "--help", "help").contains(args[0])) {
+            System.out.println("usage: ./dsk4j bench [fp8|overhead|all] [JMH ARGS]\n"
+                    + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
+                    + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
+                    + "  overhead  Java -> native call overhead per op call (ns)\n"
+                    + "  all       both (default)\n"
+                    + "JMH ARGS go to JMH (e.g. -p impl=dsk4j,java-mt  -wi 1 -i 2  -f 0); run with '-h' after fp8 for JMH's list.");
+            return;
+        }
+        String[] jmhArgs = Arrays.copyOfRange(args, first, args.length);
+        CommandLineOptions cli;
+        try {
+            cli = new CommandLineOptions(jmhArgs);
+        } catch (CommandLineOptionException e) {
+            System.err.println("dsk4j bench: bad JMH arguments: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        if (cli.shouldHelp()) {
+            cli.showHelp();
+            return;
+        }
+
+        String load0 = loadAverage();
+        printMachine();
+        System.out.println("# measuring memory bandwidth (best of 5 passes) ...");
+        Bandwidth.Result bw = Bandwidth.measure(5);
+        System.out.println("# bandwidth: " + bw.describe());
+        System.out.flush();
+
+        List<String> report = new ArrayList<>();
+        report.add("bandwidth: " + bw.describe());
+        report.add("load average at start: " + load0 + " (" + Runtime.getRuntime().availableProcessors()
+                + " cores; another busy process makes every number here lower and noisier)");
+        if (what.equals("fp8") || what.equals("all")) report.addAll(fp8(cli, bw));
+        if (what.equals("overhead") || what.equals("all")) report.addAll(overhead(cli));
+
+        report.add("load average at end: " + loadAverage());
+        System.out.println();
+        System.out.println("==================================================================== dsk4j bench: summary");
+        report.forEach(System.out::println);
+    }
+
+    /** The 1, 5 and 15 minute load averages from /proc/loadavg, or "unknown". */
+    static String loadAverage() {
+        try {
+            String[] p = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+            return p[0] + " " + p[1] + " " + p[2];
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
+    }
+
+    static void printMachine() {
+        System.out.println("# dsk4j bench: JDK " + Runtime.version() + " (" + System.getProperty("java.vm.name") + "), "
+                + Runtime.getRuntime().availableProcessors() + " cores, L3 "
+                + (Bandwidth.l3Bytes() > 0 ? (Bandwidth.l3Bytes() >> 20) + " MiB" : "unknown") + ", "
+                + "Vector API " + FloatVector.SPECIES_PREFERRED.vectorBitSize() + " bits");
+        try (Context c = Context.open(Device.cpu())) {
+            System.out.println("# dsk4j " + Dsk4j.version() + " (" + Dsk4j.libraryPath() + "): " + c.describe());
+        }
+    }
+
+    // ------------------------------------------------------------------ fp8
+
+    static List<String> fp8(CommandLineOptions cli, Bandwidth.Result bw) throws RunnerException {
+        Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
+                .include(Fp8Bench.class.getName() + "\\.").build()).run();
+        List<Row> rows = new ArrayList<>();
+        for (RunResult rr : results) {
+            var p = rr.getParams();
+            String method = p.getBenchmark().substring(p.getBenchmark().lastIndexOf('.') + 1);
+            String op = switch (method.replace("Reference", "")) {
+                case "actQuant" -> "fp8.act_quant";
+                case "weightDequant" -> "fp8.weight_dequant";
+                case "weightQuant" -> "fp8.weight_quant";
+                default -> method;
+            };
+            String impl = method.endsWith("Reference") ? "reference" : p.getParam("impl");
+            String shape = p.getParam("shape");
+            Result<?> r = rr.getPrimaryResult();
+            double sec = seconds(r.getScore(), r.getScoreUnit());
+            double err = Double.isNaN(r.getScoreError()) ? Double.NaN
+                    : Math.abs(sec - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+            rows.add(new Row(op, shape, impl, sec, err, Fp8Bench.bytesMoved(op, shape)));
+        }
+        rows.sort(Comparator.comparingInt((Row r) -> OPS.indexOf(r.op()))
+                .thenComparingLong(r -> r.bytes())
+                .thenComparingInt(r -> IMPLS.indexOf(r.impl())));
+
+        // the best pure-Java peer (java-* or vector-*) of each op and shape
+        Map<String, Row> bestJava = new LinkedHashMap<>();
+        for (Row r : rows)
+            if (r.impl().startsWith("java") || r.impl().startsWith("vector"))
+                bestJava.merge(r.op() + " " + r.shape(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
+
+        List<String> out = new ArrayList<>();
+        out.add("");
+        out.add("fp8 ops (CPU). time = JMH average per call; GB/s = (input + output bytes) / time, counting f32 values,");
+        out.add("e4m3 codes and f32 scales once each (write-allocate traffic not counted); %BW = of the read bandwidth");
+        out.add(String.format(Locale.ROOT, "measured above (%.1f GB/s, %d cores); x best Java = time of the fastest java-*/vector-* run", bw.readGBs(), bw.threads()));
+        out.add("of the same op and shape / this time. MB = input + output; L3 = %s.".formatted(
+                bw.l3Bytes() > 0 ? (bw.l3Bytes() >> 20) + " MiB" : "unknown"));
+        String hdr = String.format(Locale.ROOT, "%-18s %-11s %-10s %8s %14s %10s %9s %7s %13s", "op", "shape", "impl", "MB",
+                "time/op", "+-", "GB/s", "%BW", "x best Java");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        String last = null;
+        for (Row r : rows) {
+            String key = r.op() + " " + r.shape();
+            if (last != null && !last.equals(key)) out.add("");
+            last = key;
+            Row best = bestJava.get(key);
+            String ratio = best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds());
+            out.add(String.format(Locale.ROOT, "%-18s %-11s %-10s %8.1f %14s %10s %9.2f %6.1f%% %13s", r.op(), r.shape(), r.impl(),
+                    r.bytes() / 1e6, time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()),
+                    r.gbs(), 100 * r.gbs() / bw.readGBs(), ratio));
+        }
+
+        // the issue's target, on the shapes much larger than L3 (and, for the record, the others)
+        out.add("");
+        out.add(String.format(Locale.ROOT, "target (CPU backend, all cores): >= %.0f%% of read bandwidth and >= %.0fx the best pure Java,"
+                + " for act_quant and weight_dequant on tensors >> L3:", 100 * TARGET_BW, TARGET_SPEEDUP));
+        for (Row r : rows) {
+            if (!r.impl().equals("dsk4j") || r.op().equals("fp8.weight_quant")) continue;
+            Row best = bestJava.get(r.op() + " " + r.shape());
+            if (best == null) continue;
+            double pct = r.gbs() / bw.readGBs(), speed = best.seconds() / r.seconds();
+            double xl3 = bw.l3Bytes() > 0 ? (double) r.bytes() / bw.l3Bytes() : Double.NaN;
+            boolean big = xl3 >= BIG_L3;
+            boolean met = pct >= TARGET_BW && speed >= TARGET_SPEEDUP;
+            out.add(String.format(Locale.ROOT, "  %-18s %-11s %4.1fxL3 %6.1f%% of read BW (%s), %5.2fx best Java (%s, %s;"
+                            + " 3x it would be %.0f%% of read BW) -> %s",
+                    r.op(), r.shape(), xl3, 100 * pct, pct >= TARGET_BW ? "ok" : "below",
+                    speed, best.impl(), speed >= TARGET_SPEEDUP ? "ok" : "below", 300 * best.gbs() / bw.readGBs(),
+                    big ? (met ? "MET" : "NOT MET") : "(fits in L3: informative)"));
+        }
+        writeCsv("bench-fp8.csv", rows, bestJava, bw);
+        return out;
+    }
+
+    /** Seconds per op from a JMH score and its unit (time/op or ops/time). */
+    static double seconds(double score, String unit) {
+        String[] p = unit.split("/");
+        if (p[0].equals("ops")) return 1 / (score * perSecond(p[1]));
+        return score / perSecond(p[0]);
+    }
+
+    /** How many of the time unit make a second. */
+    static double perSecond(String u) {
+        return switch (u) {
+            case "ns" -> 1e9;
+            case "us" -> 1e6;
+            case "ms" -> 1e3;
+            case "s" -> 1;
+            case "min" -> 1 / 60.0;
+            default -> throw new IllegalArgumentException("unknown time unit " + u);
+        };
+    }
+
+    static String time(double s) {
+        if (s < 1e-6) return String.format(Locale.ROOT, "%.1f ns", s * 1e9);
+        if (s < 1e-3) return String.format(Locale.ROOT, "%.2f us", s * 1e6);
+        if (s < 1) return String.format(Locale.ROOT, "%.3f ms", s * 1e3);
+        return String.format(Locale.ROOT, "%.3f s", s);
+    }
+
+    static void writeCsv(String name, List<Row> rows, Map<String, Row> bestJava, Bandwidth.Result bw) {
+        StringBuilder sb = new StringBuilder("op,shape,impl,seconds_per_op,error_seconds,bytes_in_out,gb_per_s,read_bw_gb_per_s,pct_of_read_bw,speedup_vs_best_java,best_java_impl\n");
+        for (Row r : rows) {
+            Row best = bestJava.get(r.op() + " " + r.shape());
+            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%.6e,%.3e,%d,%.3f,%.3f,%.2f,%s,%s%n", r.op(), r.shape(), r.impl(),
+                    r.seconds(), r.errorSeconds(), r.bytes(), r.gbs(), bw.readGBs(), 100 * r.gbs() / bw.readGBs(),
+                    best == null ? "" : String.format(Locale.ROOT, "%.3f", best.seconds() / r.seconds()),
+                    best == null ? "" : best.impl()));
+        }
+        write(name, sb.toString());
+    }
+
+    static void write(String name, String text) {
+        Path dir = Files.isDirectory(Path.of("benchmarks", "target")) ? Path.of("benchmarks", "target")
+                : Files.isDirectory(Path.of("target")) ? Path.of("target") : Path.of(".");
+        try {
+            Files.writeString(dir.resolve(name), text);
+            System.out.println("# wrote " + dir.resolve(name));
+        } catch (IOException e) {
+            System.out.println("# could not write " + dir.resolve(name) + ": " + e.getMessage());
+        }
+    }
+
+    // ------------------------------------------------------------------ overhead
+
+    static final Map<String, String> OVERHEAD = new LinkedHashMap<>();
+
+    static {
+        OVERHEAD.put("downcallVersionCritical", "dsk4j_version, critical handle (no thread-state transition): FFM floor");
+        OVERHEAD.put("downcallVersion", "dsk4j_version(3 preallocated int*), raw jextract binding");
+        OVERHEAD.put("downcallLastError", "dsk4j_last_error(), raw binding, no arguments");
+        OVERHEAD.put("rawActQuant1t", "dsk4j_fp8_act_quant [1,128], raw binding, 1-thread context");
+        OVERHEAD.put("rawActQuant", "dsk4j_fp8_act_quant [1,128], raw binding, all-cores context");
+        OVERHEAD.put("apiActQuant", "Fp8.actQuant [1,128], full Java API (checks, acquire/release)");
+        OVERHEAD.put("javaActQuant", "JavaFp8.actQuant [1,128], plain Java, no native call");
+        OVERHEAD.put("vectorActQuant", "VectorFp8.actQuant [1,128], Vector API, no native call");
+    }
+
+    static List<String> overhead(CommandLineOptions cli) throws RunnerException {
+        Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
+                .include(OverheadBench.class.getName() + "\\.").build()).run();
+        Map<String, double[]> ns = new LinkedHashMap<>();
+        for (RunResult rr : results) {
+            String b = rr.getParams().getBenchmark();
+            Result<?> r = rr.getPrimaryResult();
+            double s = seconds(r.getScore(), r.getScoreUnit());
+            double e = Double.isNaN(r.getScoreError()) ? Double.NaN
+                    : Math.abs(s - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+            ns.put(b.substring(b.lastIndexOf('.') + 1), new double[] {s * 1e9, e * 1e9});
+        }
+        List<String> out = new ArrayList<>();
+        out.add("");
+        out.add("Java -> native call overhead (JMH average time per call, ns; one thread calling):");
+        String hdr = String.format(Locale.ROOT, "%-24s %10s %8s  %s", "benchmark", "ns/op", "+-", "what");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length() + 50));
+        StringBuilder csv = new StringBuilder("benchmark,ns_per_op,error_ns,what\n");
+        for (var e : OVERHEAD.entrySet()) {
+            double[] v = ns.get(e.getKey());
+            if (v == null) continue;
+            out.add(String.format(Locale.ROOT, "%-24s %10.1f %8s  %s", e.getKey(), v[0],
+                    Double.isNaN(v[1]) ? "-" : String.format(Locale.ROOT, "%.1f", v[1]), e.getValue()));
+            csv.append(String.format(Locale.ROOT, "%s,%.2f,%.2f,\"%s\"%n", e.getKey(), v[0], v[1], e.getValue()));
+        }
+        double[] api = ns.get("apiActQuant"), raw = ns.get("rawActQuant"), raw1 = ns.get("rawActQuant1t"),
+                dc = ns.get("downcallVersion"), crit = ns.get("downcallVersionCritical"), jv = ns.get("javaActQuant");
+        out.add("");
+        if (dc != null && crit != null)
+            out.add(String.format(Locale.ROOT, "  native transition (downcallVersion - critical):      %8.1f ns", dc[0] - crit[0]));
+        if (api != null && raw != null)
+            out.add(String.format(Locale.ROOT, "  Java API checks + context bookkeeping (api - raw):   %8.1f ns per op call", api[0] - raw[0]));
+        if (raw != null && dc != null)
+            out.add(String.format(Locale.ROOT, "  native validation + [1,128] kernel (raw - downcall): %8.1f ns", raw[0] - dc[0]));
+        if (raw != null && raw1 != null)
+            out.add(String.format(Locale.ROOT, "  all-cores vs 1-thread context on [1,128]:            %8.1f ns", raw[0] - raw1[0]));
+        double[] vv = ns.get("vectorActQuant");
+        if (api != null && jv != null)
+            out.add(String.format(Locale.ROOT, "  full API call vs plain Java on [1,128]:              %8.2fx the time", api[0] / jv[0]));
+        if (api != null && vv != null)
+            out.add(String.format(Locale.ROOT, "  full API call vs Vector API Java on [1,128]:         %8.2fx the time", api[0] / vv[0]));
+        write("bench-overhead.csv", csv.toString());
+        return out;
+    }
+}
