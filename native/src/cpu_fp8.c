@@ -1,12 +1,14 @@
 /* cpu_fp8.c - the fp8 ops of the cpu backend (DESIGN.md 3 and 4.1): fp8.cast,
  * fp8.act_quant, fp8.weight_quant, fp8.weight_dequant.
  *
- * Each op splits its work with cpu_parallel_for and runs, per chunk, either the portable
- * inner loops below (plain C over the scalar conversions of cpu_convert.c) or the AVX2 ones
- * of cpu_avx2_fp8.c, by ctx->simd. Both paths give the same bits. Arguments were validated
- * by the API layer (shapes, dtypes, buffer sizes).
+ * Each op splits its work with cpu_parallel_for and runs, per chunk, the portable inner
+ * loops below (plain C over the scalar conversions of cpu_convert.c), the AVX2 ones of
+ * cpu_avx2_fp8.c or the AVX-512 ones of cpu_avx512_fp8.c, by ctx->simd (SIMD_AVX512 runs
+ * the AVX2 loop where there is no AVX-512 one). All paths give the same bits. Arguments
+ * were validated by the API layer (shapes, dtypes, buffer sizes).
  */
 #include "cpu_avx2.h"
+#include "cpu_avx512.h"
 #include "internal.h"
 
 /* Items per chunk, at least: enough that a chunk costs far more than a thread handoff. */
@@ -92,7 +94,10 @@ static void cast_task(void* vp, int64_t begin, int64_t end) {
     const void* x = (const char*)a->x + (size_t)begin * xs;
     void* y = (char*)a->y + (size_t)begin * ys;
     int encode = a->ydt == DSK4J_DTYPE_E4M3 || a->ydt == DSK4J_DTYPE_E5M2;
-    if (a->simd == SIMD_AVX2) {
+    if (a->simd == SIMD_AVX512) {
+        if (encode) cpu_avx512_fp8_encode((uint8_t*)y, a->ydt, x, a->xdt, n);
+        else cpu_avx512_fp8_decode(y, a->ydt, (const uint8_t*)x, a->xdt, n);
+    } else if (a->simd == SIMD_AVX2) {
         if (encode) cpu_avx2_fp8_encode((uint8_t*)y, a->ydt, x, a->xdt, n);
         else cpu_avx2_fp8_decode(y, a->ydt, (const uint8_t*)x, a->xdt, n);
     } else {
@@ -130,12 +135,35 @@ static void aq_task(void* vp, int64_t begin, int64_t end) {
     const aq_args* a = (const aq_args*)vp;
     size_t xs = elem_size(a->xdt);
     int64_t r = begin / a->groups, g = begin % a->groups;
+    if (a->simd == SIMD_AVX512 && a->group == 128 && !a->stream) {
+        /* groups are contiguous (item it starts at element it * 128): runs of up to 64 groups
+         * in one call, their scales scattered from sb (no non-temporal variant) */
+        float sb[64];
+        for (int64_t it = begin; it < end;) {
+            int64_t m = end - it < 64 ? end - it : 64;
+            cpu_avx512_act_quant_128(a->y + it * 128, sb, (const char*)a->x + (size_t)(it * 128) * xs,
+                                     a->xdt, m, a->ue8m0);
+            for (int64_t j = 0; j < m; j++) {
+                a->scale[r * a->scale_rs + g * a->scale_cs] = sb[j];
+                if (++g == a->groups) {
+                    g = 0;
+                    r++;
+                }
+            }
+            it += m;
+        }
+        return;
+    }
     for (int64_t it = begin; it < end; it++) {
         int64_t off = r * a->k + g * a->group;
         const void* x = (const char*)a->x + (size_t)off * xs;
         uint8_t* y = a->y + off;
         float s;
-        if (a->simd == SIMD_AVX2) {
+        if (a->simd == SIMD_AVX512) {
+            s = cpu_fp8_scale_from_amax(cpu_avx512_amax(x, a->xdt, a->group), a->ue8m0);
+            if (a->stream) cpu_avx2_quant_e4m3(y, x, a->xdt, a->group, s, a->ue8m0, 1);
+            else cpu_avx512_quant_e4m3(y, x, a->xdt, a->group, s, a->ue8m0);
+        } else if (a->simd == SIMD_AVX2) {
             s = cpu_fp8_scale_from_amax(cpu_avx2_amax(x, a->xdt, a->group), a->ue8m0);
             cpu_avx2_quant_e4m3(y, x, a->xdt, a->group, s, a->ue8m0, a->stream);
         } else {
@@ -186,7 +214,7 @@ typedef struct {
 static void wq_task(void* vp, int64_t begin, int64_t end) {
     const wq_args* a = (const wq_args*)vp;
     size_t ws = elem_size(a->wdt);
-    int avx2 = a->simd == SIMD_AVX2;
+    int simd = a->simd;
     for (int64_t it = begin; it < end; it++) {
         int64_t bi = it / a->bc, bj = it % a->bc;
         int64_t i0 = bi * a->block, j0 = bj * a->block;
@@ -195,7 +223,9 @@ static void wq_task(void* vp, int64_t begin, int64_t end) {
         float amax = 0.0f;
         for (int64_t i = i0; i < i1; i++) {
             const void* w = (const char*)a->w + (size_t)(i * a->k + j0) * ws;
-            float m = avx2 ? cpu_avx2_amax(w, a->wdt, cols) : port_amax(w, a->wdt, cols);
+            float m = simd == SIMD_AVX512 ? cpu_avx512_amax(w, a->wdt, cols)
+                      : simd == SIMD_AVX2 ? cpu_avx2_amax(w, a->wdt, cols)
+                                          : port_amax(w, a->wdt, cols);
             if (m > amax) amax = m;
         }
         float s = cpu_fp8_scale_from_amax(amax, a->ue8m0);
@@ -203,7 +233,8 @@ static void wq_task(void* vp, int64_t begin, int64_t end) {
         for (int64_t i = i0; i < i1; i++) {
             const void* w = (const char*)a->w + (size_t)(i * a->k + j0) * ws;
             uint8_t* y = a->y + i * a->k + j0;
-            if (avx2) cpu_avx2_quant_e4m3(y, w, a->wdt, cols, s, pow2, 0);
+            if (simd == SIMD_AVX512) cpu_avx512_quant_e4m3(y, w, a->wdt, cols, s, pow2);
+            else if (simd == SIMD_AVX2) cpu_avx2_quant_e4m3(y, w, a->wdt, cols, s, pow2, 0);
             else port_quant(y, w, a->wdt, cols, s);
         }
         a->scale_inv[it] = s;
@@ -241,14 +272,17 @@ typedef struct {
 static void wd_task(void* vp, int64_t begin, int64_t end) {
     const wd_args* a = (const wd_args*)vp;
     size_t ys = elem_size(a->ydt);
-    if (a->simd == SIMD_AVX2) {
+    if (a->simd != SIMD_PORTABLE) {
         for (int64_t i = begin; i < end; i++) {
             const float* srow = a->scale_inv + (i / a->block) * a->bc;
             for (int64_t bj = 0; bj < a->bc; bj++) {
                 int64_t j0 = bj * a->block;
                 int64_t cols = j0 + a->block < a->k ? a->block : a->k - j0;
-                cpu_avx2_dequant_e4m3((char*)a->y + (size_t)(i * a->k + j0) * ys, a->ydt,
-                                      a->w + i * a->k + j0, cols, srow[bj], a->stream);
+                void* y = (char*)a->y + (size_t)(i * a->k + j0) * ys;
+                if (a->simd == SIMD_AVX512)
+                    cpu_avx512_dequant_e4m3(y, a->ydt, a->w + i * a->k + j0, cols, srow[bj], a->stream);
+                else
+                    cpu_avx2_dequant_e4m3(y, a->ydt, a->w + i * a->k + j0, cols, srow[bj], a->stream);
             }
         }
         if (a->stream) cpu_avx2_sfence();

@@ -17,6 +17,7 @@ void dsk4j_clear_error(void);
 #define CTX_CUDA 1
 #define SIMD_PORTABLE 0
 #define SIMD_AVX2 1
+#define SIMD_AVX512 2
 
 typedef struct cpu_pool cpu_pool;
 typedef struct cuda_state cuda_state;
@@ -25,7 +26,7 @@ struct dsk4j_context {
     int kind;        /* CTX_CPU or CTX_CUDA */
     int ordinal;     /* cuda device ordinal, -1 for cpu */
     int num_threads; /* cpu worker count (>= 1) */
-    int simd;        /* SIMD_PORTABLE or SIMD_AVX2 (cpu) */
+    int simd;        /* SIMD_PORTABLE, SIMD_AVX2 or SIMD_AVX512 (cpu) */
     int flags;       /* the flags given to dsk4j_context_open */
     cpu_pool* pool;  /* cpu only; NULL when num_threads == 1 */
     cuda_state* cuda; /* cuda only */
@@ -43,7 +44,8 @@ typedef void (*cpu_task_fn)(void* arg, int64_t begin, int64_t end);
 void cpu_parallel_for(dsk4j_context* ctx, int64_t n, int64_t grain, cpu_task_fn fn, void* arg);
 int cpu_pool_create(cpu_pool** out, int workers); /* workers = threads besides the caller */
 void cpu_pool_destroy(cpu_pool* pool);
-int cpu_has_avx2_fma(void); /* __builtin_cpu_supports("avx2") && ("fma") */
+int cpu_has_avx2_fma(void); /* __builtin_cpu_supports("avx2") && ("fma") && ("f16c") */
+int cpu_has_avx512(void);   /* cpu_has_avx2_fma() && avx512f, avx512bw, avx512vl, avx512dq */
 
 /* Scalar conversions (exact contract of DESIGN.md 3), shared by all cpu paths. */
 uint8_t cpu_f32_to_e4m3(float x);

@@ -2,7 +2,7 @@
 // e4m3 and f32 -> e5m2) on a cpu context, compared with NVIDIA's host conversion
 // __nv_cvt_float_to_fp8(x, __NV_SATFINITE, ...) from cuda_fp8.h (DESIGN.md 3).
 // Built and run by Fp8ExhaustiveTest: fp8_exhaustive LIBDSK4J FLAGS (0 = default path,
-// 1 = DSK4J_CPU_FORCE_PORTABLE). Prints one line per format:
+// 4 = DSK4J_CPU_MAX_AVX2, 1 = DSK4J_CPU_FORCE_PORTABLE). Prints one line per format:
 //   format=e4m3 checked=4294967296 mismatches=0 [first=0x... got=0x.. want=0x..]
 #include <cuda_fp8.h>
 #include <dlfcn.h>

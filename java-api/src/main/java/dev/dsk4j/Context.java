@@ -16,25 +16,48 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class Context implements AutoCloseable {
 
+    /** Which CPU code path a cpu context may use; every path gives the same bits. */
+    public enum CpuPath {
+        /** The best the CPU has: AVX-512, else AVX2+FMA, else portable C. */
+        BEST,
+        /** At most AVX2+FMA (portable C on a CPU without it). */
+        AVX2,
+        /** The portable C path. */
+        PORTABLE
+    }
+
     /**
      * Options of {@link #open(Device, Options)}.
      *
      * @param threads CPU worker threads, 0 = one per online core
-     * @param portable CPU: run the portable C path even where AVX2+FMA exist
+     * @param cpuPath CPU: the widest SIMD path allowed
      * @param referenceKernels CUDA: run the plain reference kernels instead of the fast ones
      */
-    public record Options(int threads, boolean portable, boolean referenceKernels) {
+    public record Options(int threads, CpuPath cpuPath, boolean referenceKernels) {
         public Options {
             if (threads < 0 || threads > 1024)
                 throw new IllegalArgumentException("argument 'threads' must be in [0, 1024], got " + threads);
+            java.util.Objects.requireNonNull(cpuPath, "argument 'cpuPath' is null");
         }
 
         /** All cores, fastest path. */
-        public static Options defaults() { return new Options(0, false, false); }
+        public static Options defaults() { return new Options(0, CpuPath.BEST, false); }
+
+        /** These options with another thread count. */
+        public Options withThreads(int n) { return new Options(n, cpuPath, referenceKernels); }
+
+        /** These options with another CPU path. */
+        public Options withCpuPath(CpuPath p) { return new Options(threads, p, referenceKernels); }
+
+        /** These options with the CUDA reference kernels on or off. */
+        public Options withReferenceKernels(boolean on) { return new Options(threads, cpuPath, on); }
 
         int flags() {
-            return (portable ? Dsk4jH.DSK4J_CPU_FORCE_PORTABLE() : 0)
-                    | (referenceKernels ? Dsk4jH.DSK4J_CUDA_REFERENCE_KERNELS() : 0);
+            return switch (cpuPath) {
+                case BEST -> 0;
+                case AVX2 -> Dsk4jH.DSK4J_CPU_MAX_AVX2();
+                case PORTABLE -> Dsk4jH.DSK4J_CPU_FORCE_PORTABLE();
+            } | (referenceKernels ? Dsk4jH.DSK4J_CUDA_REFERENCE_KERNELS() : 0);
         }
     }
 
@@ -89,7 +112,7 @@ public final class Context implements AutoCloseable {
     /** The options it was opened with. */
     public Options options() { return options; }
 
-    /** The library's description, e.g. "cpu: 2 threads, avx2+fma". */
+    /** The library's description, e.g. "cpu: 2 threads, avx512" or "cuda:0: NVIDIA H200, sm_90, ...". */
     public String describe() { return description; }
 
     /** True for a CUDA context (tensors must then be device tensors of this context). */

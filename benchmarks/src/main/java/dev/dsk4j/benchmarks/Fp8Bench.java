@@ -109,7 +109,7 @@ public class Fp8Bench {
 
         /** Opens a CPU context of the dsk4j impls (threads 0 = all cores) and an arena. */
         Context context(String impl) {
-            ctx = Context.open(Device.cpu(), new Context.Options(impl.equals("dsk4j-1t") ? 1 : 0, false, false));
+            ctx = Context.open(Device.cpu(), Context.Options.defaults().withThreads(impl.equals("dsk4j-1t") ? 1 : 0));
             return ctx;
         }
 

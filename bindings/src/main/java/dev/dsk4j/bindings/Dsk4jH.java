@@ -131,6 +131,15 @@ public class Dsk4jH extends Dsk4jH$shared {
     public static int DSK4J_CUDA_REFERENCE_KERNELS() {
         return DSK4J_CUDA_REFERENCE_KERNELS;
     }
+    private static final int DSK4J_CPU_MAX_AVX2 = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_CPU_MAX_AVX2 4
+     * }
+     */
+    public static int DSK4J_CPU_MAX_AVX2() {
+        return DSK4J_CPU_MAX_AVX2;
+    }
     private static final int DSK4J_COPY_HOST_TO_DEVICE = (int)0L;
     /**
      * {@snippet lang=c :

@@ -9,7 +9,7 @@ import java.util.List;
 
 /**
  * One code path under test: a device plus the options that select its kernels, e.g.
- * {@code cpu/avx2}, {@code cpu/portable}, {@code cuda:0/fast}, {@code cuda:0/reference}.
+ * {@code cpu/avx512}, {@code cpu/avx2}, {@code cpu/portable}, {@code cuda:0/fast}, {@code cuda:0/reference}.
  */
 public record Backend(String name, Device device, Context.Options options) {
 
@@ -19,23 +19,27 @@ public record Backend(String name, Device device, Context.Options options) {
     @Override public String toString() { return name; }
 
     /**
-     * Every backend usable here: the CPU's default path (AVX2+FMA where the CPU has it) and its
-     * portable path, and for each CUDA device its fast and its reference kernels. A CUDA device that
+     * Every backend usable here: the CPU's best path and each narrower one (AVX-512, AVX2+FMA,
+     * portable C), and for each CUDA device its fast and its reference kernels. A CUDA device that
      * fails to open is reported by {@link #unavailable()} rather than silently dropped.
      */
     public static List<Backend> available() {
         List<Backend> out = new ArrayList<>();
-        String cpuDefault;
+        String best;
         try (Context c = Context.open(Device.cpu())) {
-            cpuDefault = c.describe().contains("avx2") ? "cpu/avx2" : "cpu/portable";
+            String d = c.describe();
+            best = d.contains("avx512") ? "cpu/avx512" : d.contains("avx2") ? "cpu/avx2" : "cpu/portable";
         }
-        out.add(new Backend(cpuDefault, Device.cpu(), Context.Options.defaults()));
-        if (!cpuDefault.equals("cpu/portable"))
-            out.add(new Backend("cpu/portable", Device.cpu(), new Context.Options(0, true, false)));
+        Context.Options defaults = Context.Options.defaults();
+        out.add(new Backend(best, Device.cpu(), defaults));
+        if (best.equals("cpu/avx512"))
+            out.add(new Backend("cpu/avx2", Device.cpu(), defaults.withCpuPath(Context.CpuPath.AVX2)));
+        if (!best.equals("cpu/portable"))
+            out.add(new Backend("cpu/portable", Device.cpu(), defaults.withCpuPath(Context.CpuPath.PORTABLE)));
         for (Device d : Dsk4j.devices()) {
             if (!(d instanceof Device.Cuda)) continue;
             Backend fast = new Backend(d.id() + "/fast", d, Context.Options.defaults());
-            Backend ref = new Backend(d.id() + "/reference", d, new Context.Options(0, false, true));
+            Backend ref = new Backend(d.id() + "/reference", d, defaults.withReferenceKernels(true));
             for (Backend b : List.of(fast, ref)) {
                 try {
                     b.open().close();

@@ -48,7 +48,7 @@ public final class Demo {
 
         boolean allExact = true;
         for (Backend b : backends) {
-            if (b.options().portable() || b.options().referenceKernels()) continue; // the fast path of each device
+            if (b.options().cpuPath() != Context.CpuPath.BEST || b.options().referenceKernels()) continue; // the fast path of each device
             System.out.println("\nbackend " + b.name());
             try (Session s = new Session(b); Arena a = Arena.ofConfined()) {
                 Context ctx = s.context();

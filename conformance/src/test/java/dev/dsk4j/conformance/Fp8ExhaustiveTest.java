@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * All 2^32 f32 bit patterns through the CPU backend's fp8.cast (both SIMD paths) against
+ * All 2^32 f32 bit patterns through the CPU backend's fp8.cast (every SIMD path) against
  * NVIDIA's cuda_fp8.h host conversion, bit for bit. Needs the CUDA headers and a C++ compiler;
  * skipped with the reason where they are missing.
  */
@@ -54,7 +54,7 @@ class Fp8ExhaustiveTest {
     }
 
     @ParameterizedTest(name = "flags={0}")
-    @ValueSource(ints = {0, 1}) // 0: default path (AVX2+FMA here), 1: DSK4J_CPU_FORCE_PORTABLE
+    @ValueSource(ints = {0, 4, 1}) // 0: best path (AVX-512 here), 4: DSK4J_CPU_MAX_AVX2, 1: DSK4J_CPU_FORCE_PORTABLE
     void everyF32BitPatternMatchesCudaFp8Host(int flags) throws Exception {
         Path include = cudaInclude();
         Assumptions.assumeTrue(include != null,
