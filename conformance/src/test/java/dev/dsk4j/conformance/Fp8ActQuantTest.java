@@ -1,11 +1,15 @@
 package dev.dsk4j.conformance;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.quicktheories.QuickTheory.qt;
 import static org.quicktheories.generators.SourceDSL.integers;
 import static org.quicktheories.generators.SourceDSL.longs;
 
 import dev.dsk4j.DType;
+import dev.dsk4j.Fp8;
+import dev.dsk4j.Tensor;
+import java.lang.foreign.Arena;
 import dev.dsk4j.Fp8.ScaleFormat;
 import dev.dsk4j.Fp8.ScaleLayout;
 import java.util.SplittableRandom;
@@ -33,6 +37,22 @@ class Fp8ActQuantTest {
                         for (Comparison c : Fp8Checks.actQuant(s, x, rows, k, xType, fmt, layout, pad))
                             assertTrue(c.passed(), () -> backend + " rows=" + rows + " k=" + k + " " + xType + " " + fmt
                                     + " " + layout + ": " + c);
+                    });
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void kNotAMultipleOf128IsAnErrorNamingX(Backend backend) {
+        try (Session s = new Session(backend)) {
+            qt().withExamples(30).forAll(integers().between(0, 5), integers().between(1, 2000))
+                    .assuming((rows, k) -> k % 128 != 0).checkAssert((rows, k) -> {
+                        try (Arena a = Arena.ofConfined()) {
+                            Tensor x = s.input(a, Tensor.allocate(a, DType.F32, rows, k));
+                            var e = assertThrows(IllegalArgumentException.class,
+                                    () -> Fp8.actQuant(s.context(), a, x, Fp8.ActQuantOptions.defaults()));
+                            assertTrue(e.getMessage().contains("'x'"), e.getMessage());
+                        }
                     });
         }
     }
