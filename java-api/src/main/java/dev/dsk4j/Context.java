@@ -5,6 +5,7 @@ import dev.dsk4j.internal.Native;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Cleaner;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -12,7 +13,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * An open backend ({@code cpu} or {@code cuda:N}). Ops take the context they run on. A context
  * may be used from many threads at once; {@link #close()} waits for calls in flight and then
  * frees the backend (and, on CUDA, every device buffer still allocated on it). Using a closed
- * context throws {@link IllegalStateException}.
+ * context throws {@link IllegalStateException}. A context that becomes unreachable without
+ * {@link #close()} is closed by a {@link Cleaner} (its worker threads and device memory are not
+ * leaked), but close contexts yourself: when that happens is up to the garbage collector.
  */
 public final class Context implements AutoCloseable {
 
@@ -61,7 +64,15 @@ public final class Context implements AutoCloseable {
         }
     }
 
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    /** Closes the native context; must not refer to the Context. */
+    private record NativeCloser(MemorySegment handle) implements Runnable {
+        @Override public void run() { Dsk4jH.dsk4j_context_close(handle); }
+    }
+
     private final Device device;
+    private final Cleaner.Cleanable cleanable;
     private final Options options;
     private final MemorySegment handle;
     private final String description;
@@ -73,6 +84,7 @@ public final class Context implements AutoCloseable {
         this.options = options;
         this.handle = handle;
         this.description = description;
+        this.cleanable = CLEANER.register(this, new NativeCloser(handle));
     }
 
     /** Opens {@code device} with default options. */
@@ -242,7 +254,7 @@ public final class Context implements AutoCloseable {
             if (s == 0 && state.compareAndSet(0, -1)) break;
             Thread.onSpinWait();
         }
-        Native.check(Dsk4jH.dsk4j_context_close(handle));
+        cleanable.clean(); // dsk4j_context_close, exactly once (it cannot fail)
     }
 
     @Override

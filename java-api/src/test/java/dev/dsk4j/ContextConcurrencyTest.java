@@ -69,4 +69,30 @@ class ContextConcurrencyTest {
                     () -> Fp8.actQuant(ctx, a, Tensor.allocate(a, DType.F32, 1, 128), Fp8.ActQuantOptions.defaults()));
         }
     }
+
+    /** OS threads of this process (native pool workers are not Java threads). */
+    private static long osThreads() throws java.io.IOException {
+        try (var s = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task"))) {
+            return s.count();
+        }
+    }
+
+    @Test
+    void unreachableContextsAreClosedByTheCleaner() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(java.nio.file.Path.of("/proc/self/task")),
+                "SKIPPED: needs /proc/self/task to count native threads");
+        // 200 contexts with 1 native worker thread each, never closed: the Cleaner must reclaim them.
+        long before = osThreads();
+        for (int i = 0; i < 200; i++) Context.open(Device.cpu(), Context.Options.defaults().withThreads(2));
+        long during = osThreads(), after = during;
+        for (int i = 0; i < 200 && after >= before + 50; i++) {
+            System.gc();
+            Thread.sleep(20);
+            after = osThreads();
+        }
+        long d = during, a = after;
+        org.junit.jupiter.api.Assertions.assertTrue(a < before + 50,
+                () -> "native worker threads of unreachable contexts were not reclaimed: " + before + " before, " + d
+                        + " with 200 contexts, " + a + " after GC");
+    }
 }
