@@ -49,7 +49,11 @@ for target in sm_89 sm_90a; do
         -o "$TMP/dsk4j_kernels.$target.cubin" "$SRC" 2>>"$REPORT"
     # The PTX of this target must use the hardware fp8 conversion.
     "$NVCC" "${FLAGS[@]}" "-gencode=arch=$arch,code=$arch" -ptx -o "$TMP/$target.ptx" "$SRC"
-    for insn in cvt.rn.satfinite.e4m3x2.f32 cvt.rn.satfinite.e5m2x2.f32; do
+    # ... and the gemm kernels the fp8 / bf16 tensor-core mma.
+    for insn in cvt.rn.satfinite.e4m3x2.f32 cvt.rn.satfinite.e5m2x2.f32 \
+                mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 \
+                mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 cp.async.cg.shared.global \
+                ldmatrix.sync.aligned.m8n8.x4.shared.b16; do
         if ! grep -q "$insn" "$TMP/$target.ptx"; then
             echo "dsk4j: the $target PTX lacks $insn" >&2
             exit 1
@@ -64,6 +68,17 @@ if grep -q "cvt.rn.satfinite" "$TMP/dsk4j_kernels.compute_80.ptx"; then
     echo "dsk4j: the compute_80 PTX holds an fp8 cvt (needs sm_89)" >&2
     exit 1
 fi
+if grep -q "e4m3.e4m3" "$TMP/dsk4j_kernels.compute_80.ptx"; then
+    echo "dsk4j: the compute_80 PTX holds an fp8 mma (needs sm_89)" >&2
+    exit 1
+fi
+for insn in mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 cp.async.cg.shared.global \
+            ldmatrix.sync.aligned.m8n8.x4.shared.b16; do
+    if ! grep -q "$insn" "$TMP/dsk4j_kernels.compute_80.ptx"; then
+        echo "dsk4j: the compute_80 PTX lacks $insn" >&2
+        exit 1
+    fi
+done
 
 # Resource check: every entry must have no stack frame, no spills, no local memory.
 bad=$(awk '

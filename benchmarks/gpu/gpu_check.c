@@ -8,7 +8,13 @@
  * through dsk4j_fp8_cast -> e4m3 / e5m2 on the GPU (fast kernels) and the CPU. Last, the fast
  * kernels are timed (dsk4j_synchronize + clock_gettime) against a device-to-device copy.
  *
- * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--seed N] [--device cuda:N]
+ * Then the gemm ops (gemm.fp8_block, gemm.bf16, gemm.fp8_grouped_contiguous / _masked): cuda ref
+ * and fast vs the cpu backend, relative Frobenius error <= 2e-3 (f32 out) / 1e-2 (bf16 out) over
+ * the written rows, rows that must not be written still poisoned; and TFLOPS of the fast kernels
+ * on m=4096 n=7168 k=16384 and m=64 n=2112 k=7168 (checked against a sampled double reference).
+ *
+ * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--seed N]
+ *                  [--device cuda:N]
  * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
@@ -491,6 +497,345 @@ static void check_exhaustive(void) {
     printf("exhaustive f32->e4m3/e5m2: %lld / %lld mismatches (%.1f s)\n", bad[0], bad[1], now_s() - t0);
 }
 
+
+/* ---- gemm (DESIGN.md 4.2): cuda ref and fast vs the cpu backend (relative Frobenius error over
+ * the written rows; rows that must not be written stay poisoned 0xFF = NaN bits, which also makes
+ * an unwritten element fail). Big timing shapes: fast vs a double reference on sampled elements. */
+enum { G_FP8, G_BF16, G_CONTIG, G_MASKED };
+typedef struct {
+    int op, d_dtype, with_c, colmajor, sampled; /* sampled: compare fast with a host double reference */
+    int64_t m, n, k, groups, m_max, off;        /* off: byte offset of the a and b views (misaligned) */
+    int64_t rows;                               /* rows of d */
+    void* in[5];                                /* a, a_scale, b, b_scale, c | offsets | masked_m */
+    int64_t in_bytes[5];
+    int64_t d_bytes, a_scale_ld;
+    uint8_t* written;                           /* per row of d */
+    double flops;
+} gemm_case;
+typedef struct {
+    char op[40], shape[64];
+    double ref_err, fast_err, tflops;
+    long long ref_bad, fast_bad; /* poisoned rows touched, NaN where finite; -1: not run */
+    int pass;
+} gemm_row;
+static gemm_row g_grows[96];
+static int g_ngrows;
+
+static int gemm_exec(dsk4j_context* ctx, const gemm_case* c, void* const* in, void* d) {
+    const int64_t o = c->off;
+    switch (c->op) {
+    case G_FP8:
+        return dsk4j_gemm_fp8_block(ctx, d, c->d_bytes, c->d_dtype, (const char*)in[0] + o, c->in_bytes[0] - o,
+                                    in[1], c->in_bytes[1], (const char*)in[2] + o, c->in_bytes[2] - o, in[3],
+                                    c->in_bytes[3], c->with_c ? in[4] : NULL, c->with_c ? c->in_bytes[4] : 0, c->m,
+                                    c->n, c->k, c->colmajor ? DSK4J_SCALE_COL_MAJOR : 0, c->a_scale_ld);
+    case G_BF16:
+        return dsk4j_gemm_bf16(ctx, d, c->d_bytes, c->d_dtype, (const char*)in[0] + o, c->in_bytes[0] - o,
+                               (const char*)in[2] + o, c->in_bytes[2] - o, c->with_c ? in[4] : NULL,
+                               c->with_c ? c->in_bytes[4] : 0, c->m, c->n, c->k);
+    case G_CONTIG:
+        return dsk4j_gemm_fp8_grouped_contiguous(ctx, d, c->d_bytes, c->d_dtype, in[0], c->in_bytes[0], in[1],
+                                                 c->in_bytes[1], in[2], c->in_bytes[2], in[3], c->in_bytes[3],
+                                                 in[4], c->in_bytes[4], c->groups, c->m, c->n, c->k);
+    default:
+        return dsk4j_gemm_fp8_grouped_masked(ctx, d, c->d_bytes, c->d_dtype, in[0], c->in_bytes[0], in[1],
+                                             c->in_bytes[1], in[2], c->in_bytes[2], in[3], c->in_bytes[3], in[4],
+                                             c->in_bytes[4], c->groups, c->m_max, c->n, c->k);
+    }
+}
+
+/* Runs on a cuda context into host d (poisoned first); returns seconds per timed iteration. */
+static double gemm_cuda(dsk4j_context* g, const gemm_case* c, void* d, int iters) {
+    void* din[5] = {0, 0, 0, 0, 0};
+    void* dd = NULL;
+    for (int i = 0; i < 5; i++) {
+        if (!c->in[i]) continue;
+        CK(dsk4j_mem_alloc(&din[i], g, c->in_bytes[i]));
+        CK(dsk4j_memcpy(g, din[i], c->in_bytes[i], c->in[i], c->in_bytes[i], c->in_bytes[i],
+                        DSK4J_COPY_HOST_TO_DEVICE));
+    }
+    CK(dsk4j_mem_alloc(&dd, g, c->d_bytes));
+    CK(dsk4j_memset(g, dd, c->d_bytes, 0xFF, c->d_bytes));
+    CK(gemm_exec(g, c, din, dd));
+    CK(dsk4j_synchronize(g));
+    CK(dsk4j_memcpy(g, d, c->d_bytes, dd, c->d_bytes, c->d_bytes, DSK4J_COPY_DEVICE_TO_HOST));
+    double per = 0;
+    if (iters > 0) {
+        CK(gemm_exec(g, c, din, dd));
+        CK(dsk4j_synchronize(g));
+        double t0 = now_s();
+        for (int it = 0; it < iters; it++) CK(gemm_exec(g, c, din, dd));
+        CK(dsk4j_synchronize(g));
+        per = (now_s() - t0) / iters;
+    }
+    for (int i = 0; i < 5; i++)
+        if (din[i]) CK(dsk4j_mem_free(g, din[i]));
+    CK(dsk4j_mem_free(g, dd));
+    return per;
+}
+
+static double bf16f(uint16_t v) { return (double)u2f((uint32_t)v << 16); }
+static double e4m3f(uint8_t v) {
+    double x = (v & 0x7f) == 0x7f ? NAN : (double)e4m3_value(v & 0x7f);
+    return (v & 0x80) ? -x : x;
+}
+static double d_elem(const gemm_case* c, const void* d, int64_t idx) {
+    return c->d_dtype == DSK4J_DTYPE_F32 ? (double)((const float*)d)[idx] : bf16f(((const uint16_t*)d)[idx]);
+}
+
+/* Double reference of element (i, j) of d (host inputs). */
+static double gemm_ref_elem(const gemm_case* c, int64_t i, int64_t j) {
+    const uint8_t* a8 = (const uint8_t*)c->in[0] + c->off;
+    const uint8_t* b8 = (const uint8_t*)c->in[2] + c->off;
+    double acc = 0;
+    if (c->op == G_BF16) {
+        const uint16_t *a = (const uint16_t*)(const void*)a8, *b = (const uint16_t*)(const void*)b8;
+        for (int64_t t = 0; t < c->k; t++) acc += bf16f(a[i * c->k + t]) * bf16f(b[j * c->k + t]);
+    } else {
+        int64_t g = 0;
+        if (c->op == G_CONTIG) {
+            const int32_t* o = c->in[4];
+            while (g < c->groups && !(o[g] <= i && i < o[g + 1])) g++;
+        } else if (c->op == G_MASKED) {
+            g = i / c->m_max;
+        }
+        const float *as = c->in[1], *bs = c->in[3];
+        const int64_t kb_n = c->k / 128, nb = (c->n + 127) / 128;
+        for (int64_t kb = 0; kb < kb_n; kb++) {
+            double s = 0;
+            for (int64_t t = kb * 128; t < kb * 128 + 128; t++)
+                s += e4m3f(a8[i * c->k + t]) * e4m3f(b8[(g * c->n + j) * c->k + t]);
+            const double sa = c->colmajor ? as[kb * c->a_scale_ld + i] : as[i * kb_n + kb];
+            acc += s * sa * (double)bs[(g * nb + j / 128) * kb_n + kb];
+        }
+    }
+    if (c->with_c) acc += ((const float*)c->in[4])[i * c->n + j];
+    return acc;
+}
+
+/* Relative Frobenius error of got vs want over the written rows (want NULL: sampled double
+ * reference); *bad counts poisoned rows touched and NaN where the reference is finite. */
+static double gemm_compare(const gemm_case* c, const void* want, const void* got, long long* bad) {
+    double num = 0, den = 0;
+    *bad = 0;
+    const int64_t es = c->d_dtype == DSK4J_DTYPE_F32 ? 4 : 2;
+    const int64_t rstep = want ? 1 : (c->rows + 47) / 48, cstep = want ? 1 : (c->n + 47) / 48;
+    for (int64_t i = 0; i < c->rows; i++) {
+        if (!c->written[i]) {
+            const uint8_t* p = (const uint8_t*)got + i * c->n * es;
+            for (int64_t x = 0; x < c->n * es; x++)
+                if (p[x] != 0xFF) {
+                    if (*bad < 3) printf("  row %lld must not be written, byte %lld is 0x%02x\n", (long long)i,
+                                         (long long)x, p[x]);
+                    (*bad)++;
+                    break;
+                }
+            continue;
+        }
+        if (!want && i % rstep != 0 && i != c->rows - 1) continue;
+        for (int64_t j = 0; j < c->n; j += want ? 1 : cstep) {
+            const double w = want ? d_elem(c, want, i * c->n + j) : gemm_ref_elem(c, i, j);
+            const double v = d_elem(c, got, i * c->n + j);
+            if (isfinite(w) && !isfinite(v)) {
+                if (*bad < 3) printf("  d[%lld,%lld]: want %g, got %g\n", (long long)i, (long long)j, w, v);
+                (*bad)++;
+                continue;
+            }
+            if (!isfinite(w)) continue;
+            num += (v - w) * (v - w);
+            den += w * w;
+        }
+    }
+    return den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0.0);
+}
+
+static void gemm_check(gemm_case* c, const char* name, int timed) {
+    const int64_t es = c->d_dtype == DSK4J_DTYPE_F32 ? 4 : 2;
+    c->d_bytes = c->rows * c->n * es;
+    void* want = c->sampled ? NULL : xmalloc((size_t)c->d_bytes);
+    void* got = xmalloc((size_t)c->d_bytes);
+    gemm_row* r = &g_grows[g_ngrows < 96 ? g_ngrows++ : 95];
+    memset(r, 0, sizeof *r);
+    snprintf(r->op, sizeof r->op, "%s%s%s%s", name, c->d_dtype == DSK4J_DTYPE_BF16 ? " ->bf16" : "",
+             c->with_c ? " +c" : "", c->off ? " misal" : "");
+    if (c->op == G_CONTIG || c->op == G_MASKED)
+        snprintf(r->shape, sizeof r->shape, "G=%lld m=%lld n=%lld k=%lld", (long long)c->groups,
+                 (long long)(c->op == G_MASKED ? c->m_max : c->m), (long long)c->n, (long long)c->k);
+    else
+        snprintf(r->shape, sizeof r->shape, "m=%lld n=%lld k=%lld%s", (long long)c->m, (long long)c->n,
+                 (long long)c->k, c->colmajor ? " colmaj" : "");
+    const double tol = c->d_dtype == DSK4J_DTYPE_BF16 ? 1e-2 : 2e-3;
+    r->pass = 1;
+    if (!c->sampled) {
+        memset(want, 0xFF, (size_t)c->d_bytes);
+        CK(gemm_exec(g_cpu, c, c->in, want));
+        gemm_cuda(g_ref, c, got, 0);
+        r->ref_err = gemm_compare(c, want, got, &r->ref_bad);
+        r->pass &= r->ref_bad == 0 && r->ref_err <= tol;
+    } else {
+        r->ref_bad = -1;
+    }
+    double per = gemm_cuda(g_fast, c, got, timed && g_timing ? 10 : 0);
+    r->fast_err = gemm_compare(c, want, got, &r->fast_bad);
+    r->pass &= r->fast_bad == 0 && r->fast_err <= tol;
+    r->tflops = per > 0 ? c->flops / per / 1e12 : 0;
+    printf("%-34s %-32s ref %s fast %s (err %.2e / %.2e)%s\n", r->op, r->shape,
+           c->sampled ? "-" : (r->ref_bad || r->ref_err > tol) ? "FAIL" : "ok",
+           (r->fast_bad || r->fast_err > tol) ? "FAIL" : "ok", r->ref_err, r->fast_err,
+           c->sampled ? " [fast vs sampled double ref]" : "");
+    fflush(stdout);
+    free(want);
+    free(got);
+}
+
+static float rnd_scale(void) { return ldexpf(1.0f + (float)(rnd() % 1024) / 1024.0f, (int)(rnd() % 9) - 12); }
+static uint8_t rnd_e4m3(void) {
+    uint8_t v;
+    do v = (uint8_t)rnd();
+    while ((v & 0x7f) == 0x7f);
+    return v;
+}
+
+/* Builds and checks one case. sizes: group sizes (contiguous: row counts of the groups after
+ * `lead` unwritten rows, with `gap` unwritten rows after each; masked: masked_m). */
+static void gemm_run(int op, int d_dtype, int64_t m, int64_t n, int64_t k, int with_c, int colmajor, int64_t off,
+                     int64_t groups, const int32_t* sizes, int64_t m_max, int sampled, int timed) {
+    gemm_case c;
+    memset(&c, 0, sizeof c);
+    c.op = op, c.d_dtype = d_dtype, c.n = n, c.k = k, c.with_c = with_c, c.colmajor = colmajor, c.off = off;
+    c.groups = op == G_CONTIG || op == G_MASKED ? groups : 1;
+    c.sampled = sampled;
+    int32_t* offs = NULL;
+    if (op == G_CONTIG) { /* 5 unwritten rows before the groups, 7 after */
+        offs = xmalloc((size_t)(groups + 1) * 4);
+        int64_t row = 5;
+        for (int64_t g = 0; g < groups; g++) {
+            offs[g] = (int32_t)row;
+            row += sizes[g];
+        }
+        offs[groups] = (int32_t)row;
+        m = row + 7;
+    }
+    c.m = m;
+    c.m_max = m_max;
+    c.rows = op == G_MASKED ? groups * m_max : m;
+    c.written = xmalloc((size_t)c.rows);
+    double valid_rows = 0;
+    for (int64_t i = 0; i < c.rows; i++) {
+        int w = 1;
+        if (op == G_CONTIG) {
+            w = offs[0] <= i && i < offs[groups];
+        } else if (op == G_MASKED) {
+            w = i % m_max < sizes[i / m_max];
+        }
+        c.written[i] = (uint8_t)w;
+        valid_rows += w;
+    }
+    c.flops = 2.0 * valid_rows * (double)n * (double)k;
+    const int64_t es = op == G_BF16 ? 2 : 1, kb = k / 128, bgroups = c.groups;
+    c.in_bytes[0] = c.rows * k * es + off;
+    c.in_bytes[2] = bgroups * n * k * es + off;
+    c.in[0] = xmalloc((size_t)c.in_bytes[0]);
+    c.in[2] = xmalloc((size_t)c.in_bytes[2]);
+    for (int q = 0; q < 2; q++) {
+        uint8_t* p = c.in[q * 2];
+        int64_t cnt = (c.in_bytes[q * 2] - off) / es;
+        if (op == G_BF16) {
+            uint16_t* h = (uint16_t*)(void*)(p + off);
+            for (int64_t i = 0; i < cnt; i++) h[i] = (uint16_t)(f2u((float)((double)(rnd() >> 11) / 9007199254740992.0 * 2 - 1)) >> 16);
+        } else {
+            for (int64_t i = 0; i < cnt; i++) p[off + i] = rnd_e4m3();
+        }
+    }
+    if (op != G_BF16) {
+        c.a_scale_ld = colmajor ? c.rows + 3 : 0;
+        int64_t as_n = colmajor ? kb * c.a_scale_ld : c.rows * kb, bs_n = bgroups * ((n + 127) / 128) * kb;
+        c.in_bytes[1] = as_n * 4;
+        c.in_bytes[3] = bs_n * 4;
+        float* as = xmalloc((size_t)c.in_bytes[1]);
+        float* bs = xmalloc((size_t)c.in_bytes[3]);
+        for (int64_t i = 0; i < as_n; i++) as[i] = rnd_scale();
+        for (int64_t i = 0; i < bs_n; i++) bs[i] = rnd_scale();
+        c.in[1] = as, c.in[3] = bs;
+    }
+    if (with_c) {
+        c.in_bytes[4] = c.rows * n * 4;
+        float* cc = xmalloc((size_t)c.in_bytes[4]);
+        for (int64_t i = 0; i < c.rows * n; i++) cc[i] = (float)((int64_t)(rnd() % 2001) - 1000) / 100.0f;
+        c.in[4] = cc;
+    } else if (op == G_CONTIG) {
+        c.in_bytes[4] = (groups + 1) * 4;
+        c.in[4] = offs;
+        offs = NULL;
+    } else if (op == G_MASKED) {
+        c.in_bytes[4] = groups * 4;
+        int32_t* mm = xmalloc((size_t)groups * 4);
+        memcpy(mm, sizes, (size_t)groups * 4);
+        c.in[4] = mm;
+    }
+    static const char* names[] = {"gemm.fp8_block", "gemm.bf16", "gemm.fp8_grouped_contiguous", "gemm.fp8_grouped_masked"};
+    gemm_check(&c, names[op], timed);
+    for (int i = 0; i < 5; i++) free(c.in[i]);
+    free(offs);
+    free(c.written);
+}
+
+static void check_gemms(void) {
+    const int Q = g_quick;
+    const int F = DSK4J_DTYPE_F32, B = DSK4J_DTYPE_BF16;
+    static const int64_t ms[] = {1, 4, 16, 127, 129, 512};
+    static const int64_t nk[][2] = {{2112, 7168}, {4096, 7168}, {7168, 2048}};
+    for (int s = 0; s < 3; s++)
+        for (int i = 0; i < 6; i++) {
+            if (s > 0 && ms[i] != 16 && ms[i] != 129) continue;
+            if (Q && (s > 0 || (ms[i] != 1 && ms[i] != 129))) continue;
+            gemm_run(G_FP8, F, ms[i], nk[s][0], nk[s][1], 0, 0, 0, 0, NULL, 0, 0, 0);
+        }
+    gemm_run(G_FP8, B, 129, 300, 256, 1, 0, 0, 0, NULL, 0, 0, 0);  /* n % 128 != 0, bf16 out, + c */
+    gemm_run(G_FP8, F, 77, 1000, 384, 1, 1, 0, 0, NULL, 0, 0, 0);  /* col-major padded a_scale */
+    gemm_run(G_FP8, F, 65, 130, 256, 0, 0, 1, 0, NULL, 0, 0, 0);   /* misaligned views */
+    gemm_run(G_FP8, F, 1, 1, 128, 0, 0, 0, 0, NULL, 0, 0, 0);
+    gemm_run(G_BF16, F, 129, 300, 1000, 1, 0, 0, 0, NULL, 0, 0, 0);
+    gemm_run(G_BF16, B, 4, 2112, 7168, 0, 0, 0, 0, NULL, 0, 0, 0);
+    gemm_run(G_BF16, F, Q ? 64 : 512, 4096, 7168, 0, 0, 0, 0, NULL, 0, 0, 0);
+    gemm_run(G_BF16, F, 33, 70, 13, 1, 0, 1, 0, NULL, 0, 0, 0);    /* odd k, misaligned */
+    gemm_run(G_BF16, B, 3, 5, 0, 1, 0, 0, 0, NULL, 0, 0, 0);       /* k = 0: d = c */
+    static const int32_t csz[] = {0, 130, 1, 0, 257, 64, 0, 100};  /* empty groups, odd sizes */
+    gemm_run(G_CONTIG, F, 0, Q ? 512 : 4096, 7168, 0, 0, 0, 8, csz, 0, 0, 0);
+    static const int32_t csz2[] = {256, 0, 384, 128};
+    gemm_run(G_CONTIG, B, 0, 2112, 2048, 0, 0, 0, 4, csz2, 0, 0, 0);
+    static const int32_t msz[] = {0, 1, 64, 17, 0, 33};
+    gemm_run(G_MASKED, F, 0, Q ? 512 : 4096, 7168, 0, 0, 0, 6, msz, 64, 0, 0);
+    static const int32_t msz2[] = {128, 5, 0, 77};
+    gemm_run(G_MASKED, B, 0, 7168, 2048, 0, 0, 0, 4, msz2, 128, 0, 0);
+    if (Q || !g_timing) return;
+    /* Timing (fast kernels), checked against a double reference on ~48 x 48 sampled elements. */
+    gemm_run(G_FP8, F, 4096, 7168, 16384, 0, 0, 0, 0, NULL, 0, 1, 1);
+    gemm_run(G_FP8, B, 4096, 7168, 16384, 0, 0, 0, 0, NULL, 0, 1, 1);
+    gemm_run(G_FP8, F, 64, 2112, 7168, 0, 0, 0, 0, NULL, 0, 1, 1);
+    gemm_run(G_BF16, F, 4096, 7168, 16384, 0, 0, 0, 0, NULL, 0, 1, 1);
+    static const int32_t tsz[] = {512, 512, 512, 512, 512, 512, 512, 512};
+    gemm_run(G_CONTIG, B, 0, 4096, 7168, 0, 0, 0, 8, tsz, 0, 1, 1);
+    static const int32_t tm[] = {256, 200, 256, 128, 256, 256, 64, 256};
+    gemm_run(G_MASKED, B, 0, 4096, 7168, 0, 0, 0, 8, tm, 256, 1, 1);
+}
+
+static long long gemm_table(void) {
+    long long fails = 0;
+    printf("\n%-34s %-32s %9s %9s %8s %s\n", "gemm op", "shape", "ref_err", "fast_err", "TFLOPS", "");
+    for (int i = 0; i < g_ngrows; i++) {
+        gemm_row* r = &g_grows[i];
+        char ref[24], tf[16];
+        if (r->ref_bad < 0) snprintf(ref, sizeof ref, "-");
+        else snprintf(ref, sizeof ref, "%.2e", r->ref_err);
+        if (r->tflops > 0) snprintf(tf, sizeof tf, "%.1f", r->tflops);
+        else snprintf(tf, sizeof tf, "-");
+        printf("%-34s %-32s %9s %9.2e %8s %s\n", r->op, r->shape, ref, r->fast_err, tf, r->pass ? "ok" : "FAIL");
+        fails += !r->pass;
+    }
+    return fails;
+}
+
 static void measure_copy(void) {
     const int64_t bytes = g_quick ? (64 << 20) : ((int64_t)2 << 30);
     void *a = NULL, *b = NULL;
@@ -511,15 +856,17 @@ static void measure_copy(void) {
 
 int main(int argc, char** argv) {
     const char* device = "cuda:0";
-    int exhaustive = 1;
+    int exhaustive = 1, do_gemm = 1, only_gemm = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
         else if (!strcmp(argv[i], "--no-timing")) g_timing = 0;
+        else if (!strcmp(argv[i], "--no-gemm")) do_gemm = 0;
+        else if (!strcmp(argv[i], "--only-gemm")) only_gemm = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--seed N] [--device cuda:N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--seed N] [--device cuda:N]\n",
                     argv[0]);
             return 2;
         }
@@ -545,6 +892,10 @@ int main(int argc, char** argv) {
     if (g_timing) measure_copy();
 
     const int Q = g_quick;
+    if (only_gemm) {
+        exhaustive = 0;
+        goto gemm_section;
+    }
     /* fp8.cast: every direction; big aligned, odd length, misaligned view. */
     static const int32_t wide[] = {DSK4J_DTYPE_F32, DSK4J_DTYPE_BF16, DSK4J_DTYPE_F16};
     static const int32_t f8[] = {DSK4J_DTYPE_E4M3, DSK4J_DTYPE_E5M2};
@@ -578,7 +929,9 @@ int main(int argc, char** argv) {
         check_wdq(DSK4J_DTYPE_F32, n, k, big);
         check_wdq(DSK4J_DTYPE_BF16, n, k, big);
     }
+gemm_section:
     if (exhaustive) check_exhaustive();
+    if (do_gemm) check_gemms();
 
     long long total_bad = 0;
     printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
@@ -599,6 +952,7 @@ int main(int argc, char** argv) {
             printf("%-30s %-26s %9s %9lld %8s %7s\n", r->op, r->shape, ref, r->fast_bad, gb, pc);
     }
     printf("(%d cases; rows shown: timed, failed or exhaustive; copy %.0f GB/s)\n", g_nrows, g_copy_gbps);
+    if (do_gemm) total_bad += gemm_table();
     CK(dsk4j_context_close(g_fast));
     CK(dsk4j_context_close(g_ref));
     CK(dsk4j_context_close(g_cpu));

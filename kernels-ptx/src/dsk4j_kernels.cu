@@ -5,5 +5,10 @@
 //                     dsk4j_ref_fp8_weight_dequant
 //   fp8_quant.cu:     dsk4j_fp8_cast, dsk4j_fp8_act_quant, dsk4j_fp8_weight_quant,
 //                     dsk4j_fp8_weight_dequant
+//   gemm_reference.cu: dsk4j_ref_gemm_fp8_block, dsk4j_ref_gemm_bf16, dsk4j_ref_gemm_fp8_grouped
+//   gemm_fast.cu:     dsk4j_gemm_fp8_block_bm64, dsk4j_gemm_fp8_grouped_bm64,
+//                     dsk4j_gemm_bf16_bm{128,64}
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
+#include "gemm_reference.cu"
+#include "gemm_fast.cu"

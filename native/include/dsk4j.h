@@ -133,6 +133,49 @@ DSK4J_EXPORT int dsk4j_fp8_weight_dequant(dsk4j_context* ctx, void* y, int64_t y
                              const void* w, int64_t w_bytes, const float* scale_inv,
                              int64_t scale_inv_bytes, int64_t n, int64_t k, int32_t block);
 
+/* ---- gemm (DESIGN.md 4.2): D = A * B^T ("NT"), f32 accumulation ---- */
+
+/* gemm.fp8_block: a e4m3 [m,k] with a_scale f32 [m, k/128] (row stride a_scale_ld, 0 = k/128;
+ * or with DSK4J_SCALE_COL_MAJOR [k/128, a_scale_ld], 0 = m), b e4m3 [n,k] with b_scale f32
+ * [ceil(n/128), k/128]; k % 128 == 0. For each 128-wide K block kb (the "promotion"):
+ *   acc[i,j] += (sum_{t in kb} a[i,t] * b[j,t]) * a_scale[i,kb] * b_scale[j/128,kb]
+ * d[m,n] f32|bf16 = acc (+ c[m,n] f32 when c is not NULL). */
+DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_bytes, int32_t d_dtype,
+                                      const void* a, int64_t a_bytes, const float* a_scale,
+                                      int64_t a_scale_bytes, const void* b, int64_t b_bytes,
+                                      const float* b_scale, int64_t b_scale_bytes, const float* c,
+                                      int64_t c_bytes, int64_t m, int64_t n, int64_t k, int32_t flags,
+                                      int64_t a_scale_ld);
+
+/* gemm.bf16: a bf16 [m,k], b bf16 [n,k]; d[m,n] f32|bf16 = sum_t a[i,t] * b[j,t] (+ c[m,n] f32
+ * when c is not NULL), f32 accumulation. */
+DSK4J_EXPORT int dsk4j_gemm_bf16(dsk4j_context* ctx, void* d, int64_t d_bytes, int32_t d_dtype,
+                                 const void* a, int64_t a_bytes, const void* b, int64_t b_bytes,
+                                 const float* c, int64_t c_bytes, int64_t m, int64_t n, int64_t k);
+
+/* gemm.fp8_grouped_contiguous (MoE prefill): rows group_offsets[g] .. group_offsets[g+1]-1 of a
+ * belong to expert g (group_offsets i32 [groups+1], non-decreasing, from >= 0 to <= m; rows
+ * outside every group are not written; 128-row aligned, padded groups are just offsets).
+ * a e4m3 [m,k] + a_scale f32 [m, k/128]; b e4m3 [groups,n,k] + b_scale f32
+ * [groups, ceil(n/128), k/128]; d[m,n] f32|bf16 as gemm.fp8_block with expert g's b.
+ * The cpu backend rejects bad offsets; on cuda (offsets in device memory) they are clamped. */
+DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_contiguous(
+    dsk4j_context* ctx, void* d, int64_t d_bytes, int32_t d_dtype, const void* a, int64_t a_bytes,
+    const float* a_scale, int64_t a_scale_bytes, const void* b, int64_t b_bytes, const float* b_scale,
+    int64_t b_scale_bytes, const int32_t* group_offsets, int64_t group_offsets_bytes, int64_t groups,
+    int64_t m, int64_t n, int64_t k);
+
+/* gemm.fp8_grouped_masked (MoE decode): a e4m3 [groups, m_max, k] + a_scale f32
+ * [groups, m_max, k/128]; b, b_scale as in grouped_contiguous; masked_m i32 [groups]
+ * (0 <= masked_m[g] <= m_max): d[g, i, :] for i < masked_m[g] as gemm.fp8_block, rows at and past
+ * masked_m[g] are not written. d f32|bf16 [groups, m_max, n]. The cpu backend rejects bad
+ * counts; on cuda they are clamped to [0, m_max]. */
+DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_masked(
+    dsk4j_context* ctx, void* d, int64_t d_bytes, int32_t d_dtype, const void* a, int64_t a_bytes,
+    const float* a_scale, int64_t a_scale_bytes, const void* b, int64_t b_bytes, const float* b_scale,
+    int64_t b_scale_bytes, const int32_t* masked_m, int64_t masked_m_bytes, int64_t groups,
+    int64_t m_max, int64_t n, int64_t k);
+
 #ifdef __cplusplus
 }
 #endif

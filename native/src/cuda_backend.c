@@ -38,6 +38,7 @@ struct cuda_state {
     CUstream stream;
     CUmodule module;
     CUfunction fn[OP_COUNT]; /* fast or reference, per ctx->flags */
+    CUfunction gemm_fn[CUDA_GEMM_KERNELS]; /* all gemm kernels (cuda_gemm.c picks) */
     int reference;
     int ordinal;
     int cc_major, cc_minor, sm_count;
@@ -278,6 +279,18 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         snprintf(what, sizeof what, "cuModuleGetFunction(%s)", REF_NAMES[i]);
         CHECK(d->cuModuleGetFunction(&f, st->module, REF_NAMES[i]), what);
         if (st->reference) st->fn[i] = f;
+    }
+    for (int i = 0; i < CUDA_GEMM_KERNELS; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_gemm_kernel_names[i]);
+        CHECK(d->cuModuleGetFunction(&st->gemm_fn[i], st->module, cuda_gemm_kernel_names[i]), what);
+        if (cuda_gemm_kernel_smem[i] > 0) {
+            snprintf(what, sizeof what, "cuFuncSetAttribute(%s, MAX_DYNAMIC_SHARED_SIZE_BYTES, %d)",
+                     cuda_gemm_kernel_names[i], cuda_gemm_kernel_smem[i]);
+            CHECK(d->cuFuncSetAttribute(st->gemm_fn[i], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                        cuda_gemm_kernel_smem[i]),
+                  what);
+        }
     }
 #undef CHECK
     pushed = 0;
@@ -524,4 +537,32 @@ int cuda_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const 
     void* params[] = {&py, &yd, &pw, &ps, &nn, &kk, &b};
     unsigned grid = st->reference ? grid_for(st, n * k, THREADS) : grid_for(st, (n * k + 7) / 8, THREADS);
     return launch(st, OP_WEIGHT_DEQUANT, grid, THREADS, params);
+}
+
+/* ---- gemm launches (cuda_gemm.c) ---- */
+
+int cuda_gemm_context_info(dsk4j_context* ctx, int* reference, int* sm_count) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    *reference = st->reference;
+    *sm_count = st->sm_count;
+    return DSK4J_OK;
+}
+
+int cuda_gemm_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    if (kernel < 0 || kernel >= CUDA_GEMM_KERNELS)
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda gemm: no kernel %d", kernel);
+    int rc = enter(st);
+    if (rc != DSK4J_OK) return rc;
+    const unsigned smem = (unsigned)cuda_gemm_kernel_smem[kernel];
+    CUresult r = st->d->cuLaunchKernel(st->gemm_fn[kernel], grid, 1, 1, block, 1, 1, smem, st->stream, params, NULL);
+    if (r != CUDA_SUCCESS) {
+        char what[200];
+        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u, %u bytes shared)",
+                 cuda_gemm_kernel_names[kernel], grid, block, smem);
+        rc = cu_fail(st, r, what);
+    }
+    return leave(st, rc);
 }

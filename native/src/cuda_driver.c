@@ -98,6 +98,7 @@ static void load_once(void) {
     RESOLVE(cuModuleUnload, "cuModuleUnload");
     RESOLVE(cuLaunchKernel, "cuLaunchKernel");
     RESOLVE(cuPointerGetAttribute, "cuPointerGetAttribute");
+    RESOLVE(cuFuncSetAttribute, "cuFuncSetAttribute");
 #undef RESOLVE
     /* Error names are needed for the cuInit message below. */
     g_api.cuGetErrorName = api.cuGetErrorName;

@@ -16,6 +16,7 @@ typedef struct CUstream_st* CUstream;
 typedef int CUjit_option;
 typedef int CUdevice_attribute;
 typedef int CUpointer_attribute;
+typedef int CUfunction_attribute;
 
 #define CUDA_SUCCESS 0
 #define CUDA_ERROR_OUT_OF_MEMORY 2
@@ -28,6 +29,7 @@ typedef int CUpointer_attribute;
 #define CU_JIT_ERROR_LOG_BUFFER 5
 #define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
 #define CU_STREAM_NON_BLOCKING 1
+#define CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
 
 /* The resolved entry points (versioned names where the driver exports several). */
 typedef struct {
@@ -62,6 +64,7 @@ typedef struct {
                                unsigned int shared_bytes, CUstream stream, void** params,
                                void** extra);
     CUresult (*cuPointerGetAttribute)(void* data, CUpointer_attribute attribute, CUdeviceptr ptr);
+    CUresult (*cuFuncSetAttribute)(CUfunction fn, CUfunction_attribute attrib, int value);
 } cuda_driver_api;
 
 /* Loads the driver and runs cuInit(0), once per process (thread-safe). On success sets *out
@@ -73,5 +76,20 @@ int cuda_driver_fail(int code, CUresult result, const char* what);
 
 /* Writes "<CUDA_ERROR_NAME>: <description>" of result into buf (never fails). */
 void cuda_driver_error_text(char* buf, size_t cap, CUresult result);
+
+/* ---- between cuda_backend.c (module, stream, launches) and cuda_gemm.c (gemm host code) ---- */
+struct dsk4j_context;
+
+/* The gemm kernels, looked up by cuda_open (all of them, whatever the flags): index -> name
+ * and dynamic shared memory bytes (> 48 KiB allowed: cuda_open raises the function's limit). */
+#define CUDA_GEMM_KERNELS 7
+extern const char* const cuda_gemm_kernel_names[CUDA_GEMM_KERNELS];
+extern const int cuda_gemm_kernel_smem[CUDA_GEMM_KERNELS];
+
+/* *reference: 1 if the context runs the reference kernels; *sm_count: multiprocessors. */
+int cuda_gemm_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count);
+/* Launches gemm kernel `kernel` (grid x 1 x 1, block threads, its dynamic shared memory) on
+ * the context's stream; DSK4J_OK or the driver error. */
+int cuda_gemm_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
 
 #endif

@@ -69,6 +69,37 @@ void cpu_fp8_weight_quant(dsk4j_context* ctx, uint8_t* y, float* scale_inv, cons
 void cpu_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const uint8_t* w,
                             const float* scale_inv, int64_t n, int64_t k, int32_t block);
 
+/* One GEMM problem as the backends see it (validated). d[m,n] (row stride n) = a[m,k] * b[n,k]^T
+ * with the scales of gemm.fp8_block; for bf16 a and b are bf16 and the scales are NULL.
+ * a_scale element (i, kb) is a_scale[i*a_scale_rs + kb*a_scale_cs]; b_scale is
+ * [ceil(n/128), k/128] row-major. c: NULL or f32 [m,n]. */
+typedef struct gemm_args {
+    void* d;
+    int32_t d_dtype;    /* DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16 */
+    const void* a;      /* e4m3 or bf16 */
+    const float* a_scale;
+    int64_t a_scale_rs, a_scale_cs;
+    const void* b;      /* e4m3 or bf16 */
+    const float* b_scale;
+    const float* c;
+    int64_t m, n, k;
+} gemm_args;
+
+/* The grouped forms: `groups` problems sharing n and k. Group g: a rows [row0[g], row0[g]+rows[g])
+ * of the shared a/a_scale/d, b + g*n*k, b_scale + g*ceil(n/128)*(k/128). */
+typedef struct gemm_grouped_args {
+    gemm_args base;           /* a, a_scale, d of row 0; b, b_scale of group 0; m unused */
+    int64_t groups;
+    const int32_t* offsets;   /* contiguous: [groups+1] (row0[g] = offsets[g]); or NULL */
+    const int32_t* masked_m;  /* masked: [groups] (row0[g] = g*m_max, rows = masked_m[g]); or NULL */
+    int64_t m_max;            /* masked only */
+} gemm_grouped_args;
+
+/* cpu kernels (cpu_gemm*.c); arguments validated */
+void cpu_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
+void cpu_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
+void cpu_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
+
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
  * cuGetErrorString text and the call that failed). */
@@ -94,5 +125,8 @@ int cuda_fp8_weight_quant(dsk4j_context* ctx, uint8_t* y, float* scale_inv, cons
                           int32_t w_dtype, int64_t n, int64_t k, int32_t block, int32_t flags);
 int cuda_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const uint8_t* w,
                             const float* scale_inv, int64_t n, int64_t k, int32_t block);
+int cuda_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
+int cuda_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
+int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
 
 #endif

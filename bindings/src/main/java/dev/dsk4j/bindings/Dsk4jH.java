@@ -1143,6 +1143,310 @@ public class Dsk4jH extends Dsk4jH$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class dsk4j_gemm_fp8_block {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_gemm_fp8_block");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_block(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k, int32_t flags, int64_t a_scale_ld)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_gemm_fp8_block$descriptor() {
+        return dsk4j_gemm_fp8_block.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_block(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k, int32_t flags, int64_t a_scale_ld)
+     * }
+     */
+    public static MethodHandle dsk4j_gemm_fp8_block$handle() {
+        return dsk4j_gemm_fp8_block.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_block(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k, int32_t flags, int64_t a_scale_ld)
+     * }
+     */
+    public static MemorySegment dsk4j_gemm_fp8_block$address() {
+        return dsk4j_gemm_fp8_block.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_block(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k, int32_t flags, int64_t a_scale_ld)
+     * }
+     */
+    public static int dsk4j_gemm_fp8_block(MemorySegment ctx, MemorySegment d, long d_bytes, int d_dtype, MemorySegment a, long a_bytes, MemorySegment a_scale, long a_scale_bytes, MemorySegment b, long b_bytes, MemorySegment b_scale, long b_scale_bytes, MemorySegment c, long c_bytes, long m, long n, long k, int flags, long a_scale_ld) {
+        var mh$ = dsk4j_gemm_fp8_block.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_gemm_fp8_block", ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, c, c_bytes, m, n, k, flags, a_scale_ld);
+            }
+            return (int)mh$.invokeExact(ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, c, c_bytes, m, n, k, flags, a_scale_ld);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_gemm_bf16 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_gemm_bf16");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_bf16(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_gemm_bf16$descriptor() {
+        return dsk4j_gemm_bf16.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_bf16(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static MethodHandle dsk4j_gemm_bf16$handle() {
+        return dsk4j_gemm_bf16.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_bf16(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static MemorySegment dsk4j_gemm_bf16$address() {
+        return dsk4j_gemm_bf16.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_gemm_bf16(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static int dsk4j_gemm_bf16(MemorySegment ctx, MemorySegment d, long d_bytes, int d_dtype, MemorySegment a, long a_bytes, MemorySegment b, long b_bytes, MemorySegment c, long c_bytes, long m, long n, long k) {
+        var mh$ = dsk4j_gemm_bf16.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_gemm_bf16", ctx, d, d_bytes, d_dtype, a, a_bytes, b, b_bytes, c, c_bytes, m, n, k);
+            }
+            return (int)mh$.invokeExact(ctx, d, d_bytes, d_dtype, a, a_bytes, b, b_bytes, c, c_bytes, m, n, k);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_gemm_fp8_grouped_contiguous {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_gemm_fp8_grouped_contiguous");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_contiguous(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *group_offsets, int64_t group_offsets_bytes, int64_t groups, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_gemm_fp8_grouped_contiguous$descriptor() {
+        return dsk4j_gemm_fp8_grouped_contiguous.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_contiguous(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *group_offsets, int64_t group_offsets_bytes, int64_t groups, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static MethodHandle dsk4j_gemm_fp8_grouped_contiguous$handle() {
+        return dsk4j_gemm_fp8_grouped_contiguous.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_contiguous(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *group_offsets, int64_t group_offsets_bytes, int64_t groups, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static MemorySegment dsk4j_gemm_fp8_grouped_contiguous$address() {
+        return dsk4j_gemm_fp8_grouped_contiguous.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_contiguous(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *group_offsets, int64_t group_offsets_bytes, int64_t groups, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static int dsk4j_gemm_fp8_grouped_contiguous(MemorySegment ctx, MemorySegment d, long d_bytes, int d_dtype, MemorySegment a, long a_bytes, MemorySegment a_scale, long a_scale_bytes, MemorySegment b, long b_bytes, MemorySegment b_scale, long b_scale_bytes, MemorySegment group_offsets, long group_offsets_bytes, long groups, long m, long n, long k) {
+        var mh$ = dsk4j_gemm_fp8_grouped_contiguous.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_gemm_fp8_grouped_contiguous", ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, group_offsets, group_offsets_bytes, groups, m, n, k);
+            }
+            return (int)mh$.invokeExact(ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, group_offsets, group_offsets_bytes, groups, m, n, k);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_gemm_fp8_grouped_masked {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_gemm_fp8_grouped_masked");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_masked(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *masked_m, int64_t masked_m_bytes, int64_t groups, int64_t m_max, int64_t n, int64_t k)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_gemm_fp8_grouped_masked$descriptor() {
+        return dsk4j_gemm_fp8_grouped_masked.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_masked(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *masked_m, int64_t masked_m_bytes, int64_t groups, int64_t m_max, int64_t n, int64_t k)
+     * }
+     */
+    public static MethodHandle dsk4j_gemm_fp8_grouped_masked$handle() {
+        return dsk4j_gemm_fp8_grouped_masked.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_masked(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *masked_m, int64_t masked_m_bytes, int64_t groups, int64_t m_max, int64_t n, int64_t k)
+     * }
+     */
+    public static MemorySegment dsk4j_gemm_fp8_grouped_masked$address() {
+        return dsk4j_gemm_fp8_grouped_masked.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_gemm_fp8_grouped_masked(dsk4j_context *ctx, void *d, int64_t d_bytes, int32_t d_dtype, const void *a, int64_t a_bytes, const float *a_scale, int64_t a_scale_bytes, const void *b, int64_t b_bytes, const float *b_scale, int64_t b_scale_bytes, const int32_t *masked_m, int64_t masked_m_bytes, int64_t groups, int64_t m_max, int64_t n, int64_t k)
+     * }
+     */
+    public static int dsk4j_gemm_fp8_grouped_masked(MemorySegment ctx, MemorySegment d, long d_bytes, int d_dtype, MemorySegment a, long a_bytes, MemorySegment a_scale, long a_scale_bytes, MemorySegment b, long b_bytes, MemorySegment b_scale, long b_scale_bytes, MemorySegment masked_m, long masked_m_bytes, long groups, long m_max, long n, long k) {
+        var mh$ = dsk4j_gemm_fp8_grouped_masked.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_gemm_fp8_grouped_masked", ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, masked_m, masked_m_bytes, groups, m_max, n, k);
+            }
+            return (int)mh$.invokeExact(ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, masked_m, masked_m_bytes, groups, m_max, n, k);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int DSK4J_ERR_INVALID_ARGUMENT = (int)-1L;
     /**
      * {@snippet lang=c :

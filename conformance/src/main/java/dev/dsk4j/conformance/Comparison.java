@@ -9,6 +9,8 @@ import dev.dsk4j.DType;
  * and the first mismatch for the report.
  */
 public record Comparison(String what, long elements, long mismatches, double maxAbs, double maxRel, String firstMismatch) {
+    // For tolerance-based outputs (the GEMMs) maxRel is the relative Frobenius error
+    // ||got - ref|| / ||ref|| and a mismatch is an element outside its error bound.
 
     public boolean passed() { return mismatches == 0; }
 

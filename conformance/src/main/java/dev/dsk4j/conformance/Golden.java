@@ -99,7 +99,7 @@ public final class Golden {
 
     /** Runs op on the case's inputs; null for an op this version does not know. */
     static Map<String, SafeTensors.Entry> execute(String op, Map<?, ?> params, Map<String, SafeTensors.Entry> t, Session s) {
-        Map<String, SafeTensors.Entry> out = new LinkedHashMap<>();
+        Map<String, SafeTensors.Entry> result = new LinkedHashMap<>();
         try (Arena a = Arena.ofConfined()) {
             switch (op) {
                 case "fp8.cast" -> {
@@ -107,7 +107,7 @@ public final class Golden {
                     DType to = "e5m2".equals(params.get("format")) ? DType.E5M2 : DType.E4M3;
                     Tensor y = s.output(a, to, x.shape());
                     Fp8.cast(s.context(), y, x);
-                    out.put("y", download(a, s, y));
+                    result.put("y", download(a, s, y));
                 }
                 case "fp8.act_quant" -> {
                     if (params.get("group") instanceof Number g && g.intValue() != 128)
@@ -121,8 +121,8 @@ public final class Golden {
                     Tensor scale = s.output(a, DType.F32, ss);
                     Fp8.actQuant(s.context(), y, scale, x, new Fp8.ActQuantOptions(
                             ue8m0 ? Fp8.ScaleFormat.UE8M0 : Fp8.ScaleFormat.F32, Fp8.ScaleLayout.ROW_MAJOR));
-                    out.put("y", download(a, s, y));
-                    out.put("scale", download(a, s, scale));
+                    result.put("y", download(a, s, y));
+                    result.put("scale", download(a, s, scale));
                 }
                 case "fp8.weight_quant" -> {
                     Tensor w = upload(a, s, in(t, "w"));
@@ -130,8 +130,8 @@ public final class Golden {
                     Tensor y = s.output(a, DType.E4M3, w.shape());
                     Tensor scale = s.output(a, DType.F32, Fp8.blockScaleShape(w.dim(0), w.dim(1)));
                     Fp8.weightQuant(s.context(), y, scale, w, ue8m0 ? Fp8.ScaleFormat.UE8M0 : Fp8.ScaleFormat.F32);
-                    out.put("y", download(a, s, y));
-                    out.put("scale_inv", download(a, s, scale));
+                    result.put("y", download(a, s, y));
+                    result.put("scale_inv", download(a, s, scale));
                 }
                 case "fp8.weight_dequant" -> {
                     if (params.get("block") instanceof Number b && b.intValue() != 128)
@@ -142,14 +142,25 @@ public final class Golden {
                     DType yType = expected != null && expected.dtype().equals("BF16") ? DType.BF16 : DType.F32;
                     Tensor y = s.output(a, yType, w.shape());
                     Fp8.weightDequant(s.context(), y, w, scale);
-                    out.put("y", download(a, s, y));
+                    result.put("y", download(a, s, y));
+                }
+                case "gemm.fp8_block" -> {
+                    if (params.get("block") instanceof Number b && b.intValue() != 128)
+                        throw new IllegalArgumentException("block " + b + " (only 128 is supported)");
+                    Tensor av = upload(a, s, in(t, "a")), as = upload(a, s, in(t, "a_scale"));
+                    Tensor bv = upload(a, s, in(t, "b")), bs = upload(a, s, in(t, "b_scale"));
+                    Tensor c = t.containsKey("in.c") ? upload(a, s, in(t, "c")) : null;
+                    DType out = "bf16".equals(params.get("out_dtype")) ? DType.BF16 : DType.F32;
+                    Tensor d = s.output(a, out, av.dim(0), bv.dim(0));
+                    dev.dsk4j.Gemm.fp8Block(s.context(), d, av, as, Fp8.ScaleLayout.ROW_MAJOR, bv, bs, c);
+                    result.put("d", download(a, s, d));
                 }
                 default -> {
                     return null;
                 }
             }
         }
-        return out;
+        return result;
     }
 
     /** null if {@code got} matches {@code exp}, else a description. */
@@ -243,16 +254,45 @@ public final class Golden {
             d.put("out.y", SafeTensors.entry(back, n, k));
             written.add(write(dir, "fp8_weight_dequant_200x300", "fp8.weight_dequant", Map.of("block", 128), d));
         }
+        // gemm.fp8_block, f32 out, with the per-element bound of an f32 accumulation as tolerance
+        {
+            int m = 9, n = 200, k = 512;
+            byte[] av = GemmChecks.codes(r, m * k), bv = GemmChecks.codes(r, n * k);
+            float[] as = GemmChecks.scales(r, m * k / 128), bs = GemmChecks.scales(r, ((n + 127) / 128) * (k / 128));
+            GemmReference.Result ref = GemmReference.fp8Block(av, as, bv, bs, null, m, n, k);
+            float[] dv = new float[m * n];
+            double maxMag = 0;
+            for (int i = 0; i < dv.length; i++) {
+                dv[i] = (float) ref.value()[i];
+                maxMag = Math.max(maxMag, ref.mag()[i]);
+            }
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.a", SafeTensors.entry(DType.E4M3, Comparison.unsigned(av), m, k));
+            t.put("in.a_scale", SafeTensors.entry(as, m, k / 128));
+            t.put("in.b", SafeTensors.entry(DType.E4M3, Comparison.unsigned(bv), n, k));
+            t.put("in.b_scale", SafeTensors.entry(bs, Fp8.blockScaleShape(n, k)));
+            t.put("out.d", SafeTensors.entry(dv, m, n));
+            Map<String, Object> params = new LinkedHashMap<>();
+            params.put("out_dtype", "f32");
+            params.put("block", 128);
+            String tol = "{\"max_abs\":" + ((k + 8) * 0x1p-24 * maxMag) + ",\"max_rel\":1e-6}";
+            written.add(write(dir, "gemm_fp8_block_9x200x512", "gemm.fp8_block", params, t, tol));
+        }
         return written;
     }
 
     private static Path write(Path dir, String name, String op, Map<String, ?> params, Map<String, SafeTensors.Entry> t)
             throws IOException {
+        return write(dir, name, op, params, t, "{\"exact\":true}");
+    }
+
+    private static Path write(Path dir, String name, String op, Map<String, ?> params, Map<String, SafeTensors.Entry> t,
+                              String tolerance) throws IOException {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("op", op);
         meta.put("params", Json.write(params));
-        meta.put("tolerance", "{\"exact\":true}");
-        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference)");
+        meta.put("tolerance", tolerance);
+        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference)");
         Path p = dir.resolve(name + ".safetensors");
         SafeTensors.write(p, meta, t);
         return p;

@@ -156,6 +156,26 @@ public final class Main {
                 Comparison d = Fp8Checks.weightDequant(s, codes, n, k, scale, r.nextBoolean() ? DType.F32 : DType.BF16);
                 add(merged, counts, d.what(), d);
             }
+            for (int c = 0; c < Math.max(1, cases / 4); c++) {
+                int m = r.nextInt(0, 70), n = r.nextInt(1, 300), k = 128 * r.nextInt(0, 6);
+                for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+                    Comparison g = GemmChecks.fp8Block(s, r, m, n, k, r.nextBoolean(), dt,
+                            r.nextBoolean() ? Fp8.ScaleLayout.ROW_MAJOR : Fp8.ScaleLayout.COLUMN_MAJOR, r.nextInt(3));
+                    add(merged, counts, g.what(), g);
+                    Comparison h = GemmChecks.bf16(s, r, m, n, r.nextInt(0, 400), r.nextBoolean(), dt);
+                    add(merged, counts, h.what(), h);
+                }
+                int groups = r.nextInt(1, 6);
+                int[] sizes = new int[groups];
+                for (int g = 0; g < groups; g++) sizes[g] = r.nextInt(4) == 0 ? 0 : r.nextInt(1, 40);
+                Comparison gc = GemmChecks.groupedContiguous(s, r, sizes, r.nextBoolean(), n, 128 * r.nextInt(1, 4), DType.F32);
+                add(merged, counts, gc.what(), gc);
+                int mMax = r.nextInt(0, 20);
+                int[] masked = new int[groups];
+                for (int g = 0; g < groups; g++) masked[g] = r.nextInt(mMax + 1);
+                Comparison gm = GemmChecks.groupedMasked(s, r, masked, mMax, n, 128 * r.nextInt(1, 4), DType.F32);
+                add(merged, counts, gm.what(), gm);
+            }
         }
         List<Row> rows = new ArrayList<>();
         for (Map.Entry<String, Comparison> e : merged.entrySet())

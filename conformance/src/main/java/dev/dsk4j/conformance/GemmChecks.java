@@ -1,0 +1,217 @@
+package dev.dsk4j.conformance;
+
+import dev.dsk4j.DType;
+import dev.dsk4j.Fp8;
+import dev.dsk4j.Gemm;
+import dev.dsk4j.Tensor;
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Runs one case of a gemm.* op on a backend with random operands and compares with
+ * {@link GemmReference} under the tolerances of DESIGN.md 6:
+ * <ul>
+ *   <li>every element within a bound that holds for any f32 summation order:
+ *       {@code |got - ref| <= (k + 8) * 2^-24 * Σ|terms|} on the CPU ({@code 2^-11 * Σ|terms|} more on
+ *       CUDA tensor cores), plus {@code 2^-8 * |ref|} for bf16 outputs; NaN only where the reference is NaN;</li>
+ *   <li>relative Frobenius error at most 1e-5 (CPU f32), 2e-3 (CUDA f32), 1e-2 (bf16 outputs), over
+ *       outputs of at least 64 elements (on a handful of elements one cancelling dot product
+ *       dominates it; the per-element bound above covers those);</li>
+ *   <li>rows the op must not write keep the poison bytes.</li>
+ * </ul>
+ */
+public final class GemmChecks {
+    private GemmChecks() {}
+
+    private static final double U = 0x1p-24;
+
+    /** Random finite e4m3 codes (no NaN), with zeros and both signs. */
+    static byte[] codes(SplittableRandom r, int n) {
+        byte[] c = new byte[n];
+        for (int i = 0; i < n; i++) {
+            int v = r.nextInt(256);
+            if ((v & 0x7f) == 0x7f) v &= 0xfe; // NaN -> the largest finite
+            c[i] = (byte) v;
+        }
+        return c;
+    }
+
+    /** Positive scales over a few binades, like act_quant/weight_quant produce. */
+    static float[] scales(SplittableRandom r, int n) {
+        float[] s = new float[n];
+        for (int i = 0; i < n; i++) s[i] = (float) (Math.pow(2, r.nextDouble(-12, 2)) * (1 + r.nextDouble()));
+        return s;
+    }
+
+    static float[] floats(SplittableRandom r, int n, double scale) {
+        float[] f = new float[n];
+        for (int i = 0; i < n; i++) f[i] = (float) (Values.gaussian(r) * scale);
+        return f;
+    }
+
+    /**
+     * Compares d (raw f32 bits or bf16 codes, [rows, n]) with the reference on the rows marked in
+     * {@code written}; rows not marked must still hold the poison.
+     */
+    static Comparison compare(String what, Session s, DType dtype, int[] got, GemmReference.Result ref, boolean[] written,
+                              int n, int k) {
+        boolean cuda = s.backend().device() instanceof dev.dsk4j.Device.Cuda;
+        double elem = (k + 8) * U + (cuda ? 0x1p-11 : 0);
+        double rel = dtype == DType.BF16 ? 0x1p-8 : 0;
+        double frobTol = dtype == DType.BF16 ? 1e-2 : cuda ? 2e-3 : 1e-5;
+        long bad = 0;
+        String first = null;
+        double num = 0, den = 0, maxAbs = 0;
+        int poison = dtype == DType.BF16 ? 0xffff : 0xffffffff;
+        for (int i = 0; i < got.length; i++) {
+            int row = i / n;
+            String problem = null;
+            if (!written[row]) {
+                if (got[i] != poison) problem = "row " + row + " must not be written";
+            } else {
+                float g = dtype == DType.BF16 ? Fp8Reference.bf16ToFloat((short) got[i]) : Float.intBitsToFloat(got[i]);
+                double e = ref.value()[i];
+                if (Double.isNaN(e) || Double.isNaN(g)) {
+                    if (!(Double.isNaN(e) && Double.isNaN(g))) problem = "NaN mismatch";
+                } else if (Double.isInfinite(e) || Double.isInfinite(g)) {
+                    if (e != g) problem = "Inf mismatch";
+                } else {
+                    double err = Math.abs(g - e);
+                    maxAbs = Math.max(maxAbs, err);
+                    num += err * err;
+                    den += e * e;
+                    if (err > elem * ref.mag()[i] + rel * Math.abs(e) + Float.MIN_NORMAL) problem = "outside its error bound";
+                }
+                if (problem != null) {
+                    double e2 = e;
+                    problem += String.format(" (got %s, reference %s, bound %.3g)", Float.toString(
+                            dtype == DType.BF16 ? Fp8Reference.bf16ToFloat((short) got[i]) : Float.intBitsToFloat(got[i])),
+                            Double.toString(e2), elem * ref.mag()[i] + rel * Math.abs(e2));
+                }
+            }
+            if (problem != null) {
+                bad++;
+                if (first == null) first = "element [" + row + ", " + (i % n) + "]: " + problem;
+            }
+        }
+        double frob = den == 0 ? (num == 0 ? 0 : Double.POSITIVE_INFINITY) : Math.sqrt(num / den);
+        long compared = 0;
+        for (boolean w : written) if (w) compared += n;
+        if (compared >= 64 && frob > frobTol) {
+            bad++;
+            if (first == null) first = String.format("relative Frobenius error %.3g > %.3g", frob, frobTol);
+        }
+        return new Comparison(what, got.length, bad, maxAbs, frob, first);
+    }
+
+    /** gemm.fp8_block on random operands: [m, k] x [n, k]^T, optional addend, d f32 or bf16. */
+    public static Comparison fp8Block(Session s, SplittableRandom r, int m, int n, int k, boolean withC, DType dType,
+                                      Fp8.ScaleLayout layout, int ldPad) {
+        int kb = k / 128;
+        byte[] a = codes(r, m * k), b = codes(r, n * k);
+        float[] as = scales(r, m * kb), bs = scales(r, ((n + 127) / 128) * kb);
+        float[] c = withC ? floats(r, m * n, 10) : null;
+        GemmReference.Result ref = GemmReference.fp8Block(a, as, b, bs, c, m, n, k);
+        try (Arena ar = Arena.ofConfined()) {
+            Tensor at = s.input(ar, Tensor.ofBytes(ar, DType.E4M3, a, m, k));
+            Tensor bt = s.input(ar, Tensor.ofBytes(ar, DType.E4M3, b, n, k));
+            Tensor bst = s.input(ar, Tensor.ofFloats(ar, bs, Fp8.blockScaleShape(n, k)));
+            Tensor ast;
+            if (layout == Fp8.ScaleLayout.ROW_MAJOR) {
+                ast = s.input(ar, Tensor.ofFloats(ar, as, m, kb));
+            } else {
+                int ld = m + ldPad;
+                float[] cm = new float[kb * ld];
+                for (int i = 0; i < m; i++) for (int q = 0; q < kb; q++) cm[q * ld + i] = as[i * kb + q];
+                ast = s.input(ar, Tensor.ofFloats(ar, cm, kb, ld));
+            }
+            Tensor ct = c == null ? null : s.input(ar, Tensor.ofFloats(ar, c, m, n));
+            Tensor d = s.output(ar, dType, m, n);
+            Gemm.fp8Block(s.context(), d, at, ast, layout, bt, bst, ct);
+            boolean[] all = new boolean[m];
+            Arrays.fill(all, true);
+            return compare("gemm.fp8_block " + dType.label(), s, dType, Fp8Checks.rawOf(s.toHost(ar, d)), ref, all, n, k);
+        }
+    }
+
+    /** gemm.bf16 on random operands. */
+    public static Comparison bf16(Session s, SplittableRandom r, int m, int n, int k, boolean withC, DType dType) {
+        short[] a = new short[m * k], b = new short[n * k];
+        for (int i = 0; i < a.length; i++) a[i] = Fp8Reference.floatToBf16((float) Values.gaussian(r));
+        for (int i = 0; i < b.length; i++) b[i] = Fp8Reference.floatToBf16((float) (Values.gaussian(r) * 0.05));
+        float[] c = withC ? floats(r, m * n, 1) : null;
+        GemmReference.Result ref = GemmReference.bf16(a, b, c, m, n, k);
+        try (Arena ar = Arena.ofConfined()) {
+            Tensor at = s.input(ar, Tensor.ofShorts(ar, DType.BF16, a, m, k));
+            Tensor bt = s.input(ar, Tensor.ofShorts(ar, DType.BF16, b, n, k));
+            Tensor ct = c == null ? null : s.input(ar, Tensor.ofFloats(ar, c, m, n));
+            Tensor d = s.output(ar, dType, m, n);
+            Gemm.bf16(s.context(), d, at, bt, ct);
+            boolean[] all = new boolean[m];
+            Arrays.fill(all, true);
+            return compare("gemm.bf16 " + dType.label(), s, dType, Fp8Checks.rawOf(s.toHost(ar, d)), ref, all, n, k);
+        }
+    }
+
+    /**
+     * gemm.fp8_grouped_contiguous: {@code sizes[g]} rows per expert, each group starting
+     * {@code gap} rows after the previous one ends when {@code align} (DeepGEMM-style 128-row
+     * alignment: the padding rows belong to no group and must stay unwritten).
+     */
+    public static Comparison groupedContiguous(Session s, SplittableRandom r, int[] sizes, boolean align, int n, int k,
+                                               DType dType) {
+        int groups = sizes.length, kb = k / 128;
+        int[] offsets = new int[groups + 1];
+        int rows = 0;
+        for (int g = 0; g < groups; g++) {
+            offsets[g] = rows;
+            rows += sizes[g];
+            if (align) rows = (rows + 127) / 128 * 128;
+        }
+        offsets[groups] = rows;
+        // With alignment the padded rows are inside a group's range, as DeepGEMM pads: they are
+        // computed like any row. Rows outside every range: only past offsets[groups] here.
+        int m = rows + (r.nextBoolean() ? r.nextInt(5) : 0); // trailing rows outside every group
+        byte[] a = codes(r, m * k), b = codes(r, groups * n * k);
+        float[] as = scales(r, m * kb), bs = scales(r, groups * ((n + 127) / 128) * kb);
+        double[] out = new double[m * n], mag = new double[m * n];
+        boolean[] written = new boolean[m];
+        for (int g = 0; g < groups; g++) {
+            GemmReference.expert(a, as, b, bs, g, offsets[g], offsets[g + 1] - offsets[g], n, k, out, mag);
+            for (int i = offsets[g]; i < offsets[g + 1]; i++) written[i] = true;
+        }
+        try (Arena ar = Arena.ofConfined()) {
+            Tensor d = s.output(ar, dType, m, n);
+            Gemm.fp8GroupedContiguous(s.context(), d, s.input(ar, Tensor.ofBytes(ar, DType.E4M3, a, m, k)),
+                    s.input(ar, Tensor.ofFloats(ar, as, m, kb)), s.input(ar, Tensor.ofBytes(ar, DType.E4M3, b, groups, n, k)),
+                    s.input(ar, Tensor.ofFloats(ar, bs, groups, (n + 127) / 128, kb)),
+                    s.input(ar, Tensor.ofInts(ar, offsets, groups + 1)));
+            return compare("gemm.fp8_grouped_contiguous " + dType.label(), s, dType, Fp8Checks.rawOf(s.toHost(ar, d)),
+                    new GemmReference.Result(out, mag), written, n, k);
+        }
+    }
+
+    /** gemm.fp8_grouped_masked with valid row counts {@code masked} per expert and m_max rows each. */
+    public static Comparison groupedMasked(Session s, SplittableRandom r, int[] masked, int mMax, int n, int k, DType dType) {
+        int groups = masked.length, kb = k / 128, m = groups * mMax;
+        byte[] a = codes(r, m * k), b = codes(r, groups * n * k);
+        float[] as = scales(r, m * kb), bs = scales(r, groups * ((n + 127) / 128) * kb);
+        double[] out = new double[m * n], mag = new double[m * n];
+        boolean[] written = new boolean[m];
+        for (int g = 0; g < groups; g++) {
+            GemmReference.expert(a, as, b, bs, g, g * mMax, masked[g], n, k, out, mag);
+            for (int i = 0; i < masked[g]; i++) written[g * mMax + i] = true;
+        }
+        try (Arena ar = Arena.ofConfined()) {
+            Tensor d = s.output(ar, dType, groups, mMax, n);
+            Gemm.fp8GroupedMasked(s.context(), d, s.input(ar, Tensor.ofBytes(ar, DType.E4M3, a, groups, mMax, k)),
+                    s.input(ar, Tensor.ofFloats(ar, as, groups, mMax, kb)),
+                    s.input(ar, Tensor.ofBytes(ar, DType.E4M3, b, groups, n, k)),
+                    s.input(ar, Tensor.ofFloats(ar, bs, groups, (n + 127) / 128, kb)),
+                    s.input(ar, Tensor.ofInts(ar, masked, groups)));
+            return compare("gemm.fp8_grouped_masked " + dType.label(), s, dType, Fp8Checks.rawOf(s.toHost(ar, d)),
+                    new GemmReference.Result(out, mag), written, n, k);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+/* cpu_gemm.h - internal declarations shared by cpu_gemm.c (driver: packing, blocking,
+ * threading, dispatch, portable kernels) and the SIMD micro-kernels of cpu_avx2_gemm.c and
+ * cpu_avx512_gemm.c. This header holds no vector code, so any file may include it; the
+ * functions named cpu_avx2_* / cpu_avx512_* may be called only when ctx->simd says so.
+ *
+ * Two ways through a GEMM D = A * B^T (see cpu_gemm.c):
+ *
+ * "outer" (every M, every path): A is packed once, dequantized and scaled by a_scale, into
+ *   panels of MR rows stored k-major (panel[k][MR]); per (K block of KC, NR rows of B) the B
+ *   rows are dequantized and scaled by b_scale into a small buffer bbuf[NR][LDB] (row-major,
+ *   fixed row stride LDB, so the kernel addresses every row from one pointer); the kernel
+ *   computes an MR x NR tile of D^T: c[j*ldc + i] (+)= sum_k a[k*MR + i] * b[j*LDB + k], with
+ *   A as the vector operand and B broadcast.
+ *
+ * "dot" (fp8, small M, AVX2/AVX-512): the e4m3 B rows are streamed once and decoded in
+ *   registers; each output is a dot product along K of a dequantized A row (f32, scaled by
+ *   a_scale) with a decoded B row times b_scale.
+ */
+#ifndef DSK4J_CPU_GEMM_H
+#define DSK4J_CPU_GEMM_H
+
+#include <stdint.h>
+
+/* ---- outer-product micro-kernels ----
+ * kc >= 1 steps; a: [kc][MR] f32 (64-byte aligned); b: [NR][LDB] f32; c: [NR][ldc] f32 tile of
+ * D^T (64-byte aligned rows when ldc % 16 == 0). first != 0: c = sum, else c += sum. */
+typedef void (*cpu_gemm_kernel_fn)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                   int first);
+
+/* Row buffers: LDB for the kernels with KC = 256 (the wide-M ones) resp. 128 (the M <= 16 one). */
+#define CPU_GEMM_LDB256 (256 + 16)
+#define CPU_GEMM_LDB128 (128 + 16)
+
+/* AVX-512: MR 32 x NR 12 (KC 256) and MR 16 x NR 24 (KC 128). */
+void cpu_avx512_gemm_kernel_32x12(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                  int first);
+void cpu_avx512_gemm_kernel_16x24(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                  int first);
+/* AVX2: MR 16 x NR 6 (KC 256). */
+void cpu_avx2_gemm_kernel_16x6(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                               int first);
+
+/* ---- row unpacking: y[kc] f32 = decode(x[kc]) (* a scale per 128 elements for e4m3) ----
+ * e4m3: kc % 128 == 0; element t is scaled by bs[(t / 128) * bs_stride] (one f32 multiply of
+ * the exact value: the same number as cpu_e4m3_to_f32(x) * s); a NaN byte gives NaN.
+ * bf16: x is uint16_t, kc >= 0 any, exact. */
+void cpu_avx512_gemm_unpack_e4m3(float* y, const uint8_t* x, const float* bs, int64_t bs_stride,
+                                 int64_t kc);
+void cpu_avx2_gemm_unpack_e4m3(float* y, const uint8_t* x, const float* bs, int64_t bs_stride,
+                               int64_t kc);
+void cpu_avx512_gemm_unpack_bf16(float* y, const uint16_t* x, int64_t kc);
+void cpu_avx2_gemm_unpack_bf16(float* y, const uint16_t* x, int64_t kc);
+
+/* ---- dot path (e4m3 B streamed, M <= 8) ----
+ * Computes, for i < mi (1..8) and jj < nj rows of B (1 <= nj <= cpu_gemm_dot_nj(., mi)):
+ *   s = sum_{t < nkb*128} a[i*lda + t] * e4m3(b[jj*ldb + t]) * bs[jj][t / 128]
+ * where bs[jj][kb] = bscale[((j0 + jj) >> 7) * bs_ld + kb] (bscale already offset to the first
+ * K block); out[i*ldo + jj] = s (accumulate == 0) or += s. Requires |finite b_scale| < 2^100
+ * (the caller checks). Returns nonzero when a B byte is NaN (0x7f/0xff): the outputs are then
+ * garbage and the caller recomputes them exactly. */
+int cpu_avx512_gemm_dot(int mi, int nj, int64_t nkb, const float* a, int64_t lda, const uint8_t* b,
+                        int64_t ldb, const float* bscale, int64_t bs_ld, int64_t j0, float* out,
+                        int64_t ldo, int accumulate);
+int cpu_avx2_gemm_dot(int mi, int nj, int64_t nkb, const float* a, int64_t lda, const uint8_t* b,
+                      int64_t ldb, const float* bscale, int64_t bs_ld, int64_t j0, float* out,
+                      int64_t ldo, int accumulate);
+
+/* rows of B per dot tile for mi rows of A (avx512 != 0: 32 vector registers, else 16) */
+static inline int cpu_gemm_dot_nj(int avx512, int mi) {
+    if (avx512) return mi == 1 ? 8 : mi == 2 ? 6 : mi <= 4 ? 4 : 2;
+    return mi == 1 ? 8 : mi == 2 ? 4 : mi <= 4 ? 2 : 1;
+}
+#define CPU_GEMM_DOT_MAX_M 8
+
+#endif
