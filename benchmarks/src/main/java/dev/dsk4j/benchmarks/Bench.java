@@ -25,11 +25,12 @@ import org.openjdk.jmh.runner.options.CommandLineOptions;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
- * {@code ./dsk4j bench [fp8|overhead|all] [JMH ARGS]}: measures this machine's memory bandwidth
- * ({@link Bandwidth}), runs the JMH benchmarks ({@link Fp8Bench}, {@link OverheadBench}) and prints
- * each result with its ratio to the measured read bandwidth and to the best pure-Java peer
- * (DESIGN.md 7). Extra arguments go to JMH as on its command line (e.g. {@code -p impl=dsk4j},
- * {@code -wi 1 -i 2}, {@code -f 0}). Tables are also written as CSV to benchmarks/target/.
+ * {@code ./dsk4j bench [fp8|overhead|gemm|all] [JMH ARGS]}: measures this machine's memory bandwidth
+ * ({@link Bandwidth}) and, for gemm, its peak FMA rate ({@link PeakFlops}), runs the JMH benchmarks
+ * ({@link Fp8Bench}, {@link OverheadBench}, {@link GemmBench}) and prints each result with its ratio
+ * to the measured ceilings and to its peers (DESIGN.md 7). Extra arguments go to JMH as on its
+ * command line (e.g. {@code -p impl=dsk4j}, {@code -wi 1 -i 2}, {@code -f 0}). Tables are also
+ * written as CSV to benchmarks/target/.
  */
 public final class Bench {
     private Bench() {}
@@ -49,15 +50,20 @@ public final class Bench {
     public static void main(String[] args) throws Exception {
         String what = "all";
         int first = 0;
-        if (args.length > 0 && Set.of("fp8", "overhead", "all").contains(args[0])) {
+        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "all").contains(args[0])) {
             what = args[0];
             first = 1;
         } else if (args.length > 0 && Set.of("-h", "--help", "help").contains(args[0])) {
-            System.out.println("usage: ./dsk4j bench [fp8|overhead|all] [JMH ARGS]\n"
+            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|all] [JMH ARGS]\n"
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
-                    + "  all       both (default)\n"
+                    + "  gemm      gemm.fp8_block / bf16 / grouped: dsk4j (native CPU) vs OpenBLAS sgemm/sgemv (f32),\n"
+                    + "            Vector API and reference, with GFLOP/s, % of the measured peak FMA rate and, for\n"
+                    + "            M <= 4, weight GB/s and % of read bandwidth (~15 min; needs libopenblas-dev for the\n"
+                    + "            openblas rows: apt-get install libopenblas-dev); pick cases with -p c=MxNxK/impl,...\n"
+                    + "            (dense) and -p g=w13/t16/impl,... (grouped)\n"
+                    + "  all       all of them (default)\n"
                     + "JMH ARGS go to JMH (e.g. -p impl=dsk4j,java-mt  -wi 1 -i 2  -f 0); run with '-h' after fp8 for JMH's list.");
             return;
         }
@@ -82,17 +88,33 @@ public final class Bench {
         System.out.println("# bandwidth: " + bw.describe());
         System.out.flush();
 
+        PeakFlops.Result peak = null;
+        if (what.equals("gemm") || what.equals("all")) {
+            System.out.println("# measuring the peak FMA rate (best of 5 passes) ...");
+            peak = PeakFlops.measure(5);
+            System.out.println("# " + peak.describe());
+            System.out.println("# " + openBlasLine());
+            System.out.flush();
+        }
+
         List<String> report = new ArrayList<>();
         report.add("bandwidth: " + bw.describe());
+        if (peak != null) report.add(peak.describe());
         report.add("load average at start: " + load0 + " (" + Runtime.getRuntime().availableProcessors()
                 + " cores; another busy process makes every number here lower and noisier)");
         if (what.equals("fp8") || what.equals("all")) report.addAll(fp8(cli, bw));
         if (what.equals("overhead") || what.equals("all")) report.addAll(overhead(cli));
+        if (what.equals("gemm") || what.equals("all")) report.addAll(gemm(cli, bw, peak));
 
         report.add("load average at end: " + loadAverage());
         System.out.println();
         System.out.println("==================================================================== dsk4j bench: summary");
         report.forEach(System.out::println);
+    }
+
+    /** OpenBLAS as the gemm run will use it (library, config, core, threads, environment), or why it is missing. */
+    static String openBlasLine() {
+        return OpenBlas.get().map(OpenBlas::describe).orElse(OpenBlas.whyMissing());
     }
 
     /** The 1, 5 and 15 minute load averages from /proc/loadavg, or "unknown". */
@@ -240,6 +262,228 @@ public final class Bench {
         } catch (IOException e) {
             System.out.println("# could not write " + dir.resolve(name) + ": " + e.getMessage());
         }
+    }
+
+    // ------------------------------------------------------------------ gemm
+
+    static final List<String> GEMM_IMPLS = List.of("dsk4j", "dsk4j-masked", "dsk4j-contig", "dsk4j-bf16", "openblas-sgemm",
+            "openblas-sgemv", "vector", "reference");
+    /** The targets for the CPU backend (all cores). */
+    static final double TARGET_PEAK_LARGE = 0.75, TARGET_SGEMM_LARGE = 1.0, TARGET_PEAK_16 = 0.70, TARGET_BW_SMALL = 0.80,
+            TARGET_BLAS_SMALL = 3.5;
+
+    /** One gemm result. */
+    record GemmRow(GemmBench.Case c, double seconds, double errorSeconds) {
+        double gflops() { return c.flops() / seconds / 1e9; }
+
+        double gbs() { return c.weightBytes() / seconds / 1e9; }
+
+        /** Case and M: the rows compared with each other. */
+        String key() { return c.label() + " " + c.m(); }
+    }
+
+    /**
+     * The cases of parameter {@code name} (c: dense, g: grouped): JMH's -p value if given; none if
+     * only the other parameter is given; else the benchmark's default list. openblas cases are
+     * dropped when OpenBLAS is missing.
+     */
+    static List<String> gemmCases(CommandLineOptions cli, String name, Class<?> state, boolean blas) {
+        List<String> cases = new ArrayList<>();
+        var given = cli.getParameter(name);
+        if (given.hasValue()) cases.addAll(given.get());
+        else if (cli.getParameter("c").hasValue() || cli.getParameter("g").hasValue()) return cases; // only the other kind asked for
+        else {
+            try {
+                cases.addAll(Arrays.asList(state.getField(name).getAnnotation(org.openjdk.jmh.annotations.Param.class).value()));
+            } catch (NoSuchFieldException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        if (!blas) cases.removeIf(c -> c.contains("openblas"));
+        return cases;
+    }
+
+    static List<String> gemm(CommandLineOptions cli, Bandwidth.Result bw0, PeakFlops.Result peak0) throws RunnerException {
+        boolean blas = OpenBlas.get().isPresent();
+        List<String> out = new ArrayList<>();
+        if (!blas) {
+            System.out.println(OpenBlas.NOT_INSTALLED + ": the openblas rows are skipped");
+            System.out.flush();
+        }
+        List<String> dense = gemmCases(cli, "c", GemmBench.Dense.class, blas);
+        List<String> grouped = gemmCases(cli, "g", GemmBench.Grouped.class, blas);
+        List<String> order = new ArrayList<>(); // case labels in the order of the lists
+        for (String c : dense) if (!order.contains(GemmBench.dense(c).label())) order.add(GemmBench.dense(c).label());
+        for (String c : grouped) if (!order.contains(GemmBench.grouped(c).label())) order.add(GemmBench.grouped(c).label());
+
+        OptionsBuilder ob = new OptionsBuilder();
+        ob.parent(cli);
+        if (!dense.isEmpty()) ob.include(GemmBench.class.getName() + "\\.dense$").param("c", dense.toArray(String[]::new));
+        if (!grouped.isEmpty()) ob.include(GemmBench.class.getName() + "\\.grouped$").param("g", grouped.toArray(String[]::new));
+        List<GemmRow> rows = new ArrayList<>();
+        if (!dense.isEmpty() || !grouped.isEmpty()) {
+            for (RunResult rr : new Runner(ob.build()).run()) {
+                var p = rr.getParams();
+                String method = p.getBenchmark().substring(p.getBenchmark().lastIndexOf('.') + 1);
+                GemmBench.Case c = method.equals("dense") ? GemmBench.dense(p.getParam("c")) : GemmBench.grouped(p.getParam("g"));
+                Result<?> r = rr.getPrimaryResult();
+                double sec = seconds(r.getScore(), r.getScoreUnit());
+                double err = Double.isNaN(r.getScoreError()) ? Double.NaN
+                        : Math.abs(sec - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+                rows.add(new GemmRow(c, sec, err));
+            }
+        }
+        // The ceilings again after the run (a busy neighbour during the first measurement would make
+        // every percentage too high): the higher of the two is used.
+        System.out.println("# measuring the ceilings again after the gemm run ...");
+        PeakFlops.Result peak1 = PeakFlops.measure(5);
+        Bandwidth.Result bw1 = Bandwidth.measure(5);
+        System.out.println("# " + peak1.describe());
+        System.out.println("# bandwidth: " + bw1.describe());
+        PeakFlops.Result peak = peak1.gflops() > peak0.gflops() ? peak1 : peak0;
+        Bandwidth.Result bw = bw1.readGBs() > bw0.readGBs() ? bw1 : bw0;
+        rows.sort(Comparator.comparingInt((GemmRow r) -> order.indexOf(r.c().label()))
+                .thenComparingInt(r -> r.c().t())
+                .thenComparingInt(r -> GEMM_IMPLS.indexOf(r.c().impl())));
+
+        Map<String, GemmRow> bestBlas = new LinkedHashMap<>(), sgemm = new LinkedHashMap<>();
+        for (GemmRow r : rows) {
+            if (r.c().impl().startsWith("openblas"))
+                bestBlas.merge(r.key(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
+            if (r.c().impl().equals("openblas-sgemm")) sgemm.put(r.key(), r);
+        }
+
+        double pk = peak.gflops(), rb = bw.readGBs();
+        out.add("");
+        out.add(String.format(Locale.ROOT, "ceilings for the gemm table, the higher of before and after the run: peak FMA %.1f GFLOP/s"
+                + " (before %.1f, after %.1f), read bandwidth %.1f GB/s (before %.1f, after %.1f)", peak.gflops(), peak0.gflops(),
+                peak1.gflops(), bw.readGBs(), bw0.readGBs(), bw1.readGBs()));
+        out.add("GEMM on the CPU backend, d = a * b^T (\"NT\"), f32 output: a [M,K] activations, b [N,K] weights; grouped rows:");
+        out.add("8 routed experts x T tokens (M = 8xT), w13 = [8,4096,7168], w2 = [8,7168,2048].");
+        out.add(String.format(Locale.ROOT, "GFLOP/s = 2*M*N*K / time; %%peak = of the peak FMA rate measured above (%.1f GFLOP/s f32: Java Vector API,", pk));
+        out.add(String.format(Locale.ROOT, "%d-bit FMA loop, %d independent chains, all %d cores). For M <= 4: GB/s = weight bytes / time in each impl's own",
+                peak.lanes() * 32, PeakFlops.CHAINS, peak.threads()));
+        out.add(String.format(Locale.ROOT, "format (e4m3 1 B: dsk4j, vector; bf16 2 B; f32 4 B: openblas; scales not counted), %%BW = of the read bandwidth"));
+        out.add(String.format(Locale.ROOT, "measured above (%.1f GB/s). wMB = weight MB per call; copies = weight copies cycled through (>= max(512 MiB,", rb));
+        out.add("2 x L3) in all for M <= 16, so the weights come from DRAM); x ob-best = time of the faster OpenBLAS run (sgemm or");
+        out.add("sgemv) of the same case / this time. dsk4j-bf16 and openblas multiply bf16 / f32 copies of the same e4m3 product.");
+        out.add(GemmBench.SCALED_DOWN + ".");
+        out.add(openBlasLine());
+        String warn = openBlasWarning();
+        if (warn != null) out.add(warn);
+        String hdr = String.format(Locale.ROOT, "%-20s %-6s %-15s %12s %10s %8s %6s %8s %6s %7s %6s %9s", "case (NxK)", "M", "impl",
+                "time/op", "+-", "GFLOP/s", "%peak", "wMB", "copies", "GB/s", "%BW", "x ob-best");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        String last = null;
+        for (GemmRow r : rows) {
+            if (last != null && !last.equals(r.c().label())) out.add("");
+            last = r.c().label();
+            boolean small = r.c().t() <= 4;
+            GemmRow best = bestBlas.get(r.key());
+            out.add(String.format(Locale.ROOT, "%-20s %-6s %-15s %12s %10s %8.1f %5.1f%% %8.1f %6d %7s %6s %9s", r.c().label(), r.c().m(),
+                    r.c().impl(), time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()), r.gflops(),
+                    100 * r.gflops() / pk, r.c().weightBytes() / 1e6, r.c().copies(),
+                    small ? String.format(Locale.ROOT, "%.2f", r.gbs()) : "-",
+                    small ? String.format(Locale.ROOT, "%.1f%%", 100 * r.gbs() / rb) : "-",
+                    best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds())));
+        }
+
+        out.add("");
+        out.add(String.format(Locale.ROOT, "targets (dsk4j e4m3, all cores): M >= 128: >= %.0f%% of peak FMA and >= %.1fx openblas-sgemm;"
+                        + " M = 16: >= %.0f%% of peak FMA; M <= 4: >= %.0f%% of read BW in e4m3 weight bytes and >= %.1fx the faster OpenBLAS",
+                100 * TARGET_PEAK_LARGE, TARGET_SGEMM_LARGE, 100 * TARGET_PEAK_16, 100 * TARGET_BW_SMALL, TARGET_BLAS_SMALL));
+        int hit = 0, total = 0;
+        for (GemmRow r : rows) {
+            String impl = r.c().impl();
+            if (!impl.startsWith("dsk4j") || impl.equals("dsk4j-bf16")) continue;
+            int t = r.c().t();
+            double pct = r.gflops() / pk;
+            List<String> parts = new ArrayList<>();
+            boolean met = true, complete = true;
+            if (t <= 4) {
+                double b = r.gbs() / rb;
+                parts.add(String.format(Locale.ROOT, "%5.1f%% of read BW (%s)", 100 * b, b >= TARGET_BW_SMALL ? "ok" : "below"));
+                met &= b >= TARGET_BW_SMALL;
+                GemmRow best = bestBlas.get(r.key());
+                if (best == null) {
+                    parts.add("x openblas: n/a");
+                    complete = false;
+                } else {
+                    double x = best.seconds() / r.seconds();
+                    parts.add(String.format(Locale.ROOT, "%6.2fx %s (%s)", x, best.c().impl(), x >= TARGET_BLAS_SMALL ? "ok" : "below"));
+                    met &= x >= TARGET_BLAS_SMALL;
+                }
+            } else {
+                double goal = t >= 128 ? TARGET_PEAK_LARGE : TARGET_PEAK_16;
+                parts.add(String.format(Locale.ROOT, "%5.1f%% of peak FMA (%s)", 100 * pct, pct >= goal ? "ok" : "below"));
+                met &= pct >= goal;
+                if (t >= 128) {
+                    GemmRow sg = sgemm.get(r.key());
+                    if (sg == null) {
+                        parts.add("x openblas-sgemm: n/a");
+                        complete = false;
+                    } else {
+                        double x = sg.seconds() / r.seconds();
+                        parts.add(String.format(Locale.ROOT, "%6.2fx openblas-sgemm (%s)", x, x >= TARGET_SGEMM_LARGE ? "ok" : "below"));
+                        met &= x >= TARGET_SGEMM_LARGE;
+                    }
+                }
+            }
+            String verdict = met ? (complete ? "hit" : "hit on what was measured (no openblas)") : "miss";
+            total++;
+            if (met && complete) hit++;
+            out.add(String.format(Locale.ROOT, "  %-20s M=%-6s %-13s %s -> %s", r.c().label(), r.c().m(), impl, String.join(", ", parts), verdict));
+        }
+        out.add(String.format(Locale.ROOT, "  targets hit: %d of %d", hit, total));
+        writeGemmCsv(rows, bestBlas, bw, peak);
+        return out;
+    }
+
+    /** A warning when OpenBLAS fell back to old generic kernels on a CPU with AVX2 / AVX-512 (an unknown CPU model), else null. */
+    static String openBlasWarning() {
+        var o = OpenBlas.get();
+        if (o.isEmpty()) return null;
+        String core = o.get().corename().toLowerCase(Locale.ROOT);
+        boolean old = Set.of("prescott", "core2", "penryn", "dunnington", "nehalem", "katmai", "coppermine", "northwood",
+                "banias", "atom", "unknown").contains(core);
+        if (!old || FloatVector.SPECIES_PREFERRED.vectorBitSize() < 256) return null;
+        return "WARNING: OpenBLAS runs its \"" + o.get().corename() + "\" kernels on this " + FloatVector.SPECIES_PREFERRED.vectorBitSize()
+                + "-bit-SIMD CPU (" + cpuModel() + "): this OpenBLAS does not recognize the CPU and fell back to"
+                + " SSE kernels, so the openblas rows are far from what OpenBLAS can do here. OPENBLAS_CORETYPE is "
+                + OpenBlas.environment().get("OPENBLAS_CORETYPE") + " and was not changed; to compare against its AVX-512"
+                + " kernels run e.g. OPENBLAS_CORETYPE=SkylakeX ./dsk4j bench gemm.";
+    }
+
+    /** "model name (family F, model M)" from /proc/cpuinfo, or "unknown". */
+    static String cpuModel() {
+        try {
+            String name = null, fam = null, model = null;
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                String v = line.contains(":") ? line.substring(line.indexOf(':') + 1).trim() : "";
+                if (name == null && line.startsWith("model name")) name = v;
+                else if (fam == null && line.startsWith("cpu family")) fam = v;
+                else if (model == null && line.matches("model\\s*:.*")) model = v;
+            }
+            return (name == null ? "unknown" : name) + ", family " + fam + " model " + model;
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
+    }
+
+    static void writeGemmCsv(List<GemmRow> rows, Map<String, GemmRow> bestBlas, Bandwidth.Result bw, PeakFlops.Result peak) {
+        StringBuilder sb = new StringBuilder("kind,case,m,impl,seconds_per_op,error_seconds,flops,gflops,peak_gflops,pct_of_peak,"
+                + "weight_bytes,weight_copies,weight_gb_per_s,read_bw_gb_per_s,pct_of_read_bw,speedup_vs_openblas_best,openblas_best_impl\n");
+        for (GemmRow r : rows) {
+            GemmRow best = bestBlas.get(r.key());
+            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.6e,%.3e,%d,%.3f,%.3f,%.2f,%d,%d,%.3f,%.3f,%.2f,%s,%s%n", r.c().kind(),
+                    r.c().label(), r.c().m(), r.c().impl(), r.seconds(), r.errorSeconds(), r.c().flops(), r.gflops(), peak.gflops(),
+                    100 * r.gflops() / peak.gflops(), r.c().weightBytes(), r.c().copies(), r.gbs(), bw.readGBs(),
+                    100 * r.gbs() / bw.readGBs(),
+                    best == null ? "" : String.format(Locale.ROOT, "%.3f", best.seconds() / r.seconds()),
+                    best == null ? "" : best.c().impl()));
+        }
+        write("bench-gemm.csv", sb.toString());
     }
 
     // ------------------------------------------------------------------ overhead
