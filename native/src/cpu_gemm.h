@@ -67,7 +67,7 @@ int cpu_avx2_gemm_dot(int mi, int nj, int64_t nkb, const float* a, int64_t lda, 
 
 /* rows of B per dot tile for mi rows of A (avx512 != 0: 32 vector registers, else 16) */
 static inline int cpu_gemm_dot_nj(int avx512, int mi) {
-    if (avx512) return mi == 1 ? 8 : mi == 2 ? 6 : mi <= 4 ? 4 : 2;
+    if (avx512) return mi == 1 ? 8 : mi == 2 ? 4 : mi <= 4 ? 4 : 2;
     return mi == 1 ? 8 : mi == 2 ? 4 : mi <= 4 ? 2 : 1;
 }
 #define CPU_GEMM_DOT_MAX_M 8
