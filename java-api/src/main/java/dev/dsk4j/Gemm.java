@@ -39,16 +39,7 @@ public final class Gemm {
                                 Tensor bScale, Tensor c) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Objects.requireNonNull(aScaleLayout, "argument 'aScaleLayout' is null");
-        Ops.checkTensor(ctx, "a", a);
-        Ops.checkTensor(ctx, "aScale", aScale);
-        Ops.checkTensor(ctx, "b", b);
-        Ops.checkTensor(ctx, "bScale", bScale);
-        Ops.checkTensor(ctx, "d", d);
-        Ops.checkDType("a", a, DType.E4M3);
-        Ops.checkDType("b", b, DType.E4M3);
-        Ops.checkDType("aScale", aScale, DType.F32);
-        Ops.checkDType("bScale", bScale, DType.F32);
-        Ops.checkDType("d", d, DType.F32, DType.BF16);
+        checkFp8Operands(ctx, d, a, aScale, b, bScale);
         Ops.checkRank("a", a, 2);
         Ops.checkRank("b", b, 2);
         long m = a.dim(0), k = a.dim(1), n = b.dim(0);
@@ -198,7 +189,8 @@ public final class Gemm {
             throw new IllegalArgumentException("argument '" + arg + "': K = " + k + " is not a multiple of " + KB);
     }
 
-    private static void checkGroupedOperands(Context ctx, Tensor d, Tensor a, Tensor aScale, Tensor b, Tensor bScale) {
+    /** Presence, memory and dtypes of the fp8 GEMM operands (shapes are each op's). */
+    private static void checkFp8Operands(Context ctx, Tensor d, Tensor a, Tensor aScale, Tensor b, Tensor bScale) {
         Ops.checkTensor(ctx, "a", a);
         Ops.checkTensor(ctx, "aScale", aScale);
         Ops.checkTensor(ctx, "b", b);
@@ -209,6 +201,10 @@ public final class Gemm {
         Ops.checkDType("aScale", aScale, DType.F32);
         Ops.checkDType("bScale", bScale, DType.F32);
         Ops.checkDType("d", d, DType.F32, DType.BF16);
+    }
+
+    private static void checkGroupedOperands(Context ctx, Tensor d, Tensor a, Tensor aScale, Tensor b, Tensor bScale) {
+        checkFp8Operands(ctx, d, a, aScale, b, bScale);
         Ops.checkRank("b", b, 3);
     }
 
