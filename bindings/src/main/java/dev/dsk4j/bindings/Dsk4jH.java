@@ -140,6 +140,15 @@ public class Dsk4jH extends Dsk4jH$shared {
     public static int DSK4J_CPU_MAX_AVX2() {
         return DSK4J_CPU_MAX_AVX2;
     }
+    private static final int DSK4J_CPU_MAX_AVX512 = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_CPU_MAX_AVX512 8
+     * }
+     */
+    public static int DSK4J_CPU_MAX_AVX512() {
+        return DSK4J_CPU_MAX_AVX512;
+    }
     private static final int DSK4J_COPY_HOST_TO_DEVICE = (int)0L;
     /**
      * {@snippet lang=c :
