@@ -21,8 +21,13 @@ public final class Context implements AutoCloseable {
 
     /** Which CPU code path a cpu context may use; every path gives the same bits. */
     public enum CpuPath {
-        /** The best the CPU has: AVX-512, else AVX2+FMA, else portable C. */
+        /**
+         * The best the CPU has: AVX-512, with AMX-BF16 tiles for the GEMMs where present (and the
+         * kernel grants them), else AVX2+FMA, else portable C.
+         */
         BEST,
+        /** At most AVX-512: no AMX tiles (AVX2+FMA or portable C on a CPU without AVX-512). */
+        AVX512,
         /** At most AVX2+FMA (portable C on a CPU without it). */
         AVX2,
         /** The portable C path. */
@@ -58,6 +63,7 @@ public final class Context implements AutoCloseable {
         int flags() {
             return switch (cpuPath) {
                 case BEST -> 0;
+                case AVX512 -> Dsk4jH.DSK4J_CPU_MAX_AVX512();
                 case AVX2 -> Dsk4jH.DSK4J_CPU_MAX_AVX2();
                 case PORTABLE -> Dsk4jH.DSK4J_CPU_FORCE_PORTABLE();
             } | (referenceKernels ? Dsk4jH.DSK4J_CUDA_REFERENCE_KERNELS() : 0);
