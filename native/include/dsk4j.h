@@ -55,6 +55,7 @@ extern "C" {
 #define DSK4J_CPU_FORCE_PORTABLE 1 /* cpu: use the portable C path even where AVX2+FMA exist */
 #define DSK4J_CUDA_REFERENCE_KERNELS 2 /* cuda: run the plain reference kernels, not the fast ones */
 #define DSK4J_CPU_MAX_AVX2 4 /* cpu: use at most the AVX2+FMA path even where AVX-512 exists */
+#define DSK4J_CPU_MAX_AVX512 8 /* cpu: use at most AVX-512, no AMX tiles even where they exist */
 
 /* ---- memcpy directions ---- */
 #define DSK4J_COPY_HOST_TO_DEVICE   0
@@ -75,8 +76,9 @@ DSK4J_EXPORT int dsk4j_version(int32_t* out_major, int32_t* out_minor, int32_t* 
 
 /* Opens a backend: device "cpu" or "cuda:N". num_threads: cpu worker threads, 0 = one per
  * online core (ignored by cuda). flags: DSK4J_CPU_FORCE_PORTABLE, DSK4J_CPU_MAX_AVX2,
- * DSK4J_CUDA_REFERENCE_KERNELS. The cpu path is the best the CPU has (AVX-512, AVX2+FMA,
- * portable C) unless a flag caps it. A missing CUDA driver or
+ * DSK4J_CPU_MAX_AVX512, DSK4J_CUDA_REFERENCE_KERNELS. The cpu path is the best the CPU has
+ * (AVX-512 with AMX-BF16 tiles for the GEMMs, AVX-512, AVX2+FMA, portable C) unless a flag
+ * caps it. A missing CUDA driver or
  * device gives DSK4J_ERR_UNAVAILABLE with the driver's own message. */
 DSK4J_EXPORT int dsk4j_context_open(dsk4j_context** out_ctx, const char* device, int32_t num_threads,
                        int32_t flags);

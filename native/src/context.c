@@ -29,7 +29,7 @@ DSK4J_EXPORT int dsk4j_context_open(dsk4j_context** out_ctx, const char* device,
     if (num_threads < 0 || num_threads > 1024)
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'num_threads' must be in [0, 1024], got %d",
                           fn, num_threads);
-    if (flags & ~(DSK4J_CPU_FORCE_PORTABLE | DSK4J_CPU_MAX_AVX2 | DSK4J_CUDA_REFERENCE_KERNELS))
+    if (flags & ~(DSK4J_CPU_FORCE_PORTABLE | DSK4J_CPU_MAX_AVX2 | DSK4J_CPU_MAX_AVX512 | DSK4J_CUDA_REFERENCE_KERNELS))
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'flags' has unknown bits 0x%x", fn, flags);
     int is_cpu = strcmp(device, "cpu") == 0;
     int ordinal = is_cpu ? -1 : parse_cuda_ordinal(device);
@@ -49,6 +49,7 @@ DSK4J_EXPORT int dsk4j_context_open(dsk4j_context** out_ctx, const char* device,
         if (flags & DSK4J_CPU_FORCE_PORTABLE) ctx->simd = SIMD_PORTABLE;
         else if (!(flags & DSK4J_CPU_MAX_AVX2) && cpu_has_avx512()) ctx->simd = SIMD_AVX512;
         else ctx->simd = cpu_has_avx2_fma() ? SIMD_AVX2 : SIMD_PORTABLE;
+        ctx->amx = ctx->simd == SIMD_AVX512 && !(flags & DSK4J_CPU_MAX_AVX512) && cpu_has_amx();
         if (threads > 1) {
             int rc = cpu_pool_create(&ctx->pool, threads - 1);
             if (rc != DSK4J_OK) {
@@ -89,7 +90,7 @@ DSK4J_EXPORT int dsk4j_context_describe(char* buf, int64_t buf_bytes, dsk4j_cont
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'buf' is NULL or empty", fn);
     if (ctx->kind == CTX_CPU) {
         snprintf(buf, (size_t)buf_bytes, "cpu: %d thread%s, %s", ctx->num_threads,
-                 ctx->num_threads == 1 ? "" : "s", ctx->simd == SIMD_AVX512 ? "avx512" : ctx->simd == SIMD_AVX2 ? "avx2+fma" : "portable");
+                 ctx->num_threads == 1 ? "" : "s", ctx->amx ? "avx512+amx" : ctx->simd == SIMD_AVX512 ? "avx512" : ctx->simd == SIMD_AVX2 ? "avx2+fma" : "portable");
     } else {
         rc = cuda_describe(buf, (size_t)buf_bytes, ctx);
         if (rc) return rc;

@@ -150,3 +150,28 @@ int cpu_has_avx512(void) {
     return 0;
 #endif
 }
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define DSK4J_ARCH_REQ_XCOMP_PERM 0x1023
+#define DSK4J_XFEATURE_XTILEDATA 18
+static int amx_granted;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static void amx_request(void) {
+    amx_granted = syscall(SYS_arch_prctl, DSK4J_ARCH_REQ_XCOMP_PERM, DSK4J_XFEATURE_XTILEDATA) == 0;
+}
+#endif
+
+int cpu_has_amx(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    if (!cpu_has_avx512() || !__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("amx-tile") ||
+        !__builtin_cpu_supports("amx-bf16"))
+        return 0;
+    pthread_once(&amx_once, amx_request);
+    return amx_granted;
+#else
+    return 0;
+#endif
+}

@@ -20,6 +20,48 @@
 #define DSK4J_CPU_GEMM_H
 
 #include <stdint.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* One GEMM problem (a slice of a grouped one too); arguments validated by api_gemm.c. */
+typedef struct {
+    dsk4j_context* ctx;
+    int simd;
+    int bf16; /* a, b bf16 (no scales) */
+    void* d;
+    int32_t d_dtype;
+    const void* a;
+    const float* a_scale;
+    int64_t a_rs, a_cs;
+    const void* b;
+    const float* b_scale;
+    const float* c;
+    int64_t m, n, k;
+    const float* e4m3_table; /* 256 entries (portable decode) */
+} gemm_prob;
+
+/* 64-byte aligned, at least 64 bytes; NULL when out of memory; free() it */
+static inline void* cpu_gemm_alloc64(size_t bytes) {
+    void* q = NULL;
+    if (bytes == 0) bytes = 64;
+    if (posix_memalign(&q, 64, (bytes + 63) & ~(size_t)63) != 0) return NULL;
+    return q;
+}
+
+/* epilogue: d[i, j] = v (+ c[i, j]), f32 or bf16 (RNE) */
+static inline void cpu_gemm_store_d(const gemm_prob* p, int64_t i, int64_t j, float v) {
+    int64_t o = i * p->n + j;
+    if (p->c) v += p->c[o];
+    if (p->d_dtype == DSK4J_DTYPE_F32) ((float*)p->d)[o] = v;
+    else ((uint16_t*)p->d)[o] = cpu_f32_to_bf16(v);
+}
+
+/* ---- AMX path (cpu_amx_gemm.c; only when ctx->amx) ----
+ * The whole problem (fp8 or bf16; for bf16 only when cpu_amx_bf16_in_range holds for a and b).
+ * Returns 0 when a buffer could not be allocated: the caller then computes it another way. */
+int cpu_amx_gemm(const gemm_prob* p);
+int cpu_amx_bf16_in_range(const uint16_t* x, int64_t n);
 
 /* ---- outer-product micro-kernels ----
  * kc >= 1 steps; a: [kc][MR] f32 (64-byte aligned); b: [NR][LDB] f32; c: [NR][ldc] f32 tile of

@@ -27,6 +27,7 @@ struct dsk4j_context {
     int ordinal;     /* cuda device ordinal, -1 for cpu */
     int num_threads; /* cpu worker count (>= 1) */
     int simd;        /* SIMD_PORTABLE, SIMD_AVX2 or SIMD_AVX512 (cpu) */
+    int amx;         /* cpu: AMX-BF16 tiles usable (implies SIMD_AVX512; cpu_has_amx) */
     int flags;       /* the flags given to dsk4j_context_open */
     cpu_pool* pool;  /* cpu only; NULL when num_threads == 1 */
     cuda_state* cuda; /* cuda only */
@@ -46,6 +47,9 @@ int cpu_pool_create(cpu_pool** out, int workers); /* workers = threads besides t
 void cpu_pool_destroy(cpu_pool* pool);
 int cpu_has_avx2_fma(void); /* __builtin_cpu_supports("avx2") && ("fma") && ("f16c") */
 int cpu_has_avx512(void);   /* cpu_has_avx2_fma() && avx512f, avx512bw, avx512vl, avx512dq */
+/* cpu_has_avx512() && avx512vbmi, amx-tile, amx-bf16, and the kernel granted this process the
+ * tile data state (arch_prctl ARCH_REQ_XCOMP_PERM; asked once, the answer is cached) */
+int cpu_has_amx(void);
 
 /* Scalar conversions (exact contract of DESIGN.md 3), shared by all cpu paths. */
 uint8_t cpu_f32_to_e4m3(float x);
