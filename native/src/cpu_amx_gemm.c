@@ -30,9 +30,11 @@
  *
  * e4m3 -> bf16, 64 at a time: two 128-entry byte tables (VPERMI2B on the low 7 bits) give the
  * low and high bytes of the bf16 of the magnitude, the sign is or-ed into the high byte, and
- * VPUNPCK{L,H}BW interleave them into words; the input bytes are first permuted (VPERMB) so
- * that the in-lane interleave comes out in natural order. NaN codes (0x7f, 0xff) give a bf16
- * NaN, so NaN propagates through the tile sums.
+ * VPUNPCK{L,H}BW interleave them into words. The in-lane interleave leaves the 64 values in a
+ * fixed order pi (not the natural one); that is harmless because A and B rows are decoded by
+ * the same function, so position q of a decoded A row and of a decoded B row hold the same k,
+ * and the sum over k does not depend on the order. NaN codes (0x7f, 0xff) give a bf16 NaN, so
+ * NaN propagates through the tile sums.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -67,11 +69,11 @@ static void tiles_on(void) {
 /* ---------------- e4m3 -> bf16 ---------------- */
 
 typedef struct {
-    __m512i perm, lo0, lo1, hi0, hi1;
+    __m512i lo0, lo1, hi0, hi1;
 } e4m3_dec;
 
 static void dec_init(e4m3_dec* d) {
-    uint8_t lo[128], hi[128], perm[64];
+    uint8_t lo[128], hi[128];
     for (int v = 0; v < 128; v++) {
         float f = cpu_e4m3_to_f32((uint8_t)v); /* exact; 0x7f: NaN */
         uint32_t bits;
@@ -81,21 +83,16 @@ static void dec_init(e4m3_dec* d) {
         lo[v] = (uint8_t)h;
         hi[v] = (uint8_t)(h >> 8);
     }
-    /* lane l, byte j < 8: x[8l + j]; byte j >= 8: x[32 + 8l + j - 8] */
-    for (int p = 0; p < 64; p++) {
-        int l = p / 16, j = p % 16;
-        perm[p] = (uint8_t)(j < 8 ? 8 * l + j : 32 + 8 * l + (j - 8));
-    }
-    d->perm = _mm512_loadu_si512(perm);
     d->lo0 = _mm512_loadu_si512(lo);
     d->lo1 = _mm512_loadu_si512(lo + 64);
     d->hi0 = _mm512_loadu_si512(hi);
     d->hi1 = _mm512_loadu_si512(hi + 64);
 }
 
-/* y[0..64) bf16 = x[0..64) e4m3, exactly (NaN -> NaN) */
+/* y[q] bf16 = x[pi(q)] e4m3, exactly (NaN -> NaN), q < 64; pi: y[0..8) = x[0..8),
+ * y[8..16) = x[16..24), ..., y[32..40) = x[8..16), ... (the in-lane order of VPUNPCK*BW) */
 static inline __attribute__((always_inline)) void dec64(const e4m3_dec* d, uint16_t* y, const uint8_t* x) {
-    __m512i v = _mm512_permutexvar_epi8(d->perm, _mm512_loadu_si512((const void*)x));
+    __m512i v = _mm512_loadu_si512((const void*)x);
     __m512i lo = _mm512_permutex2var_epi8(d->lo0, v, d->lo1);
     __m512i hi = _mm512_permutex2var_epi8(d->hi0, v, d->hi1);
     hi = _mm512_ternarylogic_epi32(hi, v, _mm512_set1_epi8((char)0x80), 0xf8); /* hi | (v & 0x80) */
