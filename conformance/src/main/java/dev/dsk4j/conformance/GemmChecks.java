@@ -108,8 +108,22 @@ public final class GemmChecks {
     /** gemm.fp8_block on random operands: [m, k] x [n, k]^T, optional addend, d f32 or bf16. */
     public static Comparison fp8Block(Session s, SplittableRandom r, int m, int n, int k, boolean withC, DType dType,
                                       Fp8.ScaleLayout layout, int ldPad) {
+        return fp8Block(s, r, m, n, k, withC, dType, layout, ldPad, 0);
+    }
+
+    /**
+     * {@link #fp8Block(Session, SplittableRandom, int, int, int, boolean, DType, Fp8.ScaleLayout, int)}
+     * with {@code nanCodes} NaN codes (0x7f, 0xff) planted at random places of A and as many of B:
+     * every output whose dot product meets one must be NaN, every other one finite and within bounds.
+     */
+    public static Comparison fp8Block(Session s, SplittableRandom r, int m, int n, int k, boolean withC, DType dType,
+                                      Fp8.ScaleLayout layout, int ldPad, int nanCodes) {
         int kb = k / 128;
         byte[] a = codes(r, m * k), b = codes(r, n * k);
+        for (int q = 0; q < nanCodes; q++) {
+            if (a.length > 0) a[r.nextInt(a.length)] = (byte) (r.nextBoolean() ? 0x7f : 0xff);
+            if (b.length > 0) b[r.nextInt(b.length)] = (byte) (r.nextBoolean() ? 0x7f : 0xff);
+        }
         float[] as = scales(r, m * kb), bs = scales(r, ((n + 127) / 128) * kb);
         float[] c = withC ? floats(r, m * n, 10) : null;
         GemmReference.Result ref = GemmReference.fp8Block(a, as, b, bs, c, m, n, k);
@@ -135,11 +149,65 @@ public final class GemmChecks {
         }
     }
 
-    /** gemm.bf16 on random operands. */
+    /**
+     * The values of a gemm.bf16 case. The AMX path (cpu/amx) takes only operands whose nonzero
+     * magnitudes lie in [2^-50, 2^50] (its tile unit flushes denormal inputs and results to zero);
+     * the others must give the same results through the fallback inside the native code.
+     */
+    public enum Bf16Values {
+        /** Gaussian A, 0.05-scaled gaussian B: the tile path. */
+        ORDINARY,
+        /**
+         * B scaled by 2^20; about a third of the rows of A entirely bf16 subnormals (their outputs,
+         * near 2^-107, would become 0 if flushed), a few more subnormals planted in A and in B.
+         */
+        SUBNORMAL,
+        /** A few normal A values near 2^-80, B scaled by 2^40: below the tile path's range. */
+        TINY,
+        /** A few A values near 2^60..2^80 (B ordinary): above the tile path's range, still finite sums. */
+        HUGE,
+        /** A few ±Inf and NaN in A and in B. */
+        INF_NAN
+    }
+
+    /** gemm.bf16 on random ordinary operands. */
     public static Comparison bf16(Session s, SplittableRandom r, int m, int n, int k, boolean withC, DType dType) {
+        return bf16(s, r, m, n, k, withC, dType, Bf16Values.ORDINARY);
+    }
+
+    /** gemm.bf16 on random operands of the given kind. */
+    public static Comparison bf16(Session s, SplittableRandom r, int m, int n, int k, boolean withC, DType dType,
+                                  Bf16Values values) {
         short[] a = new short[m * k], b = new short[n * k];
+        double bScale = switch (values) {
+            case SUBNORMAL -> 0x1p20;
+            case TINY -> 0x1p40 * 0.05;
+            default -> 0.05;
+        };
         for (int i = 0; i < a.length; i++) a[i] = Fp8Reference.floatToBf16((float) Values.gaussian(r));
-        for (int i = 0; i < b.length; i++) b[i] = Fp8Reference.floatToBf16((float) (Values.gaussian(r) * 0.05));
+        for (int i = 0; i < b.length; i++) b[i] = Fp8Reference.floatToBf16((float) (Values.gaussian(r) * bScale));
+        if (values == Bf16Values.SUBNORMAL)
+            for (int i = 0; i < m; i++)
+                if (r.nextInt(3) == 0)
+                    for (int t = 0; t < k; t++) a[i * k + t] = Fp8Reference.floatToBf16((float) (Values.gaussian(r) * 0x1p-130));
+        int planted = values == Bf16Values.ORDINARY || a.length == 0 ? 0 : 1 + r.nextInt(1 + a.length / 50);
+        for (int q = 0; q < planted; q++) {
+            int sign = r.nextBoolean() ? 0x8000 : 0;
+            int at = r.nextInt(a.length);
+            switch (values) {
+                case SUBNORMAL -> a[at] = (short) (sign | r.nextInt(1, 0x80)); // exponent 0, mantissa != 0
+                case TINY -> a[at] = Fp8Reference.floatToBf16((float) (Math.pow(2, r.nextDouble(-90, -70)) * (sign != 0 ? -1 : 1)));
+                case HUGE -> a[at] = Fp8Reference.floatToBf16((float) (Math.pow(2, r.nextDouble(60, 80)) * (sign != 0 ? -1 : 1)));
+                case INF_NAN -> {
+                    short special = (short) (r.nextInt(3) == 0 ? 0x7fc0 | sign : 0x7f80 | sign);
+                    a[at] = special;
+                    if (b.length > 0 && r.nextBoolean()) b[r.nextInt(b.length)] = special;
+                }
+                default -> throw new AssertionError(values);
+            }
+            if (values == Bf16Values.SUBNORMAL && b.length > 0 && r.nextBoolean()) // B subnormals too (A ordinary there)
+                b[r.nextInt(b.length)] = (short) (sign | r.nextInt(1, 0x80));
+        }
         float[] c = withC ? floats(r, m * n, 1) : null;
         GemmReference.Result ref = GemmReference.bf16(a, b, c, m, n, k);
         try (Arena ar = Arena.ofConfined()) {

@@ -13,12 +13,14 @@ import dev.dsk4j.Gemm;
 import dev.dsk4j.Tensor;
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The gemm.* ops on every backend against {@link GemmReference} (tolerances: {@link GemmChecks}). */
+@ExtendWith(Backends.SkipUnavailable.class)
 class GemmTest {
-    static java.util.stream.Stream<Backend> backends() { return Backends.all(); }
+    static java.util.stream.Stream<Backend> backends() { return Backends.withMissing(); }
 
     private static final int[] MS = {0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 127, 128, 129};
 
@@ -64,6 +66,79 @@ class GemmTest {
                         Comparison c = GemmChecks.bf16(s, r, m, n, k, r.nextBoolean(), d);
                         assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + k + " " + d + ": " + c);
                     });
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void fp8BlockNaNCodesPropagate(Backend backend) {
+        try (Session s = new Session(backend)) {
+            qt().withExamples(25).forAll(longs().all(), integers().between(0, MS.length - 1), integers().between(1, 200),
+                    integers().between(1, 4)).checkAssert((seed, mi, n, nans) -> {
+                        SplittableRandom r = new SplittableRandom(seed);
+                        int m = MS[mi], k = 128 * r.nextInt(1, 4);
+                        DType d = r.nextBoolean() ? DType.F32 : DType.BF16;
+                        Comparison c = GemmChecks.fp8Block(s, r, m, n, k, r.nextBoolean(), d, Fp8.ScaleLayout.ROW_MAJOR, 0, nans);
+                        assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + k + " " + d + " nan codes=" + nans
+                                + ": " + c);
+                    });
+        }
+    }
+
+    /** Row counts around the AMX path's blocks (16-row tiles, 256 rows per task) and N tails of its 32-row B panels. */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void fp8BlockAcrossTileAndTaskEdges(Backend backend) {
+        SplittableRandom r = new SplittableRandom();
+        try (Session s = new Session(backend)) {
+            for (int m : new int[] {17, 255, 256, 257, 300})
+                for (int n : new int[] {1, 31, 33, 130}) {
+                    int k = m % 2 == 0 ? 128 : 384;
+                    Comparison c = GemmChecks.fp8Block(s, r, m, n, k, m == 257, DType.F32, Fp8.ScaleLayout.ROW_MAJOR, 0);
+                    assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + k + ": " + c);
+                }
+        }
+    }
+
+    /**
+     * gemm.bf16 with values the AMX path must not take (subnormals, magnitudes outside [2^-50, 2^50],
+     * Inf/NaN: the native code sends those to its AVX-512 fallback) and ordinary ones (the tiles), odd K.
+     */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void bf16SubnormalHugeAndSpecialValues(Backend backend) {
+        GemmChecks.Bf16Values[] kinds = GemmChecks.Bf16Values.values();
+        try (Session s = new Session(backend)) {
+            qt().withExamples(40).forAll(longs().all(), integers().between(0, MS.length - 1), integers().between(1, 150),
+                    integers().between(0, 4 * kinds.length - 1)).checkAssert((seed, mi, n, opts) -> {
+                        SplittableRandom r = new SplittableRandom(seed);
+                        int m = MS[mi];
+                        int k = new int[] {1, 33, 130, r.nextInt(1, 300)}[opts / kinds.length];
+                        GemmChecks.Bf16Values kind = kinds[opts % kinds.length];
+                        DType d = r.nextBoolean() ? DType.F32 : DType.BF16;
+                        Comparison c = GemmChecks.bf16(s, r, m, n, k, r.nextBoolean(), d, kind);
+                        assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + k + " " + d + " " + kind + ": " + c);
+                    });
+        }
+    }
+
+    /**
+     * gemm.bf16 on ordinary values (on cpu/amx: the tile path) at every kind of tail of its blocking:
+     * K not a multiple of 32 (a tile's K step) nor 128 (a block), M around 16-row tiles and the
+     * 256-row task, N around the 16-row halves of its 32-row B panels.
+     */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void bf16TileTailsAndOddK(Backend backend) {
+        SplittableRandom r = new SplittableRandom();
+        try (Session s = new Session(backend)) {
+            for (int m : new int[] {1, 15, 17, 127, 129, 257})
+                for (int n : new int[] {1, 17, 31, 33, 130})
+                    for (int k : new int[] {1, 31, 33, 130, 255}) {
+                        DType d = (m + n + k) % 2 == 0 ? DType.F32 : DType.BF16;
+                        Comparison c = GemmChecks.bf16(s, r, m, n, k, k == 33, d);
+                        assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + k + " " + d + ": " + c);
+                    }
         }
     }
 
