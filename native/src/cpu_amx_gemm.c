@@ -12,9 +12,10 @@
  * happen for fp8: an unscaled e4m3 product is a multiple of 2^-18, so every partial sum is
  * zero or >= 2^-18. The scales are applied in AVX-512 f32 (IEEE, no flushing) once per
  * 128-wide K block: acc = fma(part * a_scale, b_scale, acc), the contract's order. For bf16
- * the caller (cpu_gemm.c) sends only operands whose nonzero magnitudes lie in [2^-50, 2^50]
- * (cpu_amx_bf16_in_range): then every product and partial sum is zero or a normal f32
- * multiple of 2^-114 and nothing overflows, so DAZ/FTZ change nothing.
+ * the path runs only on operands whose nonzero magnitudes lie in [2^-50, 2^50] (the caller
+ * checks a with cpu_amx_bf16_in_range, b is checked as it is copied and the path gives up on
+ * an outlier): then every product and partial sum is zero or a normal f32 multiple of 2^-114
+ * and nothing overflows, so DAZ/FTZ change nothing.
  *
  * Layout: we compute the D^T tiles C[n][m] = sum_k B[n][k] * A[m][k], with B rows as the
  * tile instruction's first operand (row n: 32 consecutive k as bf16, natural order - B is
@@ -110,7 +111,8 @@ typedef struct {
     int64_t mblocks; /* ceil(mtiles / MT_TASK) */
     uint32_t* apack; /* [mtiles][nkb * 4][16][16] bf16 pairs */
     float* ascale;   /* [mtiles][nkb][16] (fp8; 0 for padding rows) */
-    int failed;
+    int failed;       /* a task could not allocate its buffers */
+    int out_of_range; /* bf16: a value of B is outside [2^-50, 2^50] (atomic) */
 } amx_job;
 
 /* row i of A as nkb*128 bf16 (zero past K) */
@@ -152,6 +154,14 @@ static void pack_a_task(void* vp, int64_t begin, int64_t end) {
     free(row);
 }
 
+/* lanes holding a nonzero bf16 of magnitude outside [2^-50, 2^50] (or Inf/NaN) */
+static inline __mmask32 bf16_out_of_range(__m512i v) {
+    const __m512i mag = _mm512_and_si512(v, _mm512_set1_epi16(0x7fff));
+    const __m512i lo = _mm512_set1_epi16((short)((127 - 50) << 7));          /* 2^-50 */
+    const __m512i hi = _mm512_set1_epi16((short)(((127 + 50) << 7) | 0x7f)); /* < 2^51 */
+    return _mm512_test_epi16_mask(mag, mag) & (_mm512_cmplt_epu16_mask(mag, lo) | _mm512_cmpgt_epu16_mask(mag, hi));
+}
+
 /* bbuf[r][0..128) = B row j0 + r, K block kb, as bf16 (zero past n and past K) */
 static void load_b_block(const amx_job* J, uint16_t* bbuf, int64_t j0, int64_t kb) {
     const gemm_prob* p = J->p;
@@ -162,9 +172,17 @@ static void load_b_block(const amx_job* J, uint16_t* bbuf, int64_t j0, int64_t k
         if (j >= p->n) {
             memset(y, 0, KB * 2);
         } else if (p->bf16) {
-            int64_t kc = p->k - k0 < KB ? p->k - k0 : KB;
-            memcpy(y, (const uint16_t*)p->b + j * p->k + k0, (size_t)kc * 2);
-            if (kc < KB) memset(y + kc, 0, (size_t)(KB - kc) * 2);
+            /* copy (zero past K) and check the range on the way (see cpu_amx_bf16_in_range) */
+            const int64_t kc = p->k - k0 < KB ? p->k - k0 : KB;
+            const uint16_t* x = (const uint16_t*)p->b + j * p->k + k0;
+            __mmask32 bad = 0;
+            for (int64_t t = 0; t < KB; t += 32) {
+                __mmask32 in = t + 32 <= kc ? 0xffffffffu : t < kc ? (1u << (kc - t)) - 1 : 0;
+                __m512i v = _mm512_maskz_loadu_epi16(in, (const void*)(x + t));
+                bad |= bf16_out_of_range(v);
+                _mm512_storeu_si512((void*)(y + t), v);
+            }
+            if (bad) __atomic_store_n(&((amx_job*)J)->out_of_range, 1, __ATOMIC_RELAXED);
         } else {
             const uint8_t* x = (const uint8_t*)p->b + j * p->k + k0;
             dec64(&J->dec, y, x);
@@ -206,7 +224,7 @@ static void gemm_task(void* vp, int64_t begin, int64_t end) {
         return;
     }
     tiles_on();
-    for (int64_t t = begin; t < end; t++) {
+    for (int64_t t = begin; t < end && !__atomic_load_n(&J->out_of_range, __ATOMIC_RELAXED); t++) {
         int64_t mb = t % J->mblocks, nb = t / J->mblocks;
         int64_t mt0 = mb * MT_TASK, mt1 = mt0 + MT_TASK < J->mtiles ? mt0 + MT_TASK : J->mtiles;
         int64_t ld = (mt1 - mt0) * 16; /* acc[n][ld] */
@@ -277,7 +295,7 @@ int cpu_amx_gemm(const gemm_prob* p) {
         if (!J.failed) {
             int64_t nblocks = (p->n + NB - 1) / NB;
             cpu_parallel_for(p->ctx, nblocks * J.mblocks, 1, gemm_task, &J);
-            ok = !J.failed;
+            ok = !J.failed && !J.out_of_range;
         }
     }
     free(J.apack);
@@ -287,19 +305,9 @@ int cpu_amx_gemm(const gemm_prob* p) {
 
 /* nonzero iff every nonzero element of x[0..n) has magnitude in [2^-50, 2^50] (not Inf/NaN) */
 int cpu_amx_bf16_in_range(const uint16_t* x, int64_t n) {
-    const __m512i mag = _mm512_set1_epi16(0x7fff);
-    const __m512i lo = _mm512_set1_epi16((short)((127 - 50) << 7));       /* 2^-50 */
-    const __m512i hi = _mm512_set1_epi16((short)(((127 + 50) << 7) | 0x7f)); /* < 2^51 */
-    int64_t t = 0;
-    for (; t + 32 <= n; t += 32) {
-        __m512i v = _mm512_and_si512(_mm512_loadu_si512((const void*)(x + t)), mag);
-        __mmask32 nz = _mm512_test_epi16_mask(v, v);
-        __mmask32 out = _mm512_cmplt_epu16_mask(v, lo) | _mm512_cmpgt_epu16_mask(v, hi);
-        if (nz & out) return 0;
-    }
-    for (; t < n; t++) {
-        uint16_t v = x[t] & 0x7fff;
-        if (v != 0 && (v < ((127 - 50) << 7) || v > (((127 + 50) << 7) | 0x7f))) return 0;
+    for (int64_t t = 0; t < n; t += 32) {
+        __mmask32 in = t + 32 <= n ? 0xffffffffu : (1u << (n - t)) - 1;
+        if (bf16_out_of_range(_mm512_maskz_loadu_epi16(in, (const void*)(x + t)))) return 0;
     }
     return 1;
 }

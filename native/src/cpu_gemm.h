@@ -58,8 +58,9 @@ static inline void cpu_gemm_store_d(const gemm_prob* p, int64_t i, int64_t j, fl
 }
 
 /* ---- AMX path (cpu_amx_gemm.c; only when ctx->amx) ----
- * The whole problem (fp8 or bf16; for bf16 only when cpu_amx_bf16_in_range holds for a and b).
- * Returns 0 when a buffer could not be allocated: the caller then computes it another way. */
+ * The whole problem (fp8 or bf16; for bf16 only when cpu_amx_bf16_in_range holds for a).
+ * Returns 0 when a buffer could not be allocated or (bf16) a value of b is out of that range:
+ * d may then be partly written, and the caller computes all of it another way. */
 int cpu_amx_gemm(const gemm_prob* p);
 int cpu_amx_bf16_in_range(const uint16_t* x, int64_t n);
 
