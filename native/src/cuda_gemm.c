@@ -77,12 +77,13 @@ static int info(dsk4j_context* ctx, int* reference, int* sm_count) {
 
 /* The sm_90a kernel takes the problem: TMA needs 16-byte aligned bases (the row pitch k is a
  * multiple of 128), k >= 128 (a tensor map dimension must be > 0), and the kernel's 32-bit
- * indices need m, n, k <= 2^31 - 257 and fewer than 2^31 tiles. */
+ * indices need m, n, k <= 2^31 - 257 and at most 2^31 - 1025 tiles (t + gridDim.x, grid <= #SMs,
+ * must not overflow). */
 static int wgmma_fits(const gemm_args* g) {
     const int64_t lim = (int64_t)INT32_MAX - 256;
     if ((((uintptr_t)g->a | (uintptr_t)g->b) & 15u) != 0) return 0;
     if (g->k < 128 || g->k > lim || g->m > lim || g->n > lim) return 0;
-    return sat_mul((g->m + WG_TILE - 1) / WG_TILE, (g->n + WG_TILE - 1) / WG_TILE) <= INT32_MAX;
+    return sat_mul((g->m + WG_TILE - 1) / WG_TILE, (g->n + WG_TILE - 1) / WG_TILE) <= (int64_t)INT32_MAX - 1024;
 }
 
 /* gemm.fp8_block on the sm_90a kernel: 1 launched (rc in *rc), 0 not applicable (fall back). */
@@ -97,7 +98,9 @@ static int fp8_block_wgmma(dsk4j_context* ctx, const gemm_args* g, int sm, int* 
     long long rs = g->a_scale_rs, cs = g->a_scale_cs;
     void* params[] = {&ta, &tb, &d, &dt, &as, &rs, &cs, &bs, &c, &m, &n, &k};
     int64_t tiles = sat_mul((g->m + WG_TILE - 1) / WG_TILE, (g->n + WG_TILE - 1) / WG_TILE);
-    unsigned grid = (unsigned)(tiles < sm ? tiles : sm); /* persistent: at most one CTA per SM */
+    /* persistent: at most one CTA per SM, and <= 1024 as wgmma_fits assumes */
+    const int64_t cap = sm < 1024 ? sm : 1024;
+    unsigned grid = (unsigned)(tiles < cap ? tiles : cap);
     *rc = cuda_gemm_launch(ctx, K_FP8_BLOCK_SM90, grid, WG_THREADS, params);
     return 1;
 }
