@@ -82,6 +82,7 @@ constexpr uint32_t FULL_COUNT = 1 + 32, EMPTY_COUNT = 8;
 static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "1024-aligned swizzle atoms");
 static_assert(BARS_OFF % 8 == 0, "mbarrier alignment");
 static_assert(SMEM_BYTES <= 232448, "sm_90 opt-in shared memory per block");
+static_assert(STAGES != 6 || SMEM_BYTES == 200896, "WG_SMEM in native/src/cuda_gemm.c");
 
 // Tile t -> (tm, tn): groups of GROUP_M M tiles, M fastest inside a group.
 __device__ __forceinline__ void tile_of(int t, int m_tiles, int n_tiles, int& tm, int& tn) {
