@@ -5,8 +5,9 @@
 #   OUTDIR/dsk4j_kernels.sm_89.cubin
 #   OUTDIR/dsk4j_kernels.sm_90a.cubin
 #   OUTDIR/ptxas-report.txt               (ptxas -v for sm_80, sm_89, sm_90a)
-# Fails on any spill, stack frame or local memory in the ptxas report, and when the sm_89 /
-# sm_90a PTX lacks the hardware fp8 conversion. Without nvcc it prints a note and exits 0,
+# Fails on any spill, stack frame or local memory in the ptxas report, when the sm_89 /
+# sm_90a PTX lacks the hardware fp8 conversion, when the sm_90a PTX lacks the TMA / wgmma /
+# mbarrier / setmaxnreg of dsk4j_gemm_fp8_block_sm90, or when another target's PTX has them. Without nvcc it prints a note and exits 0,
 # writing nothing (the native library then builds without GPU kernels).
 set -euo pipefail
 
@@ -59,6 +60,18 @@ for target in sm_89 sm_90a; do
             exit 1
         fi
     done
+    # ... and only sm_90a the Hopper gemm (sm90_gemm_fp8_wgmma.cu; a trap elsewhere).
+    for insn in wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 cp.async.bulk.tensor \
+                mbarrier.try_wait setmaxnreg; do
+        if [ "$target" = sm_90a ] && ! grep -q "$insn" "$TMP/$target.ptx"; then
+            echo "dsk4j: the $target PTX lacks $insn" >&2
+            exit 1
+        fi
+        if [ "$target" != sm_90a ] && grep -q "$insn" "$TMP/$target.ptx"; then
+            echo "dsk4j: the $target PTX holds $insn (sm_90a only)" >&2
+            exit 1
+        fi
+    done
 done
 # sm_80: what the JIT will see on an A100 (report only; the PTX above is what ships).
 echo "== sm_80" >>"$REPORT"
@@ -66,6 +79,10 @@ echo "== sm_80" >>"$REPORT"
     -o "$TMP/sm_80.cubin" "$SRC" 2>>"$REPORT"
 if grep -q "cvt.rn.satfinite" "$TMP/dsk4j_kernels.compute_80.ptx"; then
     echo "dsk4j: the compute_80 PTX holds an fp8 cvt (needs sm_89)" >&2
+    exit 1
+fi
+if grep -q "wgmma\.mma_async\|wgmma\.fence\|cp\.async\.bulk\|setmaxnreg\." "$TMP/dsk4j_kernels.compute_80.ptx"; then
+    echo "dsk4j: the compute_80 PTX holds sm_90a instructions" >&2
     exit 1
 fi
 if grep -q "e4m3.e4m3" "$TMP/dsk4j_kernels.compute_80.ptx"; then
@@ -99,8 +116,8 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -lt 24 ]; then
-    echo "dsk4j: expected 8 kernels x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 48 ]; then
+    echo "dsk4j: expected 16 kernels x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

@@ -12,9 +12,17 @@
  * and fast vs the cpu backend, relative Frobenius error <= 2e-3 (f32 out) / 1e-2 (bf16 out) over
  * the written rows, rows that must not be written still poisoned; and TFLOPS of the fast kernels
  * on m=4096 n=7168 k=16384 and m=64 n=2112 k=7168 (checked against a sampled double reference).
+ * Every gemm output has 4096 guard bytes of 0xFF after it that must stay untouched.
  *
- * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--seed N]
- *                  [--device cuda:N]
+ * Then gemm.fp8_block on the sm_90a wgmma kernel (the default context; DSK4J_CUDA_GEMM_KERNEL)
+ * and on the mma.sync kernel (a context opened with DSK4J_CUDA_GEMM_KERNEL=mma): M / N tails,
+ * K 128..7168, bf16 / + c / col-major scales, a misaligned view (fallback), random shapes,
+ * and TFLOPS on the DeepGEMM shapes M x N x K = 4096x7168x16384, 64x2112x7168,
+ * 128x7168x2048, 4096x2112x7168 (own table: shape, kernel, TFLOPS, errors). On a compute
+ * capability 9.0 GPU the default context must be on wgmma, else the run fails.
+ *
+ * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm]
+ *                  [--only-wgmma] [--seed N] [--device cuda:N]
  * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
@@ -256,7 +264,8 @@ static row_t* new_row(void) {
 }
 static double g_copy_gbps;
 
-static dsk4j_context *g_cpu, *g_fast, *g_ref;
+static dsk4j_context *g_cpu, *g_fast, *g_ref, *g_mma; /* g_mma: DSK4J_CUDA_GEMM_KERNEL=mma */
+static int g_fast_wgmma; /* g_fast's describe says "fp8 gemm wgmma" */
 static int g_quick, g_timing = 1;
 
 static void check(check_case* c) {
@@ -544,8 +553,10 @@ static int gemm_exec(dsk4j_context* ctx, const gemm_case* c, void* const* in, vo
     }
 }
 
-/* Runs on a cuda context into host d (poisoned first); returns seconds per timed iteration. */
-static double gemm_cuda(dsk4j_context* g, const gemm_case* c, void* d, int iters) {
+/* Runs on a cuda context into host d (poisoned first); returns seconds per timed iteration.
+ * d gets GUARD more bytes of 0xFF after it on the device; *guard_bad counts those written. */
+#define GUARD 4096
+static double gemm_cuda(dsk4j_context* g, const gemm_case* c, void* d, int iters, long long* guard_bad) {
     void* din[5] = {0, 0, 0, 0, 0};
     void* dd = NULL;
     for (int i = 0; i < 5; i++) {
@@ -554,11 +565,17 @@ static double gemm_cuda(dsk4j_context* g, const gemm_case* c, void* d, int iters
         CK(dsk4j_memcpy(g, din[i], c->in_bytes[i], c->in[i], c->in_bytes[i], c->in_bytes[i],
                         DSK4J_COPY_HOST_TO_DEVICE));
     }
-    CK(dsk4j_mem_alloc(&dd, g, c->d_bytes));
-    CK(dsk4j_memset(g, dd, c->d_bytes, 0xFF, c->d_bytes));
+    const int64_t all = c->d_bytes + GUARD;
+    CK(dsk4j_mem_alloc(&dd, g, all));
+    CK(dsk4j_memset(g, dd, all, 0xFF, all));
     CK(gemm_exec(g, c, din, dd));
     CK(dsk4j_synchronize(g));
     CK(dsk4j_memcpy(g, d, c->d_bytes, dd, c->d_bytes, c->d_bytes, DSK4J_COPY_DEVICE_TO_HOST));
+    uint8_t guard[GUARD];
+    CK(dsk4j_memcpy(g, guard, GUARD, (char*)dd + c->d_bytes, GUARD, GUARD, DSK4J_COPY_DEVICE_TO_HOST));
+    *guard_bad = 0;
+    for (int i = 0; i < GUARD; i++) *guard_bad += guard[i] != 0xFF;
+    if (*guard_bad) printf("  %lld bytes written past the end of d\n", *guard_bad);
     double per = 0;
     if (iters > 0) {
         CK(gemm_exec(g, c, din, dd));
@@ -614,9 +631,11 @@ static double gemm_ref_elem(const gemm_case* c, int64_t i, int64_t j) {
 }
 
 /* Relative Frobenius error of got vs want over the written rows (want NULL: sampled double
- * reference); *bad counts poisoned rows touched and NaN where the reference is finite. */
-static double gemm_compare(const gemm_case* c, const void* want, const void* got, long long* bad) {
-    double num = 0, den = 0;
+ * reference); *bad counts poisoned rows touched and NaN where the reference is finite;
+ * *max_err (if not NULL): max |got - want| / max |want| over the compared finite elements. */
+static double gemm_compare(const gemm_case* c, const void* want, const void* got, long long* bad,
+                           double* max_err) {
+    double num = 0, den = 0, max_diff = 0, max_ref = 0;
     *bad = 0;
     const int64_t es = c->d_dtype == DSK4J_DTYPE_F32 ? 4 : 2;
     const int64_t rstep = want ? 1 : (c->rows + 47) / 48, cstep = want ? 1 : (c->n + 47) / 48;
@@ -644,8 +663,11 @@ static double gemm_compare(const gemm_case* c, const void* want, const void* got
             if (!isfinite(w)) continue;
             num += (v - w) * (v - w);
             den += w * w;
+            if (fabs(v - w) > max_diff || isnan(v)) max_diff = isnan(v) ? INFINITY : fabs(v - w);
+            if (fabs(w) > max_ref) max_ref = fabs(w);
         }
     }
+    if (max_err) *max_err = max_ref > 0 ? max_diff / max_ref : max_diff;
     return den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0.0);
 }
 
@@ -669,14 +691,18 @@ static void gemm_check(gemm_case* c, const char* name, int timed) {
     if (!c->sampled) {
         memset(want, 0xFF, (size_t)c->d_bytes);
         CK(gemm_exec(g_cpu, c, c->in, want));
-        gemm_cuda(g_ref, c, got, 0);
-        r->ref_err = gemm_compare(c, want, got, &r->ref_bad);
+        long long gb = 0;
+        gemm_cuda(g_ref, c, got, 0, &gb);
+        r->ref_err = gemm_compare(c, want, got, &r->ref_bad, NULL);
+        r->ref_bad += gb;
         r->pass &= r->ref_bad == 0 && r->ref_err <= tol;
     } else {
         r->ref_bad = -1;
     }
-    double per = gemm_cuda(g_fast, c, got, timed && g_timing ? 10 : 0);
-    r->fast_err = gemm_compare(c, want, got, &r->fast_bad);
+    long long gb = 0;
+    double per = gemm_cuda(g_fast, c, got, timed && g_timing ? 10 : 0, &gb);
+    r->fast_err = gemm_compare(c, want, got, &r->fast_bad, NULL);
+    r->fast_bad += gb;
     r->pass &= r->fast_bad == 0 && r->fast_err <= tol;
     r->tflops = per > 0 ? c->flops / per / 1e12 : 0;
     printf("%-34s %-32s ref %s fast %s (err %.2e / %.2e)%s\n", r->op, r->shape,
@@ -684,6 +710,52 @@ static void gemm_check(gemm_case* c, const char* name, int timed) {
            (r->fast_bad || r->fast_err > tol) ? "FAIL" : "ok", r->ref_err, r->fast_err,
            c->sampled ? " [fast vs sampled double ref]" : "");
     fflush(stdout);
+    free(want);
+    free(got);
+}
+
+/* ---- the sm_90a wgmma fp8 gemm (cuda_gemm.c: g_fast uses it where it applies) vs the mma.sync
+ * kernel (g_mma): both against the cpu backend (or a sampled double reference for the timed
+ * shapes), d poisoned 0xFF with a guard after it; TFLOPS and errors in their own table. */
+typedef struct {
+    char shape[64], kernel[24];
+    double err, max_err, tflops;
+    long long bad;
+    int pass;
+} wg_row;
+static wg_row g_wrows[128];
+static int g_nwrows, g_wg_mode;
+
+static void wg_check(gemm_case* c, int timed) {
+    const int64_t es = c->d_dtype == DSK4J_DTYPE_F32 ? 4 : 2;
+    c->d_bytes = c->rows * c->n * es;
+    void* want = c->sampled ? NULL : xmalloc((size_t)c->d_bytes);
+    void* got = xmalloc((size_t)c->d_bytes);
+    if (!c->sampled) {
+        memset(want, 0xFF, (size_t)c->d_bytes);
+        CK(gemm_exec(g_cpu, c, c->in, want));
+    }
+    const double tol = c->d_dtype == DSK4J_DTYPE_BF16 ? 1e-2 : 2e-3;
+    for (int q = 0; q < 2; q++) {
+        dsk4j_context* ctx = q == 0 ? g_fast : g_mma;
+        wg_row* r = &g_wrows[g_nwrows < 128 ? g_nwrows++ : 127];
+        memset(r, 0, sizeof *r);
+        snprintf(r->shape, sizeof r->shape, "%lldx%lldx%lld%s%s%s%s", (long long)c->m, (long long)c->n,
+                 (long long)c->k, c->d_dtype == DSK4J_DTYPE_BF16 ? " bf16" : "", c->with_c ? " +c" : "",
+                 c->colmajor ? " colmaj" : "", c->off ? (c->off % 16 ? " misal" : " +16B") : "");
+        /* g_fast takes wgmma only with 16-byte aligned a/b (else it falls back to mma.sync). */
+        const int wg = q == 0 && g_fast_wgmma && c->off % 16 == 0;
+        snprintf(r->kernel, sizeof r->kernel, "%s", wg ? "wgmma" : q == 0 ? "fast(mma.sync)" : "mma.sync");
+        long long gb = 0;
+        double per = gemm_cuda(ctx, c, got, timed && g_timing ? 10 : 0, &gb);
+        r->err = gemm_compare(c, want, got, &r->bad, &r->max_err);
+        r->bad += gb;
+        r->tflops = per > 0 ? c->flops / per / 1e12 : 0;
+        r->pass = r->bad == 0 && r->err <= tol;
+        printf("%-34s %-16s %s (err %.2e, max %.2e)%s\n", r->shape, r->kernel, r->pass ? "ok" : "FAIL", r->err,
+               r->max_err, c->sampled ? " [vs sampled double ref]" : "");
+        fflush(stdout);
+    }
     free(want);
     free(got);
 }
@@ -774,7 +846,8 @@ static void gemm_run(int op, int d_dtype, int64_t m, int64_t n, int64_t k, int w
         c.in[4] = mm;
     }
     static const char* names[] = {"gemm.fp8_block", "gemm.bf16", "gemm.fp8_grouped_contiguous", "gemm.fp8_grouped_masked"};
-    gemm_check(&c, names[op], timed);
+    if (g_wg_mode) wg_check(&c, timed);
+    else gemm_check(&c, names[op], timed);
     for (int i = 0; i < 5; i++) free(c.in[i]);
     free(offs);
     free(c.written);
@@ -820,6 +893,54 @@ static void check_gemms(void) {
     gemm_run(G_MASKED, B, 0, 4096, 7168, 0, 0, 0, 8, tm, 256, 1, 1);
 }
 
+/* The wgmma section: M tails (1, 64, 127, 129, 300), N tails (100, 2112, 7168), K 128 .. 7168,
+ * bf16 / + c / col-major scales, a 16-byte offset view (still wgmma) and a misaligned one (the
+ * fallback), random shapes; then the timed DeepGEMM shapes (M x N x K). */
+static void check_wgmma(void) {
+    const int F = DSK4J_DTYPE_F32, B = DSK4J_DTYPE_BF16, Q = g_quick;
+    g_wg_mode = 1;
+    static const int64_t shapes[][3] = {{1, 2112, 7168}, {64, 2112, 7168}, {127, 7168, 2048}, {129, 100, 128},
+                                        {300, 7168, 1536}, {300, 2112, 7168}, {1, 100, 128}, {129, 7168, 128},
+                                        {64, 100, 7168}, {300, 100, 256}, {128, 128, 128}, {257, 2112, 384}};
+    for (int i = 0; i < 12; i++) {
+        if (Q && shapes[i][0] * shapes[i][1] * shapes[i][2] > (int64_t)1 << 30) continue;
+        gemm_run(G_FP8, F, shapes[i][0], shapes[i][1], shapes[i][2], 0, 0, 0, 0, NULL, 0, 0, 0);
+    }
+    gemm_run(G_FP8, B, 129, 300, 256, 1, 0, 0, 0, NULL, 0, 0, 0);   /* bf16 out + c, n % 128 != 0 */
+    gemm_run(G_FP8, F, 300, 2112, 1024, 1, 0, 0, 0, NULL, 0, 0, 0); /* f32 out + c */
+    gemm_run(G_FP8, B, 127, 7168, 512, 0, 0, 0, 0, NULL, 0, 0, 0);
+    gemm_run(G_FP8, B, 65, 101, 256, 1, 0, 0, 0, NULL, 0, 0, 0);    /* odd n: scalar epilogue */
+    gemm_run(G_FP8, F, 77, 1000, 384, 1, 1, 0, 0, NULL, 0, 0, 0);   /* col-major padded a_scale */
+    gemm_run(G_FP8, F, 130, 300, 640, 0, 0, 16, 0, NULL, 0, 0, 0);  /* 16-byte offset views: wgmma */
+    gemm_run(G_FP8, F, 65, 130, 256, 0, 0, 1, 0, NULL, 0, 0, 0);    /* misaligned: mma.sync fallback */
+    for (int i = 0; i < (Q ? 2 : 8); i++) {                          /* random shapes */
+        const int64_t m = 1 + (int64_t)(rnd() % 600), n = 1 + (int64_t)(rnd() % 3000);
+        const int64_t k = 128 * (1 + (int64_t)(rnd() % 24));
+        gemm_run(G_FP8, (rnd() & 1) ? B : F, m, n, k, (int)(rnd() & 1), (int)(rnd() % 4 == 0), 0, 0, NULL, 0, 0, 0);
+    }
+    if (!Q && g_timing) {
+        static const int64_t timed[][3] = {{4096, 7168, 16384}, {64, 2112, 7168}, {128, 7168, 2048}, {4096, 2112, 7168}};
+        for (int i = 0; i < 4; i++) gemm_run(G_FP8, B, timed[i][0], timed[i][1], timed[i][2], 0, 0, 0, 0, NULL, 0, 1, 1);
+        gemm_run(G_FP8, F, 4096, 7168, 16384, 0, 0, 0, 0, NULL, 0, 1, 1);
+    }
+    g_wg_mode = 0;
+}
+
+static long long wg_table(void) {
+    long long fails = 0;
+    printf("\nfp8 gemm kernels (M x N x K; err: relative Frobenius, max: max|diff| / max|ref|)\n");
+    printf("%-34s %-16s %8s %9s %9s %s\n", "shape", "kernel", "TFLOPS", "err", "max_err", "");
+    for (int i = 0; i < g_nwrows; i++) {
+        wg_row* r = &g_wrows[i];
+        char tf[16];
+        if (r->tflops > 0) snprintf(tf, sizeof tf, "%.1f", r->tflops);
+        else snprintf(tf, sizeof tf, "-");
+        printf("%-34s %-16s %8s %9.2e %9.2e %s\n", r->shape, r->kernel, tf, r->err, r->max_err, r->pass ? "ok" : "FAIL");
+        fails += !r->pass;
+    }
+    return fails;
+}
+
 static long long gemm_table(void) {
     long long fails = 0;
     printf("\n%-34s %-32s %9s %9s %8s %s\n", "gemm op", "shape", "ref_err", "fast_err", "TFLOPS", "");
@@ -856,22 +977,28 @@ static void measure_copy(void) {
 
 int main(int argc, char** argv) {
     const char* device = "cuda:0";
-    int exhaustive = 1, do_gemm = 1, only_gemm = 0;
+    int exhaustive = 1, do_gemm = 1, only_gemm = 0, only_wgmma = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
         else if (!strcmp(argv[i], "--no-timing")) g_timing = 0;
         else if (!strcmp(argv[i], "--no-gemm")) do_gemm = 0;
         else if (!strcmp(argv[i], "--only-gemm")) only_gemm = 1;
+        else if (!strcmp(argv[i], "--only-wgmma")) only_wgmma = only_gemm = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--seed N] [--device cuda:N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--seed N] [--device cuda:N]\n",
                     argv[0]);
             return 2;
         }
     }
     printf("gpu_check: seed 0x%llx\n", (unsigned long long)g_rng);
+    /* g_fast: the default fp8 gemm choice (wgmma on sm_90a); g_mma: forced mma.sync. The
+     * variable is read when a context opens. */
+    const char* env0 = getenv("DSK4J_CUDA_GEMM_KERNEL");
+    char* saved_env = env0 ? strdup(env0) : NULL;
+    setenv("DSK4J_CUDA_GEMM_KERNEL", "auto", 1);
     int rc = dsk4j_context_open(&g_fast, device, 0, 0);
     if (rc == DSK4J_ERR_UNAVAILABLE) {
         printf("gpu_check: SKIPPED - CUDA is unavailable here: %s\n", dsk4j_last_error());
@@ -882,12 +1009,22 @@ int main(int argc, char** argv) {
         return 2;
     }
     CK(dsk4j_context_open(&g_ref, device, 0, DSK4J_CUDA_REFERENCE_KERNELS));
+    setenv("DSK4J_CUDA_GEMM_KERNEL", "mma", 1);
+    CK(dsk4j_context_open(&g_mma, device, 0, 0));
+    if (saved_env) setenv("DSK4J_CUDA_GEMM_KERNEL", saved_env, 1);
+    else unsetenv("DSK4J_CUDA_GEMM_KERNEL");
+    free(saved_env);
     CK(dsk4j_context_open(&g_cpu, "cpu", 0, 0));
-    char d1[256], d2[256], d3[256];
+    char d1[256], d2[256], d3[256], d4[256];
     CK(dsk4j_context_describe(d1, sizeof d1, g_fast));
     CK(dsk4j_context_describe(d2, sizeof d2, g_ref));
     CK(dsk4j_context_describe(d3, sizeof d3, g_cpu));
-    printf("fast: %s\nref:  %s\ncpu:  %s\n", d1, d2, d3);
+    CK(dsk4j_context_describe(d4, sizeof d4, g_mma));
+    printf("fast: %s\nref:  %s\ncpu:  %s\nmma:  %s\n", d1, d2, d3, d4);
+    g_fast_wgmma = strstr(d1, "fp8 gemm wgmma") != NULL;
+    /* A compute capability 9.0 GPU must get the wgmma kernel (sm_90a cubin + a CUDA 12 driver). */
+    const int hopper_without_wgmma = strstr(d1, ", sm_90, ") != NULL && !g_fast_wgmma;
+    if (hopper_without_wgmma) printf("gpu_check: FAIL - sm_90 device but the fp8 gemm is not on wgmma\n");
 
     if (g_timing) measure_copy();
 
@@ -931,7 +1068,8 @@ int main(int argc, char** argv) {
     }
 gemm_section:
     if (exhaustive) check_exhaustive();
-    if (do_gemm) check_gemms();
+    if (do_gemm && !only_wgmma) check_gemms();
+    if (do_gemm) check_wgmma();
 
     long long total_bad = 0;
     printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
@@ -952,8 +1090,10 @@ gemm_section:
             printf("%-30s %-26s %9s %9lld %8s %7s\n", r->op, r->shape, ref, r->fast_bad, gb, pc);
     }
     printf("(%d cases; rows shown: timed, failed or exhaustive; copy %.0f GB/s)\n", g_nrows, g_copy_gbps);
-    if (do_gemm) total_bad += gemm_table();
+    if (do_gemm) total_bad += gemm_table() + wg_table();
+    total_bad += hopper_without_wgmma;
     CK(dsk4j_context_close(g_fast));
+    CK(dsk4j_context_close(g_mma));
     CK(dsk4j_context_close(g_ref));
     CK(dsk4j_context_close(g_cpu));
     if (total_bad) {

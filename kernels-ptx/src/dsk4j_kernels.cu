@@ -8,7 +8,10 @@
 //   gemm_reference.cu: dsk4j_ref_gemm_fp8_block, dsk4j_ref_gemm_bf16, dsk4j_ref_gemm_fp8_grouped
 //   gemm_fast.cu:     dsk4j_gemm_fp8_block_bm64, dsk4j_gemm_fp8_grouped_bm64,
 //                     dsk4j_gemm_bf16_bm{128,64}
+//   sm90_gemm_fp8_wgmma.cu: dsk4j_gemm_fp8_block_sm90 (TMA + wgmma; a body only in the sm_90a
+//                     cubin, a trap elsewhere)
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
 #include "gemm_fast.cu"
+#include "sm90_gemm_fp8_wgmma.cu"

@@ -40,6 +40,7 @@ struct cuda_state {
     CUfunction fn[OP_COUNT]; /* fast or reference, per ctx->flags */
     CUfunction gemm_fn[CUDA_GEMM_KERNELS]; /* all gemm kernels (cuda_gemm.c picks) */
     int reference;
+    int wgmma; /* the sm_90a gemm kernels are usable (cuda_gemm_context_info) */
     int ordinal;
     int cc_major, cc_minor, sm_count;
     char name[256];
@@ -150,6 +151,16 @@ static CUresult load_image(cuda_state* st, const dsk4j_kernel_image* img, char* 
     return r;
 }
 
+/* DSK4J_CUDA_GEMM_KERNEL (internal, for tests and benchmarks): "mma" keeps the fp8 gemm on
+ * the mma.sync kernels; unset, "" or "auto" (or "wgmma") lets it use the sm_90a wgmma kernel
+ * where it applies. Read at context open. 1 = allow wgmma, 0 = not, -1 = unknown value. */
+static int gemm_kernel_env(void) {
+    const char* v = getenv("DSK4J_CUDA_GEMM_KERNEL");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "auto") == 0 || strcmp(v, "wgmma") == 0) return 1;
+    if (strcmp(v, "mma") == 0) return 0;
+    return -1;
+}
+
 /* ---- device, context ---- */
 
 int cuda_device_count(int32_t* out_count) {
@@ -208,6 +219,15 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
     st->d = d;
     st->ordinal = ordinal;
     st->reference = (ctx->flags & DSK4J_CUDA_REFERENCE_KERNELS) != 0;
+    const int allow_wgmma = gemm_kernel_env();
+    if (allow_wgmma < 0) {
+        rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
+                        "DSK4J_CUDA_GEMM_KERNEL=%s: expected mma, wgmma or auto", getenv("DSK4J_CUDA_GEMM_KERNEL"));
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return rc;
+    }
+    int sm90a_module = 0; /* the loaded module is the sm_90a cubin */
 
 #define CHECK(call, what)                                                                      \
     do {                                                                                       \
@@ -257,6 +277,7 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         r = load_image(st, cubin, err1, sizeof err1);
         if (r == CUDA_SUCCESS) snprintf(st->module_kind, sizeof st->module_kind, "cubin %.*s",
                                         (int)(strlen(cubin->name) - 6), cubin->name);
+        sm90a_module = r == CUDA_SUCCESS && strcmp(cubin->name, "sm_90a.cubin") == 0;
     }
     if (r != CUDA_SUCCESS && ptx != NULL) { /* no cubin for this GPU, or the driver refused it */
         r = load_image(st, ptx, err2, sizeof err2);
@@ -280,8 +301,24 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         CHECK(d->cuModuleGetFunction(&f, st->module, REF_NAMES[i]), what);
         if (st->reference) st->fn[i] = f;
     }
+    /* The sm_90a kernels: only from the sm_90a cubin, and any failure only disables them. */
+    st->wgmma = sm90a_module && allow_wgmma && d->cuTensorMapEncodeTiled != NULL;
+    for (int i = 0; i < CUDA_GEMM_KERNELS; i++) {
+        if (!cuda_gemm_kernel_sm90a[i]) continue;
+        st->gemm_fn[i] = NULL;
+        if (!st->wgmma) continue;
+        CUfunction f = NULL;
+        if (d->cuModuleGetFunction(&f, st->module, cuda_gemm_kernel_names[i]) != CUDA_SUCCESS ||
+            d->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, cuda_gemm_kernel_smem[i]) !=
+                CUDA_SUCCESS) {
+            st->wgmma = 0;
+            continue;
+        }
+        st->gemm_fn[i] = f;
+    }
     for (int i = 0; i < CUDA_GEMM_KERNELS; i++) {
         char what[160];
+        if (cuda_gemm_kernel_sm90a[i]) continue;
         snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_gemm_kernel_names[i]);
         CHECK(d->cuModuleGetFunction(&st->gemm_fn[i], st->module, cuda_gemm_kernel_names[i]), what);
         if (cuda_gemm_kernel_smem[i] > 0) {
@@ -319,7 +356,8 @@ int cuda_describe(char* buf, size_t cap, dsk4j_context* ctx) {
     if (st == NULL) return NO_STATE();
     if (cap == 0) return DSK4J_OK;
     snprintf(buf, cap, "cuda:%d: %s, sm_%d%d, %s%s", st->ordinal, st->name, st->cc_major, st->cc_minor,
-             st->module_kind, st->reference ? ", reference kernels" : "");
+             st->module_kind,
+             st->reference ? ", reference kernels" : st->wgmma ? ", fp8 gemm wgmma" : ", fp8 gemm mma.sync");
     return DSK4J_OK;
 }
 
@@ -541,12 +579,32 @@ int cuda_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const 
 
 /* ---- gemm launches (cuda_gemm.c) ---- */
 
-int cuda_gemm_context_info(dsk4j_context* ctx, int* reference, int* sm_count) {
+int cuda_gemm_context_info(dsk4j_context* ctx, int* reference, int* sm_count, int* wgmma) {
     cuda_state* st = state(ctx);
     if (st == NULL) return NO_STATE();
     *reference = st->reference;
     *sm_count = st->sm_count;
+    *wgmma = st->wgmma;
     return DSK4J_OK;
+}
+
+int cuda_gemm_tensor_map(dsk4j_context* ctx, cuda_tensor_map* map, const void* base, long long inner,
+                         long long rows, unsigned box_inner, unsigned box_rows) {
+    cuda_state* st = state(ctx);
+    if (st == NULL || st->d->cuTensorMapEncodeTiled == NULL) return -1;
+    if (((uintptr_t)base & 15u) != 0 || inner <= 0 || rows <= 0 || inner % 16 != 0) return -1;
+    memset(map, 0, sizeof *map);
+    const unsigned long long dims[2] = {(unsigned long long)inner, (unsigned long long)rows};
+    const unsigned long long strides[1] = {(unsigned long long)inner}; /* bytes between rows */
+    const unsigned box[2] = {box_inner, box_rows};
+    const unsigned elem_strides[2] = {1, 1};
+    if (enter(st) != DSK4J_OK) return -1;
+    CUresult r = st->d->cuTensorMapEncodeTiled(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void*)(uintptr_t)base, dims,
+                                               strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    /* leave() may set an error only when the pop fails; then report failure too. */
+    return leave(st, DSK4J_OK) != DSK4J_OK || r != CUDA_SUCCESS ? -1 : 0;
 }
 
 int cuda_gemm_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {

@@ -100,6 +100,10 @@ static void load_once(void) {
     RESOLVE(cuPointerGetAttribute, "cuPointerGetAttribute");
     RESOLVE(cuFuncSetAttribute, "cuFuncSetAttribute");
 #undef RESOLVE
+    /* Optional: without it the sm_90a gemm is not used (dlsym NULL leaves the slot NULL). */
+    dlerror();
+    *(void**)&api.cuTensorMapEncodeTiled = dlsym(lib, "cuTensorMapEncodeTiled");
+    dlerror();
     /* Error names are needed for the cuInit message below. */
     g_api.cuGetErrorName = api.cuGetErrorName;
     g_api.cuGetErrorString = api.cuGetErrorString;

@@ -31,6 +31,17 @@ typedef int CUfunction_attribute;
 #define CU_STREAM_NON_BLOCKING 1
 #define CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
 
+/* CUtensorMap (CUDA 12+): 128 opaque bytes, 64-byte aligned; the CUtensorMap* enums as ints. */
+typedef struct {
+    _Alignas(64) unsigned long long opaque[16];
+} cuda_tensor_map;
+_Static_assert(sizeof(cuda_tensor_map) == 128, "CUtensorMap is 128 bytes");
+#define CU_TENSOR_MAP_DATA_TYPE_UINT8 0
+#define CU_TENSOR_MAP_INTERLEAVE_NONE 0
+#define CU_TENSOR_MAP_SWIZZLE_128B 3
+#define CU_TENSOR_MAP_L2_PROMOTION_L2_256B 3
+#define CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE 0
+
 /* The resolved entry points (versioned names where the driver exports several). */
 typedef struct {
     CUresult (*cuInit)(unsigned int flags);
@@ -65,6 +76,12 @@ typedef struct {
                                void** extra);
     CUresult (*cuPointerGetAttribute)(void* data, CUpointer_attribute attribute, CUdeviceptr ptr);
     CUresult (*cuFuncSetAttribute)(CUfunction fn, CUfunction_attribute attrib, int value);
+    /* Optional (NULL when the driver lacks it, before CUDA 12): the sm_90a gemm needs it. */
+    CUresult (*cuTensorMapEncodeTiled)(cuda_tensor_map* map, int data_type, unsigned rank, void* global_address,
+                                       const unsigned long long* global_dim,
+                                       const unsigned long long* global_strides, const unsigned* box_dim,
+                                       const unsigned* element_strides, int interleave, int swizzle,
+                                       int l2_promotion, int oob_fill);
 } cuda_driver_api;
 
 /* Loads the driver and runs cuInit(0), once per process (thread-safe). On success sets *out
@@ -81,13 +98,24 @@ void cuda_driver_error_text(char* buf, size_t cap, CUresult result);
 struct dsk4j_context;
 
 /* The gemm kernels, looked up by cuda_open (all of them, whatever the flags): index -> name
- * and dynamic shared memory bytes (> 48 KiB allowed: cuda_open raises the function's limit). */
-#define CUDA_GEMM_KERNELS 7
+ * and dynamic shared memory bytes (> 48 KiB allowed: cuda_open raises the function's limit).
+ * The kernels with cuda_gemm_kernel_sm90a[i] set are looked up only when the sm_90a cubin is
+ * the loaded module (elsewhere they are traps); a failure there only disables them. */
+#define CUDA_GEMM_KERNELS 8
 extern const char* const cuda_gemm_kernel_names[CUDA_GEMM_KERNELS];
 extern const int cuda_gemm_kernel_smem[CUDA_GEMM_KERNELS];
+extern const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS];
 
-/* *reference: 1 if the context runs the reference kernels; *sm_count: multiprocessors. */
-int cuda_gemm_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count);
+/* *reference: 1 if the context runs the reference kernels; *sm_count: multiprocessors;
+ * *wgmma: 1 if the sm_90a kernels are usable (sm_90a cubin loaded, the driver has
+ * cuTensorMapEncodeTiled, their shared memory limit raised, DSK4J_CUDA_GEMM_KERNEL != mma). */
+int cuda_gemm_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count, int* wgmma);
+/* Encodes a 2-D uint8 tensor map of a row-major [rows][inner] byte matrix at base (16-byte
+ * aligned, inner % 16 == 0), box [box_rows][box_inner] with 128-byte swizzle, zero fill out of
+ * bounds. Returns 0 on success, else nonzero (the caller falls back to another kernel; the
+ * error state is untouched unless popping the CUDA context fails). */
+int cuda_gemm_tensor_map(struct dsk4j_context* ctx, cuda_tensor_map* map, const void* base, long long inner,
+                         long long rows, unsigned box_inner, unsigned box_rows);
 /* Launches gemm kernel `kernel` (grid x 1 x 1, block threads, its dynamic shared memory) on
  * the context's stream; DSK4J_OK or the driver error. */
 int cuda_gemm_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);

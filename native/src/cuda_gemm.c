@@ -1,7 +1,10 @@
 /* cuda_gemm.c - the gemm ops on the CUDA backend (DESIGN.md 4.2; internal.h cuda_gemm_*):
  * picks the reference (kernels-ptx/src/gemm_reference.cu) or fast kernels
  * (kernels-ptx/src/gemm_fast.cu) per DSK4J_CUDA_REFERENCE_KERNELS, sizes the launch and queues
- * it through cuda_backend.c (cuda_gemm_launch). Arguments arrive validated (api_gemm.c);
+ * it through cuda_backend.c (cuda_gemm_launch). gemm.fp8_block runs the sm_90a TMA + wgmma
+ * kernel (kernels-ptx/src/sm90_gemm_fp8_wgmma.cu) when the context has it (cuda_backend.c:
+ * sm_90a cubin, DSK4J_CUDA_GEMM_KERNEL != mma) and the operands suit TMA (see wgmma_fits);
+ * otherwise the mma.sync kernel. Arguments arrive validated (api_gemm.c);
  * m, n > 0 here, k % 128 == 0 for fp8. The kernels stride over their work, so any grid
  * (1 .. 2^31-1 blocks) is correct; the grids below are sized, then capped. */
 #include <stdint.h>
@@ -18,6 +21,14 @@
 #define BLOCKS_PER_SM 64
 #define SMEM_BF16(bm) (GEMM_STAGES * ((bm) + GEMM_BN) * 64)
 #define SMEM_FP8(bm) (SMEM_BF16(bm) + 4 * ((bm) + 4) * 4)
+/* Must match kernels-ptx/src/sm90_gemm_fp8_wgmma.cu (DSK4J_WG_THREADS, DSK4J_WG_STAGES, 128 x 128
+ * tiles, BK 128; SMEM_BYTES = 1024 alignment slack + per stage 32768 bytes of A/B boxes and
+ * 528 of scales + two 8-byte mbarriers per stage = 200896). */
+#define WG_THREADS 384
+#define WG_STAGES 6
+#define WG_TILE 128
+#define WG_SMEM (1024 + WG_STAGES * (2 * WG_TILE * WG_TILE + (WG_TILE + 4) * 4) + 2 * WG_STAGES * 8)
+_Static_assert(WG_SMEM == 200896, "sm90_gemm_fp8_wgmma.cu SMEM_BYTES");
 
 enum {
     K_REF_FP8_BLOCK,
@@ -27,6 +38,7 @@ enum {
     K_FP8_GROUPED_BM64,
     K_BF16_BM128,
     K_BF16_BM64,
+    K_FP8_BLOCK_SM90,
     K_COUNT
 };
 _Static_assert(K_COUNT == CUDA_GEMM_KERNELS, "cuda_driver.h CUDA_GEMM_KERNELS");
@@ -34,9 +46,10 @@ _Static_assert(K_COUNT == CUDA_GEMM_KERNELS, "cuda_driver.h CUDA_GEMM_KERNELS");
 const char* const cuda_gemm_kernel_names[CUDA_GEMM_KERNELS] = {
     "dsk4j_ref_gemm_fp8_block", "dsk4j_ref_gemm_bf16",  "dsk4j_ref_gemm_fp8_grouped",
     "dsk4j_gemm_fp8_block_bm64", "dsk4j_gemm_fp8_grouped_bm64", "dsk4j_gemm_bf16_bm128",
-    "dsk4j_gemm_bf16_bm64"};
+    "dsk4j_gemm_bf16_bm64", "dsk4j_gemm_fp8_block_sm90"};
 const int cuda_gemm_kernel_smem[CUDA_GEMM_KERNELS] = {0, 0, 0, SMEM_FP8(64), SMEM_FP8(64), SMEM_BF16(128),
-                                                      SMEM_BF16(64)};
+                                                      SMEM_BF16(64), WG_SMEM};
+const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 1};
 
 static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
 
@@ -56,16 +69,49 @@ static int64_t sat_mul(int64_t a, int64_t b) {
 }
 
 static int info(dsk4j_context* ctx, int* reference, int* sm_count) {
-    int rc = cuda_gemm_context_info(ctx, reference, sm_count);
+    int wgmma;
+    int rc = cuda_gemm_context_info(ctx, reference, sm_count, &wgmma);
     if (rc == DSK4J_OK && *sm_count < 1) *sm_count = 1;
     return rc;
 }
 
+/* The sm_90a kernel takes the problem: TMA needs 16-byte aligned bases (the row pitch k is a
+ * multiple of 128), k >= 128 (a tensor map dimension must be > 0), and the kernel's 32-bit
+ * indices need m, n, k <= 2^31 - 257 and at most 2^31 - 1025 tiles (t + gridDim.x, grid <= #SMs,
+ * must not overflow). */
+static int wgmma_fits(const gemm_args* g) {
+    const int64_t lim = (int64_t)INT32_MAX - 256;
+    if ((((uintptr_t)g->a | (uintptr_t)g->b) & 15u) != 0) return 0;
+    if (g->k < 128 || g->k > lim || g->m > lim || g->n > lim) return 0;
+    return sat_mul((g->m + WG_TILE - 1) / WG_TILE, (g->n + WG_TILE - 1) / WG_TILE) <= (int64_t)INT32_MAX - 1024;
+}
+
+/* gemm.fp8_block on the sm_90a kernel: 1 launched (rc in *rc), 0 not applicable (fall back). */
+static int fp8_block_wgmma(dsk4j_context* ctx, const gemm_args* g, int sm, int* rc) {
+    cuda_tensor_map ta, tb;
+    if (!wgmma_fits(g)) return 0;
+    if (cuda_gemm_tensor_map(ctx, &ta, g->a, g->k, g->m, WG_TILE, WG_TILE) != 0 ||
+        cuda_gemm_tensor_map(ctx, &tb, g->b, g->k, g->n, WG_TILE, WG_TILE) != 0)
+        return 0;
+    uint64_t d = dptr(g->d), as = dptr(g->a_scale), bs = dptr(g->b_scale), c = dptr(g->c);
+    int dt = g->d_dtype, m = (int)g->m, n = (int)g->n, k = (int)g->k;
+    long long rs = g->a_scale_rs, cs = g->a_scale_cs;
+    void* params[] = {&ta, &tb, &d, &dt, &as, &rs, &cs, &bs, &c, &m, &n, &k};
+    int64_t tiles = sat_mul((g->m + WG_TILE - 1) / WG_TILE, (g->n + WG_TILE - 1) / WG_TILE);
+    /* persistent: at most one CTA per SM, and <= 1024 as wgmma_fits assumes */
+    const int64_t cap = sm < 1024 ? sm : 1024;
+    unsigned grid = (unsigned)(tiles < cap ? tiles : cap);
+    *rc = cuda_gemm_launch(ctx, K_FP8_BLOCK_SM90, grid, WG_THREADS, params);
+    return 1;
+}
+
 int cuda_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g) {
-    int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int reference, sm, wgmma;
+    int rc = cuda_gemm_context_info(ctx, &reference, &sm, &wgmma);
     if (rc != DSK4J_OK) return rc;
+    if (sm < 1) sm = 1;
     if (g->m <= 0 || g->n <= 0) return DSK4J_OK;
+    if (!reference && wgmma && fp8_block_wgmma(ctx, g, sm, &rc)) return rc;
     uint64_t d = dptr(g->d), a = dptr(g->a), as = dptr(g->a_scale), b = dptr(g->b), bs = dptr(g->b_scale),
              c = dptr(g->c);
     int dt = g->d_dtype;
