@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import jdk.incubator.vector.FloatVector;
 import org.openjdk.jmh.results.Result;
@@ -26,7 +27,8 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
  * {@code ./dsk4j bench [fp8|overhead|gemm|all] [JMH ARGS]}: measures this machine's memory bandwidth
- * ({@link Bandwidth}) and, for gemm, its peak FMA rate ({@link PeakFlops}), runs the JMH benchmarks
+ * ({@link Bandwidth}) and, for gemm, its peak f32 FMA rate ({@link PeakFlops}) and AMX-BF16 tile
+ * rate ({@link AmxPeak}, "n/a" without AMX), runs the JMH benchmarks
  * ({@link Fp8Bench}, {@link OverheadBench}, {@link GemmBench}) and prints each result with its ratio
  * to the measured ceilings and to its peers (DESIGN.md 7). Extra arguments go to JMH as on its
  * command line (e.g. {@code -p impl=dsk4j}, {@code -wi 1 -i 2}, {@code -f 0}). Tables are also
@@ -58,9 +60,10 @@ public final class Bench {
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
-                    + "  gemm      gemm.fp8_block / bf16 / grouped: dsk4j (native CPU) vs OpenBLAS sgemm/sgemv (f32),\n"
-                    + "            Vector API and reference, with GFLOP/s, % of the measured peak FMA rate and, for\n"
-                    + "            M <= 4, weight GB/s and % of read bandwidth (~15 min; needs libopenblas-dev for the\n"
+                    + "  gemm      gemm.fp8_block / bf16 / grouped: dsk4j (native CPU; best path and, where it has AMX,\n"
+                    + "            the AVX-512-only path as *-avx512) vs OpenBLAS sgemm/sgemv (f32), Vector API and\n"
+                    + "            reference, with GFLOP/s, % of the measured peak FMA rate and AMX-BF16 tile rate and, for\n"
+                    + "            M <= 4, weight GB/s and % of read bandwidth (~20 min; needs libopenblas-dev for the\n"
                     + "            openblas rows: apt-get install libopenblas-dev); pick cases with -p c=MxNxK/impl,...\n"
                     + "            (dense) and -p g=w13/t16/impl,... (grouped)\n"
                     + "  all       all of them (default)\n"
@@ -89,10 +92,13 @@ public final class Bench {
         System.out.flush();
 
         PeakFlops.Result peak = null;
+        Optional<AmxPeak.Result> amx = Optional.empty();
         if (what.equals("gemm") || what.equals("all")) {
-            System.out.println("# measuring the peak FMA rate (best of 5 passes) ...");
+            System.out.println("# measuring the peak FMA rate and the AMX-BF16 tile rate (best of 5 passes) ...");
             peak = PeakFlops.measure(5);
+            amx = AmxPeak.measure(5);
             System.out.println("# " + peak.describe());
+            System.out.println("# " + AmxPeak.describe(amx));
             System.out.println("# " + openBlasLine());
             System.out.flush();
         }
@@ -100,11 +106,12 @@ public final class Bench {
         List<String> report = new ArrayList<>();
         report.add("bandwidth: " + bw.describe());
         if (peak != null) report.add(peak.describe());
+        if (peak != null) report.add(AmxPeak.describe(amx));
         report.add("load average at start: " + load0 + " (" + Runtime.getRuntime().availableProcessors()
                 + " cores; another busy process makes every number here lower and noisier)");
         if (what.equals("fp8") || what.equals("all")) report.addAll(fp8(cli, bw));
         if (what.equals("overhead") || what.equals("all")) report.addAll(overhead(cli));
-        if (what.equals("gemm") || what.equals("all")) report.addAll(gemm(cli, bw, peak));
+        if (what.equals("gemm") || what.equals("all")) report.addAll(gemm(cli, bw, peak, amx));
 
         report.add("load average at end: " + loadAverage());
         System.out.println();
@@ -266,8 +273,8 @@ public final class Bench {
 
     // ------------------------------------------------------------------ gemm
 
-    static final List<String> GEMM_IMPLS = List.of("dsk4j", "dsk4j-masked", "dsk4j-contig", "dsk4j-bf16", "openblas-sgemm",
-            "openblas-sgemv", "vector", "reference");
+    static final List<String> GEMM_IMPLS = List.of("dsk4j", "dsk4j-avx512", "dsk4j-masked", "dsk4j-masked-avx512", "dsk4j-contig",
+            "dsk4j-contig-avx512", "dsk4j-bf16", "dsk4j-bf16-avx512", "openblas-sgemm", "openblas-sgemv", "vector", "reference");
     /** The targets for the CPU backend (all cores). */
     static final double TARGET_PEAK_LARGE = 0.75, TARGET_SGEMM_LARGE = 1.0, TARGET_PEAK_16 = 0.70, TARGET_BW_SMALL = 0.80,
             TARGET_BLAS_SMALL = 3.5;
@@ -285,9 +292,10 @@ public final class Bench {
     /**
      * The cases of parameter {@code name} (c: dense, g: grouped): JMH's -p value if given; none if
      * only the other parameter is given; else the benchmark's default list. openblas cases are
-     * dropped when OpenBLAS is missing.
+     * dropped when OpenBLAS is missing, the AVX-512-only dsk4j cases ({@link GemmBench#AVX512}) of the
+     * default list when the best CPU path has no AMX (they would rerun the same code).
      */
-    static List<String> gemmCases(CommandLineOptions cli, String name, Class<?> state, boolean blas) {
+    static List<String> gemmCases(CommandLineOptions cli, String name, Class<?> state, boolean blas, boolean amx) {
         List<String> cases = new ArrayList<>();
         var given = cli.getParameter(name);
         if (given.hasValue()) cases.addAll(given.get());
@@ -298,20 +306,35 @@ public final class Bench {
             } catch (NoSuchFieldException e) {
                 throw new IllegalStateException(e);
             }
+            if (!amx) cases.removeIf(c -> c.endsWith(GemmBench.AVX512));
         }
         if (!blas) cases.removeIf(c -> c.contains("openblas"));
         return cases;
     }
 
-    static List<String> gemm(CommandLineOptions cli, Bandwidth.Result bw0, PeakFlops.Result peak0) throws RunnerException {
+    /** True when a default cpu context uses AMX tiles for the GEMMs. */
+    static boolean cpuHasAmx() {
+        try (Context c = Context.open(Device.cpu())) {
+            return c.describe().contains("amx");
+        }
+    }
+
+    static List<String> gemm(CommandLineOptions cli, Bandwidth.Result bw0, PeakFlops.Result peak0, Optional<AmxPeak.Result> amx0)
+            throws RunnerException {
         boolean blas = OpenBlas.get().isPresent();
+        boolean amxPath = cpuHasAmx();
         List<String> out = new ArrayList<>();
         if (!blas) {
             System.out.println(OpenBlas.NOT_INSTALLED + ": the openblas rows are skipped");
             System.out.flush();
         }
-        List<String> dense = gemmCases(cli, "c", GemmBench.Dense.class, blas);
-        List<String> grouped = gemmCases(cli, "g", GemmBench.Grouped.class, blas);
+        if (!amxPath) {
+            System.out.println("the best CPU path has no AMX tiles here: the AVX-512-only rows (*" + GemmBench.AVX512
+                    + ") are skipped (the dsk4j rows are that path)");
+            System.out.flush();
+        }
+        List<String> dense = gemmCases(cli, "c", GemmBench.Dense.class, blas, amxPath);
+        List<String> grouped = gemmCases(cli, "g", GemmBench.Grouped.class, blas, amxPath);
         List<String> order = new ArrayList<>(); // case labels in the order of the lists
         for (String c : dense) if (!order.contains(GemmBench.dense(c).label())) order.add(GemmBench.dense(c).label());
         for (String c : grouped) if (!order.contains(GemmBench.grouped(c).label())) order.add(GemmBench.grouped(c).label());
@@ -337,20 +360,26 @@ public final class Bench {
         // every percentage too high): the higher of the two is used.
         System.out.println("# measuring the ceilings again after the gemm run ...");
         PeakFlops.Result peak1 = PeakFlops.measure(5);
+        Optional<AmxPeak.Result> amx1 = amx0.isPresent() ? AmxPeak.measure(5) : amx0;
         Bandwidth.Result bw1 = Bandwidth.measure(5);
         System.out.println("# " + peak1.describe());
+        System.out.println("# " + AmxPeak.describe(amx1));
         System.out.println("# bandwidth: " + bw1.describe());
         PeakFlops.Result peak = peak1.gflops() > peak0.gflops() ? peak1 : peak0;
+        Optional<AmxPeak.Result> amx = amx1.isEmpty() ? amx0
+                : amx0.isEmpty() || amx1.get().gflops() > amx0.get().gflops() ? amx1 : amx0;
+        double ap = amx.map(AmxPeak.Result::gflops).orElse(Double.NaN);
         Bandwidth.Result bw = bw1.readGBs() > bw0.readGBs() ? bw1 : bw0;
         rows.sort(Comparator.comparingInt((GemmRow r) -> order.indexOf(r.c().label()))
                 .thenComparingInt(r -> r.c().t())
                 .thenComparingInt(r -> GEMM_IMPLS.indexOf(r.c().impl())));
 
-        Map<String, GemmRow> bestBlas = new LinkedHashMap<>(), sgemm = new LinkedHashMap<>();
+        Map<String, GemmRow> bestBlas = new LinkedHashMap<>(), sgemm = new LinkedHashMap<>(), avx512 = new LinkedHashMap<>();
         for (GemmRow r : rows) {
             if (r.c().impl().startsWith("openblas"))
                 bestBlas.merge(r.key(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
             if (r.c().impl().equals("openblas-sgemm")) sgemm.put(r.key(), r);
+            if (r.c().impl().endsWith(GemmBench.AVX512)) avx512.put(r.key() + " " + r.c().baseImpl(), r);
         }
 
         double pk = peak.gflops(), rb = bw.readGBs();
@@ -358,6 +387,11 @@ public final class Bench {
         out.add(String.format(Locale.ROOT, "ceilings for the gemm table, the higher of before and after the run: peak FMA %.1f GFLOP/s"
                 + " (before %.1f, after %.1f), read bandwidth %.1f GB/s (before %.1f, after %.1f)", peak.gflops(), peak0.gflops(),
                 peak1.gflops(), bw.readGBs(), bw0.readGBs(), bw1.readGBs()));
+        out.add(amx.isPresent()
+                ? String.format(Locale.ROOT, "AMX-BF16 tile peak %.1f GFLOP/s (before %.1f, after %.1f; one thread %.1f): %%amx = of it",
+                        ap, amx0.map(AmxPeak.Result::gflops).orElse(Double.NaN), amx1.map(AmxPeak.Result::gflops).orElse(Double.NaN),
+                        amx.get().gflopsOneThread())
+                : "AMX-BF16 tile peak n/a (" + AmxPeak.whyMissing() + "): the %amx column reads -");
         out.add("GEMM on the CPU backend, d = a * b^T (\"NT\"), f32 output: a [M,K] activations, b [N,K] weights; grouped rows:");
         out.add("8 routed experts x T tokens (M = 8xT), w13 = [8,4096,7168], w2 = [8,7168,2048].");
         out.add(String.format(Locale.ROOT, "GFLOP/s = 2*M*N*K / time; %%peak = of the peak FMA rate measured above (%.1f GFLOP/s f32: Java Vector API,", pk));
@@ -367,12 +401,15 @@ public final class Bench {
         out.add(String.format(Locale.ROOT, "measured above (%.1f GB/s). wMB = weight MB per call; copies = weight copies cycled through (>= max(512 MiB,", rb));
         out.add("2 x L3) in all for M <= 16, so the weights come from DRAM); x ob-best = time of the faster OpenBLAS run (sgemm or");
         out.add("sgemv) of the same case / this time. dsk4j-bf16 and openblas multiply bf16 / f32 copies of the same e4m3 product.");
+        out.add("dsk4j* rows: the best CPU path (" + (amxPath ? "AMX-BF16 tiles + AVX-512 here" : "no AMX here") + "); dsk4j*"
+                + GemmBench.AVX512 + ": the same op capped");
+        out.add("at AVX-512 (Context.CpuPath.AVX512); x avx512 = time of the AVX-512-only row of the same case and op / this time.");
         out.add(GemmBench.SCALED_DOWN + ".");
         out.add(openBlasLine());
         String warn = openBlasWarning();
         if (warn != null) out.add(warn);
-        String hdr = String.format(Locale.ROOT, "%-20s %-6s %-15s %12s %10s %8s %6s %8s %6s %7s %6s %9s", "case (NxK)", "M", "impl",
-                "time/op", "+-", "GFLOP/s", "%peak", "wMB", "copies", "GB/s", "%BW", "x ob-best");
+        String hdr = String.format(Locale.ROOT, "%-20s %-6s %-19s %12s %10s %8s %6s %6s %8s %6s %7s %6s %9s %8s", "case (NxK)", "M",
+                "impl", "time/op", "+-", "GFLOP/s", "%peak", "%amx", "wMB", "copies", "GB/s", "%BW", "x ob-best", "x avx512");
         out.add(hdr);
         out.add("-".repeat(hdr.length()));
         String last = null;
@@ -381,22 +418,27 @@ public final class Bench {
             last = r.c().label();
             boolean small = r.c().t() <= 4;
             GemmRow best = bestBlas.get(r.key());
-            out.add(String.format(Locale.ROOT, "%-20s %-6s %-15s %12s %10s %8.1f %5.1f%% %8.1f %6d %7s %6s %9s", r.c().label(), r.c().m(),
-                    r.c().impl(), time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()), r.gflops(),
-                    100 * r.gflops() / pk, r.c().weightBytes() / 1e6, r.c().copies(),
+            GemmRow capped = r.c().impl().endsWith(GemmBench.AVX512) ? null : avx512.get(r.key() + " " + r.c().impl());
+            out.add(String.format(Locale.ROOT, "%-20s %-6s %-19s %12s %10s %8.1f %5.1f%% %6s %8.1f %6d %7s %6s %9s %8s", r.c().label(),
+                    r.c().m(), r.c().impl(), time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()), r.gflops(),
+                    100 * r.gflops() / pk, Double.isNaN(ap) ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * r.gflops() / ap),
+                    r.c().weightBytes() / 1e6, r.c().copies(),
                     small ? String.format(Locale.ROOT, "%.2f", r.gbs()) : "-",
                     small ? String.format(Locale.ROOT, "%.1f%%", 100 * r.gbs() / rb) : "-",
-                    best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds())));
+                    best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds()),
+                    capped == null ? "-" : String.format(Locale.ROOT, "%.2fx", capped.seconds() / r.seconds())));
         }
 
         out.add("");
         out.add(String.format(Locale.ROOT, "targets (dsk4j e4m3, all cores): M >= 128: >= %.0f%% of peak FMA and >= %.1fx openblas-sgemm;"
                         + " M = 16: >= %.0f%% of peak FMA; M <= 4: >= %.0f%% of read BW in e4m3 weight bytes and >= %.1fx the faster OpenBLAS",
                 100 * TARGET_PEAK_LARGE, TARGET_SGEMM_LARGE, 100 * TARGET_PEAK_16, 100 * TARGET_BW_SMALL, TARGET_BLAS_SMALL));
+        if (amxPath)
+            out.add("  (the dsk4j rows run on AMX tiles here, whose ceiling is the AMX-BF16 peak, not the f32 FMA peak: see %amx)");
         int hit = 0, total = 0;
         for (GemmRow r : rows) {
             String impl = r.c().impl();
-            if (!impl.startsWith("dsk4j") || impl.equals("dsk4j-bf16")) continue;
+            if (!impl.startsWith("dsk4j") || impl.startsWith("dsk4j-bf16") || impl.endsWith(GemmBench.AVX512)) continue;
             int t = r.c().t();
             double pct = r.gflops() / pk;
             List<String> parts = new ArrayList<>();
@@ -436,7 +478,7 @@ public final class Bench {
             out.add(String.format(Locale.ROOT, "  %-20s M=%-6s %-13s %s -> %s", r.c().label(), r.c().m(), impl, String.join(", ", parts), verdict));
         }
         out.add(String.format(Locale.ROOT, "  targets hit: %d of %d", hit, total));
-        writeGemmCsv(rows, bestBlas, bw, peak);
+        writeGemmCsv(rows, bestBlas, bw, peak, ap);
         return out;
     }
 
@@ -471,14 +513,19 @@ public final class Bench {
         }
     }
 
-    static void writeGemmCsv(List<GemmRow> rows, Map<String, GemmRow> bestBlas, Bandwidth.Result bw, PeakFlops.Result peak) {
+    static void writeGemmCsv(List<GemmRow> rows, Map<String, GemmRow> bestBlas, Bandwidth.Result bw, PeakFlops.Result peak,
+                             double amxPeak) {
         StringBuilder sb = new StringBuilder("kind,case,m,impl,seconds_per_op,error_seconds,flops,gflops,peak_gflops,pct_of_peak,"
+                + "amx_peak_gflops,pct_of_amx_peak,"
                 + "weight_bytes,weight_copies,weight_gb_per_s,read_bw_gb_per_s,pct_of_read_bw,speedup_vs_openblas_best,openblas_best_impl\n");
         for (GemmRow r : rows) {
             GemmRow best = bestBlas.get(r.key());
-            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.6e,%.3e,%d,%.3f,%.3f,%.2f,%d,%d,%.3f,%.3f,%.2f,%s,%s%n", r.c().kind(),
+            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.6e,%.3e,%d,%.3f,%.3f,%.2f,%s,%s,%d,%d,%.3f,%.3f,%.2f,%s,%s%n", r.c().kind(),
                     r.c().label(), r.c().m(), r.c().impl(), r.seconds(), r.errorSeconds(), r.c().flops(), r.gflops(), peak.gflops(),
-                    100 * r.gflops() / peak.gflops(), r.c().weightBytes(), r.c().copies(), r.gbs(), bw.readGBs(),
+                    100 * r.gflops() / peak.gflops(),
+                    Double.isNaN(amxPeak) ? "" : String.format(Locale.ROOT, "%.3f", amxPeak),
+                    Double.isNaN(amxPeak) ? "" : String.format(Locale.ROOT, "%.2f", 100 * r.gflops() / amxPeak),
+                    r.c().weightBytes(), r.c().copies(), r.gbs(), bw.readGBs(),
                     100 * r.gbs() / bw.readGBs(),
                     best == null ? "" : String.format(Locale.ROOT, "%.3f", best.seconds() / r.seconds()),
                     best == null ? "" : best.c().impl()));

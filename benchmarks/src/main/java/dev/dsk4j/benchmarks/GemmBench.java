@@ -46,6 +46,11 @@ import org.openjdk.jmh.annotations.Warmup;
  *       grouped: {@code dsk4j-masked} ({@link Gemm#fp8GroupedMasked}, decode) and
  *       {@code dsk4j-contig} ({@link Gemm#fp8GroupedContiguous}, prefill);</li>
  *   <li>{@code dsk4j-bf16}: {@link Gemm#bf16} on bf16 copies of the same product;</li>
+ *   <li>{@code dsk4j*-avx512} (e.g. {@code dsk4j-avx512}, {@code dsk4j-bf16-avx512}, {@code dsk4j-masked-avx512}):
+ *       the same op on a context capped at AVX-512 ({@link Context.CpuPath#AVX512}: no AMX tiles),
+ *       beside the plain {@code dsk4j*} rows, which take the best path ({@link Context.CpuPath#BEST}:
+ *       AMX-BF16 tiles for the GEMMs where present). The launcher drops these rows on a CPU
+ *       without AMX, where both would be the same code;</li>
  *   <li>{@code openblas-sgemm}: cblas_sgemm(RowMajor, NoTrans, Trans) on f32 copies of the same
  *       product (weights decoded with their scales, activations with theirs), per expert for the
  *       grouped cases; {@code openblas-sgemv}: cblas_sgemv on the f32 weights, M = 1 only
@@ -68,12 +73,15 @@ import org.openjdk.jmh.annotations.Warmup;
 public class GemmBench {
 
     /** What the default case lists leave out, for the printed table. */
-    public static final String SCALED_DOWN = "scaled down for 2 cores / 24 GB / a ~15 min run: M=512 only for 2112x7168 and"
-            + " 7168x2048; dsk4j-bf16 only at M = 1, 16, 128; reference only at 1x2112x7168; grouped: only the 8 routed"
+    public static final String SCALED_DOWN = "scaled down for 2 cores / 24 GB / a ~20 min run: M=512 only for 2112x7168 and"
+            + " 7168x2048; dsk4j-bf16 only at M = 1, 16, 128 (dsk4j-bf16-avx512 at 128); reference only at 1x2112x7168; grouped: only the 8 routed"
             + " experts' weights are allocated (of 256), masked (decode) at T = 1, 16, contiguous (prefill) at T = 16, 128;"
-            + " JMH 1 fork, 1 warmup + 3 measurement iterations of 1 s (a large case is a few calls)";
+            + " JMH 1 fork, 1 warmup + 3 measurement iterations of 1 s (a large case is a few calls); the AVX-512-only"
+            + " rows (*-avx512) only where the best path has AMX";
 
     static final int G = 8, KB = 128;
+    /** Suffix of the dsk4j impls run on a context capped at AVX-512 (no AMX tiles). */
+    public static final String AVX512 = "-avx512";
     static final int ROTATE_MAX_M = 16;
     static final int PATTERN = (1 << 20) + 4099; // not a multiple of any row length
 
@@ -85,6 +93,12 @@ public class GemmBench {
      */
     public record Case(String kind, String label, int g, int t, int n, int k, String impl) {
         public long flops() { return 2L * g * t * n * k; }
+
+        /** The impl without the {@value #AVX512} suffix. */
+        public String baseImpl() { return impl.endsWith(AVX512) ? impl.substring(0, impl.length() - AVX512.length()) : impl; }
+
+        /** The CPU path of a dsk4j impl: AVX512 for the {@value #AVX512} variants, else BEST (AMX where present). */
+        public Context.CpuPath cpuPath() { return impl.endsWith(AVX512) ? Context.CpuPath.AVX512 : Context.CpuPath.BEST; }
 
         /** Bytes of the weights one call reads, in the impl's storage (e4m3: 1, bf16: 2, f32: 4 per element). */
         public long weightBytes() { return (long) g * n * k * elementBytes(impl); }
@@ -98,7 +112,7 @@ public class GemmBench {
 
     static int elementBytes(String impl) {
         if (impl.startsWith("openblas")) return 4;
-        if (impl.equals("dsk4j-bf16")) return 2;
+        if (impl.equals("dsk4j-bf16") || impl.equals("dsk4j-bf16" + AVX512)) return 2;
         return 1;
     }
 
@@ -129,7 +143,8 @@ public class GemmBench {
         }
         if (!p[1].startsWith("t")) throw new IllegalArgumentException("bad tokens per expert '" + p[1] + "' (t1, t16, ...)");
         int t = Integer.parseInt(p[1].substring(1));
-        String kind = p[2].equals("dsk4j-masked") ? "masked" : p[2].equals("dsk4j-contig") ? "contig" : "grouped";
+        String base = p[2].endsWith(AVX512) ? p[2].substring(0, p[2].length() - AVX512.length()) : p[2];
+        String kind = base.equals("dsk4j-masked") ? "masked" : base.equals("dsk4j-contig") ? "contig" : "grouped";
         return new Case(kind, p[0] + " " + G + "x" + n + "x" + k, G, t, n, k, p[2]);
     }
 
@@ -195,10 +210,10 @@ public class GemmBench {
             Operands o = new Operands(c);
             int copies = c.copies();
             int n = c.n(), k = c.k(), t = c.t(), g = c.g(), rows = o.rows;
-            String impl = c.impl();
+            String impl = c.baseImpl();
             if (impl.startsWith("dsk4j")) {
                 arena = Arena.ofShared();
-                ctx = Context.open(Device.cpu());
+                ctx = Context.open(Device.cpu(), Context.Options.defaults().withCpuPath(c.cpuPath()));
             }
             switch (impl) {
                 case "dsk4j", "dsk4j-masked", "dsk4j-contig" -> {
@@ -342,31 +357,39 @@ public class GemmBench {
     @State(Scope.Benchmark)
     public static class Dense extends GemmState {
         @Param({
-            "1x2112x7168/dsk4j", "1x2112x7168/dsk4j-bf16", "1x2112x7168/openblas-sgemm", "1x2112x7168/openblas-sgemv",
-            "1x2112x7168/vector", "1x2112x7168/reference",
-            "4x2112x7168/dsk4j", "4x2112x7168/openblas-sgemm", "4x2112x7168/vector",
-            "16x2112x7168/dsk4j", "16x2112x7168/dsk4j-bf16", "16x2112x7168/openblas-sgemm", "16x2112x7168/vector",
-            "128x2112x7168/dsk4j", "128x2112x7168/dsk4j-bf16", "128x2112x7168/openblas-sgemm", "128x2112x7168/vector",
-            "512x2112x7168/dsk4j", "512x2112x7168/openblas-sgemm", "512x2112x7168/vector",
+            "1x2112x7168/dsk4j", "1x2112x7168/dsk4j-avx512", "1x2112x7168/dsk4j-bf16", "1x2112x7168/openblas-sgemm",
+            "1x2112x7168/openblas-sgemv", "1x2112x7168/vector", "1x2112x7168/reference",
+            "4x2112x7168/dsk4j", "4x2112x7168/dsk4j-avx512", "4x2112x7168/openblas-sgemm", "4x2112x7168/vector",
+            "16x2112x7168/dsk4j", "16x2112x7168/dsk4j-avx512", "16x2112x7168/dsk4j-bf16", "16x2112x7168/openblas-sgemm",
+            "16x2112x7168/vector",
+            "128x2112x7168/dsk4j", "128x2112x7168/dsk4j-avx512", "128x2112x7168/dsk4j-bf16", "128x2112x7168/dsk4j-bf16-avx512",
+            "128x2112x7168/openblas-sgemm", "128x2112x7168/vector",
+            "512x2112x7168/dsk4j", "512x2112x7168/dsk4j-avx512", "512x2112x7168/openblas-sgemm", "512x2112x7168/vector",
 
-            "1x4096x7168/dsk4j", "1x4096x7168/dsk4j-bf16", "1x4096x7168/openblas-sgemm", "1x4096x7168/openblas-sgemv",
-            "1x4096x7168/vector",
-            "4x4096x7168/dsk4j", "4x4096x7168/openblas-sgemm", "4x4096x7168/vector",
-            "16x4096x7168/dsk4j", "16x4096x7168/dsk4j-bf16", "16x4096x7168/openblas-sgemm", "16x4096x7168/vector",
-            "128x4096x7168/dsk4j", "128x4096x7168/dsk4j-bf16", "128x4096x7168/openblas-sgemm", "128x4096x7168/vector",
+            "1x4096x7168/dsk4j", "1x4096x7168/dsk4j-avx512", "1x4096x7168/dsk4j-bf16", "1x4096x7168/openblas-sgemm",
+            "1x4096x7168/openblas-sgemv", "1x4096x7168/vector",
+            "4x4096x7168/dsk4j", "4x4096x7168/dsk4j-avx512", "4x4096x7168/openblas-sgemm", "4x4096x7168/vector",
+            "16x4096x7168/dsk4j", "16x4096x7168/dsk4j-avx512", "16x4096x7168/dsk4j-bf16", "16x4096x7168/openblas-sgemm",
+            "16x4096x7168/vector",
+            "128x4096x7168/dsk4j", "128x4096x7168/dsk4j-avx512", "128x4096x7168/dsk4j-bf16", "128x4096x7168/dsk4j-bf16-avx512",
+            "128x4096x7168/openblas-sgemm", "128x4096x7168/vector",
 
-            "1x7168x2048/dsk4j", "1x7168x2048/dsk4j-bf16", "1x7168x2048/openblas-sgemm", "1x7168x2048/openblas-sgemv",
-            "1x7168x2048/vector",
-            "4x7168x2048/dsk4j", "4x7168x2048/openblas-sgemm", "4x7168x2048/vector",
-            "16x7168x2048/dsk4j", "16x7168x2048/dsk4j-bf16", "16x7168x2048/openblas-sgemm", "16x7168x2048/vector",
-            "128x7168x2048/dsk4j", "128x7168x2048/dsk4j-bf16", "128x7168x2048/openblas-sgemm", "128x7168x2048/vector",
-            "512x7168x2048/dsk4j", "512x7168x2048/openblas-sgemm", "512x7168x2048/vector",
+            "1x7168x2048/dsk4j", "1x7168x2048/dsk4j-avx512", "1x7168x2048/dsk4j-bf16", "1x7168x2048/openblas-sgemm",
+            "1x7168x2048/openblas-sgemv", "1x7168x2048/vector",
+            "4x7168x2048/dsk4j", "4x7168x2048/dsk4j-avx512", "4x7168x2048/openblas-sgemm", "4x7168x2048/vector",
+            "16x7168x2048/dsk4j", "16x7168x2048/dsk4j-avx512", "16x7168x2048/dsk4j-bf16", "16x7168x2048/openblas-sgemm",
+            "16x7168x2048/vector",
+            "128x7168x2048/dsk4j", "128x7168x2048/dsk4j-avx512", "128x7168x2048/dsk4j-bf16", "128x7168x2048/dsk4j-bf16-avx512",
+            "128x7168x2048/openblas-sgemm", "128x7168x2048/vector",
+            "512x7168x2048/dsk4j", "512x7168x2048/dsk4j-avx512", "512x7168x2048/openblas-sgemm", "512x7168x2048/vector",
 
-            "1x18432x7168/dsk4j", "1x18432x7168/dsk4j-bf16", "1x18432x7168/openblas-sgemm", "1x18432x7168/openblas-sgemv",
-            "1x18432x7168/vector",
-            "4x18432x7168/dsk4j", "4x18432x7168/openblas-sgemm", "4x18432x7168/vector",
-            "16x18432x7168/dsk4j", "16x18432x7168/dsk4j-bf16", "16x18432x7168/openblas-sgemm", "16x18432x7168/vector",
-            "128x18432x7168/dsk4j", "128x18432x7168/dsk4j-bf16", "128x18432x7168/openblas-sgemm", "128x18432x7168/vector",
+            "1x18432x7168/dsk4j", "1x18432x7168/dsk4j-avx512", "1x18432x7168/dsk4j-bf16", "1x18432x7168/openblas-sgemm",
+            "1x18432x7168/openblas-sgemv", "1x18432x7168/vector",
+            "4x18432x7168/dsk4j", "4x18432x7168/dsk4j-avx512", "4x18432x7168/openblas-sgemm", "4x18432x7168/vector",
+            "16x18432x7168/dsk4j", "16x18432x7168/dsk4j-avx512", "16x18432x7168/dsk4j-bf16", "16x18432x7168/openblas-sgemm",
+            "16x18432x7168/vector",
+            "128x18432x7168/dsk4j", "128x18432x7168/dsk4j-avx512", "128x18432x7168/dsk4j-bf16",
+            "128x18432x7168/dsk4j-bf16-avx512", "128x18432x7168/openblas-sgemm", "128x18432x7168/vector",
         })
         public String c;
 
@@ -377,12 +400,14 @@ public class GemmBench {
     @State(Scope.Benchmark)
     public static class Grouped extends GemmState {
         @Param({
-            "w13/t1/dsk4j-masked", "w13/t1/openblas-sgemm", "w13/t1/openblas-sgemv", "w13/t1/vector",
-            "w13/t16/dsk4j-masked", "w13/t16/dsk4j-contig", "w13/t16/openblas-sgemm", "w13/t16/vector",
-            "w13/t128/dsk4j-contig", "w13/t128/openblas-sgemm", "w13/t128/vector",
-            "w2/t1/dsk4j-masked", "w2/t1/openblas-sgemm", "w2/t1/openblas-sgemv", "w2/t1/vector",
-            "w2/t16/dsk4j-masked", "w2/t16/dsk4j-contig", "w2/t16/openblas-sgemm", "w2/t16/vector",
-            "w2/t128/dsk4j-contig", "w2/t128/openblas-sgemm", "w2/t128/vector",
+            "w13/t1/dsk4j-masked", "w13/t1/dsk4j-masked-avx512", "w13/t1/openblas-sgemm", "w13/t1/openblas-sgemv", "w13/t1/vector",
+            "w13/t16/dsk4j-masked", "w13/t16/dsk4j-masked-avx512", "w13/t16/dsk4j-contig", "w13/t16/dsk4j-contig-avx512",
+            "w13/t16/openblas-sgemm", "w13/t16/vector",
+            "w13/t128/dsk4j-contig", "w13/t128/dsk4j-contig-avx512", "w13/t128/openblas-sgemm", "w13/t128/vector",
+            "w2/t1/dsk4j-masked", "w2/t1/dsk4j-masked-avx512", "w2/t1/openblas-sgemm", "w2/t1/openblas-sgemv", "w2/t1/vector",
+            "w2/t16/dsk4j-masked", "w2/t16/dsk4j-masked-avx512", "w2/t16/dsk4j-contig", "w2/t16/dsk4j-contig-avx512",
+            "w2/t16/openblas-sgemm", "w2/t16/vector",
+            "w2/t128/dsk4j-contig", "w2/t128/dsk4j-contig-avx512", "w2/t128/openblas-sgemm", "w2/t128/vector",
         })
         public String g;
 
