@@ -115,6 +115,15 @@ if [ -n "$bad" ]; then
     echo "$bad" >&2
     exit 1
 fi
+# setmaxnreg in dsk4j_gemm_fp8_block_sm90 moves registers within the CTA's pool: 128 producer
+# threads at 48 and 256 consumer threads at 224 need 63488 = 384 x 165.3, so the kernel must be
+# compiled to at least 168 registers per thread, or setmaxnreg.inc would wait forever.
+r90=$(awk '/^== /{t=$2} /Compiling entry function .dsk4j_gemm_fp8_block_sm90/{f=1; next}
+           f && /Used [0-9]+ registers/ { if (t == "sm_90a") for (i = 1; i <= NF; i++) if ($i == "Used") print $(i+1); f = 0 }' "$REPORT")
+if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
+    echo "dsk4j: dsk4j_gemm_fp8_block_sm90 uses ${r90:-?} registers on sm_90a; its setmaxnreg 48/224 needs >= 168" >&2
+    exit 1
+fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
 if [ "$n_entries" -ne 48 ]; then
     echo "dsk4j: expected 16 kernels x 3 targets in the ptxas report, found $n_entries" >&2

@@ -106,9 +106,13 @@ __device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
                  : "memory");
     return ok != 0;
 }
+// Waits for the phase; a wait of 2^35 cycles (~17 s at 2 GHz) is a protocol bug, not a slow
+// load: trap (the launch fails with an error) rather than hang the device.
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    while (!mbar_try_wait(bar, parity)) {
-    }
+    if (mbar_try_wait(bar, parity)) return;
+    const long long t0 = clock64();
+    while (!mbar_try_wait(bar, parity))
+        if (clock64() - t0 > (1ll << 35)) __trap();
 }
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
@@ -284,6 +288,7 @@ extern "C" __global__ void __launch_bounds__(DSK4J_WG_THREADS, 1)
                     if (++stage == STAGES) stage = 0, phase ^= 1u;
                 }
             }
+            asm volatile("cp.async.wait_all;\n" ::: "memory"); // no copy in flight at exit
         }
     } else {
         // ---- consumer warpgroups 0, 1 ----

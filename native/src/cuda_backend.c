@@ -604,7 +604,8 @@ int cuda_gemm_tensor_map(dsk4j_context* ctx, cuda_tensor_map* map, const void* b
                                                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                                                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     /* leave() may set an error only when the pop fails; then report failure too. */
-    return leave(st, DSK4J_OK) != DSK4J_OK || r != CUDA_SUCCESS ? -1 : 0;
+    if (leave(st, DSK4J_OK) != DSK4J_OK) return -1;
+    return r == CUDA_SUCCESS ? 0 : (int)r; /* the CUresult, > 0 */
 }
 
 int cuda_gemm_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {

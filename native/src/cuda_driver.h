@@ -112,8 +112,9 @@ extern const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS];
 int cuda_gemm_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count, int* wgmma);
 /* Encodes a 2-D uint8 tensor map of a row-major [rows][inner] byte matrix at base (16-byte
  * aligned, inner % 16 == 0), box [box_rows][box_inner] with 128-byte swizzle, zero fill out of
- * bounds. Returns 0 on success, else nonzero (the caller falls back to another kernel; the
- * error state is untouched unless popping the CUDA context fails). */
+ * bounds. Returns 0 on success, the CUresult (> 0) when the driver refuses, -1 when the entry
+ * point is missing, the arguments break those rules or popping the CUDA context fails (the
+ * error state is untouched unless the pop fails). */
 int cuda_gemm_tensor_map(struct dsk4j_context* ctx, cuda_tensor_map* map, const void* base, long long inner,
                          long long rows, unsigned box_inner, unsigned box_rows);
 /* Launches gemm kernel `kernel` (grid x 1 x 1, block threads, its dynamic shared memory) on

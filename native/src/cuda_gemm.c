@@ -90,9 +90,15 @@ static int wgmma_fits(const gemm_args* g) {
 static int fp8_block_wgmma(dsk4j_context* ctx, const gemm_args* g, int sm, int* rc) {
     cuda_tensor_map ta, tb;
     if (!wgmma_fits(g)) return 0;
-    if (cuda_gemm_tensor_map(ctx, &ta, g->a, g->k, g->m, WG_TILE, WG_TILE) != 0 ||
-        cuda_gemm_tensor_map(ctx, &tb, g->b, g->k, g->n, WG_TILE, WG_TILE) != 0)
-        return 0;
+    /* wgmma_fits checked every documented encode rule, so a failure here is a bug: report it
+     * rather than fall back silently (that would hide the wgmma kernel from gpu_check). */
+    int er = cuda_gemm_tensor_map(ctx, &ta, g->a, g->k, g->m, WG_TILE, WG_TILE);
+    if (er == 0) er = cuda_gemm_tensor_map(ctx, &tb, g->b, g->k, g->n, WG_TILE, WG_TILE);
+    if (er != 0) {
+        *rc = er > 0 ? cuda_driver_fail(DSK4J_ERR_DEVICE, (CUresult)er, "gemm.fp8_block: cuTensorMapEncodeTiled")
+                     : dsk4j_fail(DSK4J_ERR_DEVICE, "gemm.fp8_block: cuTensorMapEncodeTiled unavailable or context error");
+        return 1;
+    }
     uint64_t d = dptr(g->d), as = dptr(g->a_scale), bs = dptr(g->b_scale), c = dptr(g->c);
     int dt = g->d_dtype, m = (int)g->m, n = (int)g->n, k = (int)g->k;
     long long rs = g->a_scale_rs, cs = g->a_scale_cs;
