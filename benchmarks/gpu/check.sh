@@ -6,7 +6,8 @@
 # vs the cpu backend, bit for bit, all 2^32 f32 -> fp8 casts, then timings, then the sm_90a
 # wgmma fp8 gemm vs the mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that).
 # --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
-# Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable), or the build's.
+# Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
+# GPU_CHECK_TIMEOUT seconds), or the build's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -51,7 +52,9 @@ if [ "$SANITIZE" = 1 ]; then
 fi
 
 set +e
-build/gpu_check ${ARGS[@]+"${ARGS[@]}"}
+# A kernel that hangs must not eat a lent GPU's whole budget: kill the check after
+# GPU_CHECK_TIMEOUT seconds (default 480; exit 137).
+timeout -s KILL "${GPU_CHECK_TIMEOUT:-480}" build/gpu_check ${ARGS[@]+"${ARGS[@]}"}
 rc=$?
 set -e
 if [ "$rc" = 0 ] && [ "$rc_san" != 0 ]; then
