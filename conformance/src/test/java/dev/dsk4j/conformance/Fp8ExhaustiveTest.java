@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <p>Flags 0 (the best path) and 8 (DSK4J_CPU_MAX_AVX512, the {@code cpu/avx512} backend where AMX
  * exists) run the same cast code: the fp8 conversions and quantizations choose their kernels by the
  * SIMD level alone ({@code ctx->simd} in native/src/cpu_fp8.c) and AMX tiles serve only the GEMMs.
- * So {@code cpu/amx} and {@code cpu/avx512} share one 2^32 run (flags 0, about 45 s) instead of two.
+ * So {@code cpu/amx} and {@code cpu/avx512} share one 2^32 run (flags 0; each run takes about a minute on the 2-core VM)
+ * instead of two.
  */
 class Fp8ExhaustiveTest {
     private static final Pattern LINE = Pattern.compile("format=(\\w+) checked=(\\d+) mismatches=(\\d+)(.*)");
