@@ -4,6 +4,7 @@ import dev.dsk4j.Context;
 import dev.dsk4j.DType;
 import dev.dsk4j.Dsk4j;
 import dev.dsk4j.Fp8;
+import dev.dsk4j.Gemm;
 import dev.dsk4j.Tensor;
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -13,7 +14,10 @@ import java.util.SplittableRandom;
  * {@code ./dsk4j demo}, the main job for now: lists the backends, quantizes a DeepSeek-V3-sized
  * weight ([2048, 7168], an expert's gate projection) and a batch of activations ([128, 7168])
  * on each one, checks the bytes against the Java reference, and prints the quantization error
- * and the throughput.
+ * and the throughput; then runs the FP8 linear layer y = x·wᵀ on the quantized operands
+ * ({@code gemm.fp8_block}) on every backend, with its error against the f64 product of the same
+ * quantized operands (the kernel's own error) and against the unquantized f32 layer (what FP8
+ * costs), and its speed.
  */
 public final class Demo {
     private Demo() {}
@@ -81,8 +85,48 @@ public final class Demo {
                 System.out.println("  round-trip error, activations: " + errors(x, xBack));
             }
         }
-        System.out.println(allExact ? "\nbit-exact with the Java reference on every backend above (./dsk4j conformance checks every path)"
-                : "\nMISMATCH against the Java reference");
+
+        // The FP8 linear layer on the reference's quantized operands, on every backend.
+        int mr = 16; // rows checked against the f64 products (the Java reference is slow)
+        GemmReference.Result ref = GemmReference.fp8Block(java.util.Arrays.copyOf(refX, mr * k),
+                java.util.Arrays.copyOf(refXs, mr * k / 128), refW, refS, null, mr, n, k);
+        double[] exact = new double[mr * n]; // the unquantized layer, f64
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < n; j++) {
+                double acc = 0;
+                for (int q = 0; q < k; q++) acc += (double) x[i * k + q] * w[j * k + q];
+                exact[i * n + j] = acc;
+            }
+        System.out.printf("%ngemm.fp8_block y[%d, %d] = x[%d, %d] · w[%d, %d]ᵀ on the quantized operands "
+                + "(errors on the first %d rows):%n", t, n, t, k, n, k, mr);
+        boolean gemmOk = true;
+        for (Backend b : backends) {
+            try (Session s = new Session(b); Arena a = Arena.ofConfined()) {
+                Context ctx = s.context();
+                Tensor wq = s.input(a, Tensor.ofBytes(a, DType.E4M3, refW, n, k));
+                Tensor wsc = s.input(a, Tensor.ofFloats(a, refS, ss));
+                Tensor xq = s.input(a, Tensor.ofBytes(a, DType.E4M3, refX, t, k));
+                Tensor xsc = s.input(a, Tensor.ofFloats(a, refXs, t, k / 128));
+                Tensor y = s.output(a, DType.F32, t, n);
+                double tg = time(ctx, () -> Gemm.fp8Block(ctx, y, xq, xsc, wq, wsc));
+                float[] got = s.toHost(a, y).toFloatArray();
+                double worst = 0, num = 0, den = 0;
+                for (int i = 0; i < mr * n; i++) {
+                    worst = Math.max(worst, Math.abs(got[i] - ref.value()[i]) / ref.mag()[i]);
+                    num += (got[i] - exact[i]) * (got[i] - exact[i]);
+                    den += exact[i] * exact[i];
+                }
+                boolean ok = worst <= (k + 8) * 0x1p-24 + (b.device() instanceof dev.dsk4j.Device.Cuda ? 0x1p-11 : 0);
+                gemmOk &= ok;
+                System.out.printf("  %-18s %7.2f ms %8.1f GFLOP/s   |error| / Σ|terms| vs f64 of the same operands %.1e (%s); "
+                                + "vs the f32 layer: relative Frobenius %.4f%n", b.name(), tg * 1e3,
+                        2.0 * t * n * k / tg / 1e9, worst, ok ? "within the contract" : "OUTSIDE the contract",
+                        Math.sqrt(num / den));
+            }
+        }
+        allExact &= gemmOk;
+        System.out.println(allExact ? "\nquantization bit-exact with the Java reference and the GEMM within its error bound on every "
+                + "backend above (./dsk4j conformance checks every path)" : "\nMISMATCH against the Java reference");
         System.exit(allExact ? 0 : 1);
     }
 
