@@ -99,8 +99,8 @@ if [ -n "$bad" ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -lt 24 ]; then
-    echo "dsk4j: expected 8 kernels x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 51 ]; then
+    echo "dsk4j: expected 17 kernels (8 fp8, 7 gemm, 2 rope) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

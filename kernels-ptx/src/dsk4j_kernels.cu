@@ -8,7 +8,11 @@
 //   gemm_reference.cu: dsk4j_ref_gemm_fp8_block, dsk4j_ref_gemm_bf16, dsk4j_ref_gemm_fp8_grouped
 //   gemm_fast.cu:     dsk4j_gemm_fp8_block_bm64, dsk4j_gemm_fp8_grouped_bm64,
 //                     dsk4j_gemm_bf16_bm{128,64}
+//   rope_reference.cu: dsk4j_ref_rope_apply
+//   rope.cu:          dsk4j_rope_apply
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
 #include "gemm_fast.cu"
+#include "rope_reference.cu"
+#include "rope.cu"
