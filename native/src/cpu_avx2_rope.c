@@ -22,17 +22,35 @@ AI __m256 load8(const void* x, int32_t dt, int64_t i) {
 }
 
 /* f32 -> bf16 round to nearest even, NaN -> (bits >> 16) | 0x40 (as cpu_f32_to_bf16) */
+AI __m256i bf16_lanes(__m256 f);
 AI __m128i to_bf16(__m256 f) {
-    __m256i b = _mm256_castps_si256(f);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
-    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
-    __m256i q = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
-    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q));
-    r = _mm256_blendv_epi8(r, q, nan);
+    __m256i r = bf16_lanes(f);
     /* 32-bit lanes hold values < 2^16: pack them (packus works per 128-bit lane) */
     __m256i p = _mm256_packus_epi32(r, r);
     p = _mm256_permute4x64_epi64(p, 0x08); /* qwords 0, 2 */
     return _mm256_castsi256_si128(p);
+}
+
+/* 16 bf16 at x + i -> two f32 vectors (elements 0-7, 8-15) */
+AI void load16_bf16(const uint16_t* x, int64_t i, __m256* lo, __m256* hi) {
+    __m256i h = _mm256_loadu_si256((const __m256i*)(x + i));
+    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), 16));
+    *hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)), 16));
+}
+
+/* bf16 bits (RNE, NaN as to_bf16) in the 32-bit lanes of f */
+AI __m256i bf16_lanes(__m256 f) {
+    __m256i b = _mm256_castps_si256(f);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    __m256i q = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
+    return _mm256_blendv_epi8(r, q, _mm256_castps_si256(_mm256_cmp_ps(f, f, _CMP_UNORD_Q)));
+}
+
+/* two f32 vectors -> 16 bf16 at y + i (one pack, one lane fix-up, one store) */
+AI void store16_bf16(uint16_t* y, int64_t i, __m256 lo, __m256 hi) {
+    __m256i p = _mm256_packus_epi32(bf16_lanes(lo), bf16_lanes(hi));
+    _mm256_storeu_si256((__m256i*)(y + i), _mm256_permute4x64_epi64(p, 0xd8));
 }
 
 AI void store8(void* y, int32_t dt, int64_t i, __m256 v) {
@@ -66,6 +84,22 @@ static void interleaved(void* y, const void* x, int32_t dt, const float* c, cons
         ss[2 * j] = -s[j];
         ss[2 * j + 1] = s[j];
     }
+    if (dt == DSK4J_DTYPE_BF16 && dim % 16 == 0) { /* 16 per step: one load, one pack, one store */
+        uint16_t* yb = (uint16_t*)y;
+        const uint16_t* xb = (const uint16_t*)x;
+        for (int64_t h = 0; h < heads; h++) {
+            const int64_t row = base + h * dim;
+            for (int64_t i = 0; i < dim; i += 16) {
+                __m256 a, b;
+                load16_bf16(xb, row + i, &a, &b);
+                __m256 ya = _mm256_fmadd_ps(a, _mm256_load_ps(cc + i), _mm256_mul_ps(_mm256_permute_ps(a, 0xb1), _mm256_load_ps(ss + i)));
+                __m256 yb8 = _mm256_fmadd_ps(b, _mm256_load_ps(cc + i + 8),
+                                             _mm256_mul_ps(_mm256_permute_ps(b, 0xb1), _mm256_load_ps(ss + i + 8)));
+                store16_bf16(yb, row + i, ya, yb8);
+            }
+        }
+        return;
+    }
     for (int64_t h = 0; h < heads; h++) {
         const int64_t row = base + h * dim;
         for (int64_t i = 0; i < v; i += 8) {
@@ -80,6 +114,26 @@ static void interleaved(void* y, const void* x, int32_t dt, const float* c, cons
 static void neox(void* y, const void* x, int32_t dt, const float* c, const float* s, int64_t heads, int64_t dim,
                  int64_t base) {
     const int64_t half = dim / 2, v = half & ~(int64_t)7;
+    if (dt == DSK4J_DTYPE_BF16 && half % 16 == 0) { /* 16 per step in each half */
+        uint16_t* yb = (uint16_t*)y;
+        const uint16_t* xb = (const uint16_t*)x;
+        const __m256 neg = _mm256_set1_ps(-0.0f);
+        for (int64_t h = 0; h < heads; h++) {
+            const int64_t row = base + h * dim;
+            for (int64_t j = 0; j < half; j += 16) {
+                __m256 l0, l1, h0, h1;
+                load16_bf16(xb, row + j, &l0, &l1);
+                load16_bf16(xb, row + half + j, &h0, &h1);
+                __m256 c0 = _mm256_loadu_ps(c + j), c1 = _mm256_loadu_ps(c + j + 8);
+                __m256 s0 = _mm256_loadu_ps(s + j), s1 = _mm256_loadu_ps(s + j + 8);
+                store16_bf16(yb, row + j, _mm256_fmadd_ps(l0, c0, _mm256_mul_ps(h0, _mm256_xor_ps(s0, neg))),
+                             _mm256_fmadd_ps(l1, c1, _mm256_mul_ps(h1, _mm256_xor_ps(s1, neg))));
+                store16_bf16(yb, row + half + j, _mm256_fmadd_ps(h0, c0, _mm256_mul_ps(l0, s0)),
+                             _mm256_fmadd_ps(h1, c1, _mm256_mul_ps(l1, s1)));
+            }
+        }
+        return;
+    }
     for (int64_t h = 0; h < heads; h++) {
         const int64_t row = base + h * dim;
         for (int64_t j = 0; j < v; j += 8) {
