@@ -125,8 +125,8 @@ if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -ne 48 ]; then
-    echo "dsk4j: expected 16 kernels x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 54 ]; then
+    echo "dsk4j: expected 18 kernels (8 fp8, 8 gemm, 2 rope) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

@@ -3,8 +3,9 @@
 # with an NVIDIA GPU, its driver, the CUDA toolkit and cmake. Builds the kernels
 # (kernels-ptx/build.sh build/kernels) and libdsk4j.so with them embedded (build/native),
 # builds benchmarks/gpu/gpu_check.c against it and runs it: cuda (reference and fast kernels)
-# vs the cpu backend, bit for bit, all 2^32 f32 -> fp8 casts, then timings, then the sm_90a
-# wgmma fp8 gemm vs the mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that).
+# vs the cpu backend, bit for bit, all 2^32 f32 -> fp8 casts, the gemms, rope.yarn_table / rope.apply
+# (bit for bit; --only-rope runs only those), then timings, then the sm_90a wgmma fp8 gemm vs the
+# mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that).
 # --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.

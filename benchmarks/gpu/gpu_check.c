@@ -21,8 +21,10 @@
  * 128x7168x2048, 4096x2112x7168 (own table: shape, kernel, TFLOPS, errors). On a compute
  * capability 9.0 GPU the default context must be on wgmma, else the run fails.
  *
+ * Then the rope ops (see the rope section: cuda vs cpu bit for bit, timings of rope.apply).
+ *
  * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm]
- *                  [--only-wgmma] [--seed N] [--device cuda:N]
+ *                  [--only-wgmma] [--no-rope] [--only-rope] [--seed N] [--device cuda:N]
  * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
@@ -975,9 +977,177 @@ static void measure_copy(void) {
            (long long)(bytes >> 20));
 }
 
+/* ==== rope (DESIGN.md 4.3): rope.yarn_table and rope.apply, cuda ref and fast vs the cpu backend ====
+ * The table is computed on the host for every backend: the cuda copy must equal the cpu one bit for
+ * bit. rope.apply uses one f32 formula (fma) everywhere: cuda outputs must equal the cpu backend's
+ * bit for bit, in place and out of place, aligned (the fast kernel's vector path) and misaligned
+ * (its scalar path), both layouts, f32 and bf16, q_pe [T, 128, 64] and k_pe [T, 1, 64]; then the
+ * fast kernel is timed in place on q_pe [16384, 128, 64] against the device copy bandwidth, and
+ * an out-of-range position must be an error. Options: --no-rope, --only-rope. */
+typedef struct {
+    char op[40];
+    char shape[56];
+    long long ref_bad, fast_bad;
+    double gbps;
+} rope_row;
+static rope_row g_rrows[48];
+static int g_nrrows;
+
+static long long rope_cmp(const void* want, const void* got, int64_t n, int32_t dt, const char* what) {
+    long long bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t a = 0, b = 0;
+        if (dt == DSK4J_DTYPE_F32) {
+            memcpy(&a, (const char*)want + 4 * i, 4);
+            memcpy(&b, (const char*)got + 4 * i, 4);
+        } else {
+            a = ((const uint16_t*)want)[i];
+            b = ((const uint16_t*)got)[i];
+        }
+        if (a != b) {
+            if (bad < 5) printf("  MISMATCH rope %s [%lld]: cpu 0x%x, cuda 0x%x\n", what, (long long)i, a, b);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* One rope.apply case on DeepSeek-V3's table (dim 64) or, dim != 64, a small YaRN table of that
+ * dim. misalign: x and y start one element past a 16-byte boundary. timed: time the fast kernel. */
+static void rope_run(int64_t dim, int64_t t, int64_t h, int32_t dt, int32_t layout, int inplace, int misalign,
+                     int timed) {
+    const int64_t rows = dim == 64 ? 16384 : 300, orig = dim == 64 ? 4096 : 100, half = dim / 2;
+    const int64_t n = t * h * dim, es = (int64_t)dsize(dt), tb = rows * half * 4, off = misalign ? es : 0;
+    rope_row* r = &g_rrows[g_nrrows++];
+    snprintf(r->op, sizeof r->op, "rope.apply %s %s%s", dt == DSK4J_DTYPE_F32 ? "f32" : "bf16",
+             layout == DSK4J_ROPE_NEOX ? "neox" : "interleaved", inplace ? " in place" : "");
+    snprintf(r->shape, sizeof r->shape, "[%lld,%lld,%lld]%s", (long long)t, (long long)h, (long long)dim,
+             misalign ? " misaligned" : "");
+    float* cos_h = xmalloc((size_t)tb);
+    float* sin_h = xmalloc((size_t)tb);
+    CK(dsk4j_rope_yarn_table(g_cpu, cos_h, tb, sin_h, tb, dim, 1e4, 40, orig, rows, 32, 1));
+    char* x = xmalloc((size_t)(n * es));
+    char* want = xmalloc((size_t)(n * es));
+    char* got = xmalloc((size_t)(n * es) + 1);
+    for (int64_t i = 0; i < n; i++) {
+        float v = ldexpf((float)((int64_t)(rnd() % 2000001) - 1000000) / 1e6f, (int)(rnd() % 16) - 8);
+        if (dt == DSK4J_DTYPE_F32) memcpy(x + 4 * i, &v, 4);
+        else to_bf16((uint16_t*)x + i, &v, 1);
+    }
+    int32_t* pos = xmalloc((size_t)(t * 4));
+    for (int64_t i = 0; i < t; i++) pos[i] = (int32_t)(rnd() % (uint64_t)rows);
+    pos[0] = 0;
+    if (t > 1) pos[t - 1] = (int32_t)(rows - 1);
+    CK(dsk4j_rope_apply(g_cpu, want, n * es, x, n * es, dt, pos, t * 4, cos_h, tb, sin_h, tb, t, h, dim, rows, layout));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        char *xd, *yd = NULL;
+        void *cd, *sd, *pd;
+        CK(dsk4j_mem_alloc((void**)&xd, g, n * es + 16));
+        CK(dsk4j_mem_alloc(&cd, g, tb));
+        CK(dsk4j_mem_alloc(&sd, g, tb));
+        CK(dsk4j_mem_alloc(&pd, g, t * 4 + 4));
+        CK(dsk4j_rope_yarn_table(g, cd, tb, sd, tb, dim, 1e4, 40, orig, rows, 32, 1));
+        long long bad = 0;
+        float* tab = xmalloc((size_t)tb);
+        CK(dsk4j_memcpy(g, tab, tb, cd, tb, tb, DSK4J_COPY_DEVICE_TO_HOST));
+        bad += rope_cmp(cos_h, tab, rows * half, DSK4J_DTYPE_F32, "yarn_table cos");
+        CK(dsk4j_memcpy(g, tab, tb, sd, tb, tb, DSK4J_COPY_DEVICE_TO_HOST));
+        bad += rope_cmp(sin_h, tab, rows * half, DSK4J_DTYPE_F32, "yarn_table sin");
+        free(tab);
+        CK(dsk4j_memcpy(g, xd + off, n * es, x, n * es, n * es, DSK4J_COPY_HOST_TO_DEVICE));
+        CK(dsk4j_memcpy(g, pd, t * 4, pos, t * 4, t * 4, DSK4J_COPY_HOST_TO_DEVICE));
+        if (inplace) {
+            yd = xd;
+        } else {
+            CK(dsk4j_mem_alloc((void**)&yd, g, n * es + 16));
+            CK(dsk4j_memset(g, yd, n * es + 16, 0xAB, n * es + 16));
+        }
+        CK(dsk4j_rope_apply(g, yd + off, n * es, xd + off, n * es, dt, pd, t * 4, cd, tb, sd, tb, t, h, dim, rows,
+                            layout));
+        CK(dsk4j_memcpy(g, got, n * es, yd + off, n * es, n * es, DSK4J_COPY_DEVICE_TO_HOST));
+        bad += rope_cmp(want, got, n, dt, r->op);
+        if (k == 0) r->ref_bad = bad;
+        else r->fast_bad = bad;
+        if (k == 1 && timed && g_timing) { /* in place, repeatedly (rotations keep magnitudes) */
+            for (int w = 0; w < 3; w++)
+                CK(dsk4j_rope_apply(g, xd + off, n * es, xd + off, n * es, dt, pd, t * 4, cd, tb, sd, tb, t, h, dim,
+                                    rows, layout));
+            CK(dsk4j_synchronize(g));
+            const int iters = 20;
+            double t0 = now_s();
+            for (int it = 0; it < iters; it++)
+                CK(dsk4j_rope_apply(g, xd + off, n * es, xd + off, n * es, dt, pd, t * 4, cd, tb, sd, tb, t, h, dim,
+                                    rows, layout));
+            CK(dsk4j_synchronize(g));
+            double per = (now_s() - t0) / iters; /* includes the host check of the positions (a D2H copy) */
+            r->gbps = (2.0 * (double)(n * es) + 4.0 * (double)t + 4.0 * (double)(t * dim)) / per / 1e9;
+        }
+        if (k == 1 && t > 2) { /* an out-of-range position is an error, nothing written */
+            int32_t badpos = (int32_t)rows;
+            CK(dsk4j_memcpy(g, (char*)pd + 4, 4, &badpos, 4, 4, DSK4J_COPY_HOST_TO_DEVICE));
+            int rc = dsk4j_rope_apply(g, yd + off, n * es, xd + off, n * es, dt, pd, t * 4, cd, tb, sd, tb, t, h, dim,
+                                      rows, layout);
+            if (rc != DSK4J_ERR_INVALID_ARGUMENT || !strstr(dsk4j_last_error(), "'positions'")) {
+                printf("  FAIL rope: position %d gave %d (%s), not an error naming 'positions'\n", badpos, rc,
+                       dsk4j_last_error());
+                r->fast_bad++;
+            }
+        }
+        if (yd != xd) CK(dsk4j_mem_free(g, yd));
+        CK(dsk4j_mem_free(g, xd));
+        CK(dsk4j_mem_free(g, cd));
+        CK(dsk4j_mem_free(g, sd));
+        CK(dsk4j_mem_free(g, pd));
+    }
+    free(cos_h);
+    free(sin_h);
+    free(x);
+    free(want);
+    free(got);
+    free(pos);
+}
+
+static void check_rope(void) {
+    const int F = DSK4J_DTYPE_F32, B = DSK4J_DTYPE_BF16, IL = DSK4J_ROPE_INTERLEAVED, NX = DSK4J_ROPE_NEOX;
+    for (int l = 0; l < 2; l++) {
+        int32_t lay = l ? NX : IL;
+        rope_run(64, 1, 128, F, lay, 0, 0, 0);                  /* decode */
+        rope_run(64, g_quick ? 64 : 4096, 128, F, lay, 0, 0, 0); /* prefill q_pe */
+        rope_run(64, g_quick ? 64 : 4096, 128, B, lay, 1, 0, 0);
+        rope_run(64, 333, 1, B, lay, 0, 0, 0);                   /* k_pe [T, 64] */
+        rope_run(64, 77, 3, F, lay, 1, 1, 0);                    /* misaligned: scalar path */
+        rope_run(18, 50, 5, B, lay, 0, 0, 0);                    /* dim without a vector path */
+        rope_run(32, 40, 2, F, lay, 0, 0, 0);
+    }
+    if (g_quick || !g_timing) return;
+    rope_run(64, 16384, 128, F, IL, 1, 0, 1); /* 512 MiB f32 q_pe */
+    rope_run(64, 32768, 128, B, IL, 1, 0, 1); /* 512 MiB bf16 q_pe */
+    rope_run(64, 16384, 128, F, NX, 1, 0, 1);
+}
+
+static long long rope_table(void) {
+    long long fails = 0;
+    printf("\n%-34s %-32s %9s %9s %8s %7s\n", "rope op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
+    for (int i = 0; i < g_nrrows; i++) {
+        rope_row* r = &g_rrows[i];
+        char gb[16] = "-", pc[16] = "-";
+        if (r->gbps > 0) {
+            snprintf(gb, sizeof gb, "%.0f", r->gbps);
+            if (g_copy_gbps > 0) snprintf(pc, sizeof pc, "%.0f%%", 100.0 * r->gbps / g_copy_gbps);
+        }
+        printf("%-34s %-32s %9lld %9lld %8s %7s\n", r->op, r->shape, r->ref_bad, r->fast_bad, gb, pc);
+        fails += r->ref_bad + r->fast_bad;
+    }
+    return fails;
+}
+/* ==== end of rope ==== */
+
 int main(int argc, char** argv) {
     const char* device = "cuda:0";
     int exhaustive = 1, do_gemm = 1, only_gemm = 0, only_wgmma = 0;
+    int do_rope = 1, only_rope = 0; /* rope section */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
@@ -985,10 +1155,12 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--no-gemm")) do_gemm = 0;
         else if (!strcmp(argv[i], "--only-gemm")) only_gemm = 1;
         else if (!strcmp(argv[i], "--only-wgmma")) only_wgmma = only_gemm = 1;
+        else if (!strcmp(argv[i], "--no-rope")) do_rope = 0;
+        else if (!strcmp(argv[i], "--only-rope")) only_rope = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--seed N] [--device cuda:N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--seed N] [--device cuda:N]\n",
                     argv[0]);
             return 2;
         }
@@ -1029,8 +1201,14 @@ int main(int argc, char** argv) {
     if (g_timing) measure_copy();
 
     const int Q = g_quick;
+    if (only_rope) {
+        exhaustive = 0;
+        do_gemm = 0;
+        goto gemm_section;
+    }
     if (only_gemm) {
         exhaustive = 0;
+        do_rope = 0;
         goto gemm_section;
     }
     /* fp8.cast: every direction; big aligned, odd length, misaligned view. */
@@ -1070,6 +1248,7 @@ gemm_section:
     if (exhaustive) check_exhaustive();
     if (do_gemm && !only_wgmma) check_gemms();
     if (do_gemm) check_wgmma();
+    if (do_rope) check_rope();
 
     long long total_bad = 0;
     printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
@@ -1092,6 +1271,7 @@ gemm_section:
     printf("(%d cases; rows shown: timed, failed or exhaustive; copy %.0f GB/s)\n", g_nrows, g_copy_gbps);
     if (do_gemm) total_bad += gemm_table() + wg_table();
     total_bad += hopper_without_wgmma;
+    if (do_rope) total_bad += rope_table();
     CK(dsk4j_context_close(g_fast));
     CK(dsk4j_context_close(g_mma));
     CK(dsk4j_context_close(g_ref));

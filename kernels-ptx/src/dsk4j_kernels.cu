@@ -10,8 +10,12 @@
 //                     dsk4j_gemm_bf16_bm{128,64}
 //   sm90_gemm_fp8_wgmma.cu: dsk4j_gemm_fp8_block_sm90 (TMA + wgmma; a body only in the sm_90a
 //                     cubin, a trap elsewhere)
+//   rope_reference.cu: dsk4j_ref_rope_apply
+//   rope.cu:          dsk4j_rope_apply
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
 #include "gemm_fast.cu"
 #include "sm90_gemm_fp8_wgmma.cu"
+#include "rope_reference.cu"
+#include "rope.cu"

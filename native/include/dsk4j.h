@@ -178,6 +178,43 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_masked(
     int64_t b_scale_bytes, const int32_t* masked_m, int64_t masked_m_bytes, int64_t groups,
     int64_t m_max, int64_t n, int64_t k);
 
+/* ---- rope (DESIGN.md 4.3): rotary position embedding with YaRN scaling ---- */
+
+/* rope.apply layouts (codes are contract) */
+#define DSK4J_ROPE_INTERLEAVED 0 /* pairs (x[2j], x[2j+1]): the DeepSeek-V3 reference's layout */
+#define DSK4J_ROPE_NEOX        1 /* pairs (x[j], x[j + dim/2]) */
+
+/* rope.yarn_table: cos_table, sin_table f32 [max_seq_len, dim/2] (row t, column i), computed in
+ * double and rounded once to f32:
+ *   f_i = theta^(-2i/dim), i < dim/2; if max_seq_len > original_seq_len (YaRN):
+ *     cd(r) = dim * ln(original_seq_len / (2 pi r)) / (2 ln theta),
+ *     low = max(floor(cd(beta_fast)), 0), high = min(ceil(cd(beta_slow)), dim - 1)
+ *     (high += 0.001 when equal), ramp_i = clamp((i - low) / (high - low), 0, 1),
+ *     f_i = f_i / factor * ramp_i + f_i * (1 - ramp_i);
+ *   cos_table[t, i] = (float)cos(t * f_i), sin_table[t, i] = (float)sin(t * f_i) (no mscale).
+ * dim even in [2, 1024]; theta > 1; factor >= 1; original_seq_len >= 1; 0 <= max_seq_len <= 2^31;
+ * beta_fast, beta_slow > 0. On a cuda context the tables are device buffers: they are computed
+ * on the host (the same bits as on the cpu) and copied. No state is kept: callers cache tables. */
+DSK4J_EXPORT int dsk4j_rope_yarn_table(dsk4j_context* ctx, float* cos_table, int64_t cos_bytes,
+                                       float* sin_table, int64_t sin_bytes, int64_t dim, double theta,
+                                       double factor, int64_t original_seq_len, int64_t max_seq_len,
+                                       double beta_fast, double beta_slow);
+
+/* rope.apply: x[tokens, heads, dim] f32|bf16 (dtype; k_pe is heads = 1) -> y, same dtype and
+ * shape. Token t is rotated by row p = positions[t] (i32 [tokens]; 0 <= p < max_seq_len, else an
+ * error naming 'positions'; on cuda they are copied to the host and checked first) of the tables
+ * cos_table, sin_table f32 [max_seq_len, dim/2] (as rope.yarn_table writes them). For each pair
+ * (x0, x1) of the layout, j < dim/2, c = cos_table[p, j], s = sin_table[p, j], in f32 (bf16
+ * inputs widened exactly, outputs rounded to nearest even), with exactly these roundings on
+ * every backend:
+ *   y0 = fma(x0, c, -(x1 * s)),  y1 = fma(x1, c, x0 * s)
+ * In place when y == x (exactly); otherwise y must not overlap x. layout: DSK4J_ROPE_*. */
+DSK4J_EXPORT int dsk4j_rope_apply(dsk4j_context* ctx, void* y, int64_t y_bytes, const void* x,
+                                  int64_t x_bytes, int32_t dtype, const int32_t* positions,
+                                  int64_t positions_bytes, const float* cos_table, int64_t cos_bytes,
+                                  const float* sin_table, int64_t sin_bytes, int64_t tokens,
+                                  int64_t heads, int64_t dim, int64_t max_seq_len, int32_t layout);
+
 #ifdef __cplusplus
 }
 #endif

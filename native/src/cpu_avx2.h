@@ -29,6 +29,12 @@ void cpu_avx2_dequant_e4m3(void* y, int32_t y_dtype, const uint8_t* w, int64_t n
 /* Orders the non-temporal stores of this thread before the ones that follow. */
 void cpu_avx2_sfence(void);
 
+/* rope.apply, one token: rows base + h*dim (h < heads) of x (dtype f32|bf16) rotated into the same
+ * rows of y (may be x) with the token's table rows c, s [dim/2]; layout DSK4J_ROPE_*; dim even,
+ * <= 1024. y0 = fma(x0, c, -(x1 * s)), y1 = fma(x1, c, x0 * s), as the portable loop. */
+void cpu_avx2_rope_token(void* y, const void* x, int32_t dtype, const float* c, const float* s, int64_t heads,
+                         int64_t dim, int32_t layout, int64_t base);
+
 /* The fp8 scale of a group or block, shared by the portable and the AVX2 path (plain C):
  * s = max(amax, 1e-4) / 448 (f32); ue8m0: the smallest power of two >= s, exactly, from the
  * bits (Inf stays Inf). */

@@ -39,6 +39,9 @@ struct cuda_state {
     CUmodule module;
     CUfunction fn[OP_COUNT]; /* fast or reference, per ctx->flags */
     CUfunction gemm_fn[CUDA_GEMM_KERNELS]; /* all gemm kernels (cuda_gemm.c picks) */
+
+    CUfunction rope_fn[CUDA_ROPE_KERNELS]; /* both rope kernels (cuda_rope.c picks) */
+
     int reference;
     int wgmma; /* the sm_90a gemm kernels are usable (cuda_gemm_context_info) */
     int ordinal;
@@ -329,6 +332,13 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
                   what);
         }
     }
+
+    for (int i = 0; i < CUDA_ROPE_KERNELS; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_rope_kernel_names[i]);
+        CHECK(d->cuModuleGetFunction(&st->rope_fn[i], st->module, cuda_rope_kernel_names[i]), what);
+    }
+
 #undef CHECK
     pushed = 0;
     rc = leave(st, DSK4J_OK);
@@ -621,6 +631,25 @@ int cuda_gemm_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned blo
         char what[200];
         snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u, %u bytes shared)",
                  cuda_gemm_kernel_names[kernel], grid, block, smem);
+        rc = cu_fail(st, r, what);
+    }
+    return leave(st, rc);
+}
+
+
+/* ---- rope launches (cuda_rope.c) ---- */
+
+int cuda_rope_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    if (kernel < 0 || kernel >= CUDA_ROPE_KERNELS)
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda rope: no kernel %d", kernel);
+    int rc = enter(st);
+    if (rc != DSK4J_OK) return rc;
+    CUresult r = st->d->cuLaunchKernel(st->rope_fn[kernel], grid, 1, 1, block, 1, 1, 0, st->stream, params, NULL);
+    if (r != CUDA_SUCCESS) {
+        char what[200];
+        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u)", cuda_rope_kernel_names[kernel], grid, block);
         rc = cu_fail(st, r, what);
     }
     return leave(st, rc);

@@ -121,4 +121,13 @@ int cuda_gemm_tensor_map(struct dsk4j_context* ctx, cuda_tensor_map* map, const 
  * the context's stream; DSK4J_OK or the driver error. */
 int cuda_gemm_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
 
+
+/* ---- between cuda_backend.c (module, launches) and cuda_rope.c (rope host code) ---- */
+
+/* The rope kernels, looked up by cuda_open (both, whatever the flags); no dynamic shared memory. */
+#define CUDA_ROPE_KERNELS 2
+extern const char* const cuda_rope_kernel_names[CUDA_ROPE_KERNELS];
+/* Launches rope kernel `kernel` (grid x 1 x 1, block threads) on the context's stream. */
+int cuda_rope_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
+
 #endif

@@ -104,6 +104,28 @@ void cpu_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
 void cpu_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
 void cpu_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
 
+/* rope.apply as the backends see it (validated by api_rope.c; positions in [0, max_seq_len)). */
+typedef struct rope_args {
+    void* y;                 /* [tokens, heads, dim], dtype; may equal x */
+    const void* x;           /* [tokens, heads, dim], dtype */
+    int32_t dtype;           /* DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16 */
+    const int32_t* positions; /* [tokens] */
+    const float* cos_table;  /* [max_seq_len, dim/2] */
+    const float* sin_table;
+    int64_t tokens, heads, dim, max_seq_len;
+    int32_t layout;          /* DSK4J_ROPE_INTERLEAVED or DSK4J_ROPE_NEOX */
+} rope_args;
+
+/* rope (cpu_rope.c): f[dim/2] = the YaRN frequencies in double (dsk4j.h rope.yarn_table). */
+void rope_yarn_freqs(double* f, int64_t dim, double theta, double factor, int64_t original_seq_len,
+                     int64_t max_seq_len, double beta_fast, double beta_slow);
+/* The cos/sin tables [max_seq_len, dim/2] into host memory (dim <= 1024); on a cpu ctx on its
+ * threads, else (ctx NULL or cuda) on the calling thread. */
+void rope_yarn_table_host(dsk4j_context* ctx, float* cos_t, float* sin_t, int64_t dim, double theta,
+                          double factor, int64_t original_seq_len, int64_t max_seq_len, double beta_fast,
+                          double beta_slow);
+void cpu_rope_apply(dsk4j_context* ctx, const rope_args* a);
+
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
  * cuGetErrorString text and the call that failed). */
@@ -132,5 +154,7 @@ int cuda_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const 
 int cuda_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
 int cuda_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
 int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
+
+int cuda_rope_apply(dsk4j_context* ctx, const rope_args* a); /* cuda_rope.c */
 
 #endif

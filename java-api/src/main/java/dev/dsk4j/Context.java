@@ -261,8 +261,21 @@ public final class Context implements AutoCloseable {
             Thread.onSpinWait();
         }
         cleanable.clean(); // dsk4j_context_close, exactly once (it cannot fail)
+        cache.clear();
     }
 
     @Override
     public String toString() { return "Context[" + description + (isClosed() ? ", closed" : "") + "]"; }
+
+    // ------------------------------------------------------------------ per-context caches
+
+    /** Values the ops derive once per context and key (e.g. {@link Rope#table} per configuration). */
+    private final java.util.concurrent.ConcurrentHashMap<Object, Object> cache = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The cached value of {@code key}, made by {@code make} on first use (not cached if it throws). */
+    @SuppressWarnings("unchecked")
+    <K, V> V cached(K key, java.util.function.Function<K, V> make) {
+        if (isClosed()) throw new IllegalStateException("context " + device.id() + " is closed");
+        return (V) cache.computeIfAbsent(key, k -> make.apply((K) k));
+    }
 }

@@ -26,10 +26,10 @@ import org.openjdk.jmh.runner.options.CommandLineOptions;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
- * {@code ./dsk4j bench [fp8|overhead|gemm|all] [JMH ARGS]}: measures this machine's memory bandwidth
+ * {@code ./dsk4j bench [fp8|overhead|gemm|rope|all] [JMH ARGS]}: measures this machine's memory bandwidth
  * ({@link Bandwidth}) and, for gemm, its peak f32 FMA rate ({@link PeakFlops}) and AMX-BF16 tile
  * rate ({@link AmxPeak}, "n/a" without AMX), runs the JMH benchmarks
- * ({@link Fp8Bench}, {@link OverheadBench}, {@link GemmBench}) and prints each result with its ratio
+ * ({@link Fp8Bench}, {@link OverheadBench}, {@link GemmBench}, {@link RopeBench}) and prints each result with its ratio
  * to the measured ceilings and to its peers (DESIGN.md 7). Extra arguments go to JMH as on its
  * command line (e.g. {@code -p impl=dsk4j}, {@code -wi 1 -i 2}, {@code -f 0}). Tables are also
  * written as CSV to benchmarks/target/.
@@ -52,11 +52,11 @@ public final class Bench {
     public static void main(String[] args) throws Exception {
         String what = "all";
         int first = 0;
-        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "all").contains(args[0])) {
+        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "all").contains(args[0])) {
             what = args[0];
             first = 1;
         } else if (args.length > 0 && Set.of("-h", "--help", "help").contains(args[0])) {
-            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|all] [JMH ARGS]\n"
+            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|all] [JMH ARGS]\n"
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
@@ -66,6 +66,8 @@ public final class Bench {
                     + "            M <= 4, weight GB/s and % of read bandwidth (~20 min; needs libopenblas-dev for the\n"
                     + "            openblas rows: apt-get install libopenblas-dev); pick cases with -p c=MxNxK/impl,...\n"
                     + "            (dense) and -p g=w13/t16/impl,... (grouped)\n"
+                    + "  rope      rope.apply in place on q_pe [T, 128, 64] f32/bf16 (DeepSeek-V3 YaRN table): dsk4j (native\n"
+                    + "            CPU) vs plain Java and Vector API, with GB/s and % of read bandwidth (-p layout=neox)\n"
                     + "  all       all of them (default)\n"
                     + "JMH ARGS go to JMH (e.g. -p impl=dsk4j,java-mt  -wi 1 -i 2  -f 0); run with '-h' after fp8 for JMH's list.");
             return;
@@ -112,6 +114,7 @@ public final class Bench {
         if (what.equals("fp8") || what.equals("all")) report.addAll(fp8(cli, bw));
         if (what.equals("overhead") || what.equals("all")) report.addAll(overhead(cli));
         if (what.equals("gemm") || what.equals("all")) report.addAll(gemm(cli, bw, peak, amx));
+        if (what.equals("rope") || what.equals("all")) report.addAll(rope(cli, bw));
 
         report.add("load average at end: " + loadAverage());
         System.out.println();
@@ -269,6 +272,66 @@ public final class Bench {
         } catch (IOException e) {
             System.out.println("# could not write " + dir.resolve(name) + ": " + e.getMessage());
         }
+    }
+
+    // ------------------------------------------------------------------ rope
+
+    static final List<String> ROPE_CASES = List.of("f32/16384", "bf16/32768", "f32/128");
+    /** The target for rope.apply: >= 70% of read bandwidth on tensors >> L3. */
+    static final double TARGET_ROPE_BW = 0.70;
+
+    static List<String> rope(CommandLineOptions cli, Bandwidth.Result bw) throws RunnerException {
+        Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
+                .include(RopeBench.class.getName() + "\\.").build()).run();
+        List<Row> rows = new ArrayList<>();
+        for (RunResult rr : results) {
+            var p = rr.getParams();
+            String c = p.getParam("c");
+            Result<?> r = rr.getPrimaryResult();
+            double sec = seconds(r.getScore(), r.getScoreUnit());
+            double err = Double.isNaN(r.getScoreError()) ? Double.NaN
+                    : Math.abs(sec - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+            rows.add(new Row("rope.apply " + p.getParam("layout"), c, p.getParam("impl"), sec, err, RopeBench.bytesMoved(c)));
+        }
+        rows.sort(Comparator.comparing(Row::op).thenComparingInt((Row r) -> ROPE_CASES.indexOf(r.shape()))
+                .thenComparingInt(r -> IMPLS.indexOf(r.impl())));
+        Map<String, Row> bestJava = new LinkedHashMap<>();
+        for (Row r : rows)
+            if (r.impl().startsWith("java") || r.impl().startsWith("vector"))
+                bestJava.merge(r.op() + " " + r.shape(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
+        List<String> out = new ArrayList<>();
+        out.add("");
+        out.add("rope.apply in place on q_pe [T, 128, 64] (CPU), DeepSeek-V3 YaRN table, positions t mod 16384. time = JMH");
+        out.add("average per call; GB/s = (q_pe read + q_pe written + positions + the tokens' table rows) / time; %BW = of");
+        out.add(String.format(Locale.ROOT, "the read bandwidth measured above (%.1f GB/s, %d cores); L3 = %s. x best Java = time of the",
+                bw.readGBs(), bw.threads(), bw.l3Bytes() > 0 ? (bw.l3Bytes() >> 20) + " MiB" : "unknown"));
+        out.add("fastest java-*/vector-* run of the same case / this time. Case = dtype/T.");
+        String hdr = String.format(Locale.ROOT, "%-24s %-11s %-10s %8s %14s %10s %9s %7s %13s", "op", "case", "impl", "MB",
+                "time/op", "+-", "GB/s", "%BW", "x best Java");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        String last = null;
+        for (Row r : rows) {
+            String key = r.op() + " " + r.shape();
+            if (last != null && !last.equals(key)) out.add("");
+            last = key;
+            Row best = bestJava.get(key);
+            String ratio = best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds());
+            out.add(String.format(Locale.ROOT, "%-24s %-11s %-10s %8.1f %14s %10s %9.2f %6.1f%% %13s", r.op(), r.shape(), r.impl(),
+                    r.bytes() / 1e6, time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()),
+                    r.gbs(), 100 * r.gbs() / bw.readGBs(), ratio));
+        }
+        out.add("");
+        out.add(String.format(Locale.ROOT, "target (CPU backend, all cores): >= %.0f%% of read bandwidth on tensors >> L3:", 100 * TARGET_ROPE_BW));
+        for (Row r : rows) {
+            if (!r.impl().equals("dsk4j")) continue;
+            double pct = r.gbs() / bw.readGBs();
+            double xl3 = bw.l3Bytes() > 0 ? (double) r.bytes() / bw.l3Bytes() : Double.NaN;
+            out.add(String.format(Locale.ROOT, "  %-24s %-11s %4.1fxL3 %6.1f%% of read BW -> %s", r.op(), r.shape(), xl3, 100 * pct,
+                    xl3 >= BIG_L3 ? (pct >= TARGET_ROPE_BW ? "MET" : "NOT MET") : "(fits in L3: informative)"));
+        }
+        writeCsv("bench-rope.csv", rows, bestJava, bw);
+        return out;
     }
 
     // ------------------------------------------------------------------ gemm

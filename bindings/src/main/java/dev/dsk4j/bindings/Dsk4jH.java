@@ -194,6 +194,24 @@ public class Dsk4jH extends Dsk4jH$shared {
     public static int DSK4J_SCALE_COL_MAJOR() {
         return DSK4J_SCALE_COL_MAJOR;
     }
+    private static final int DSK4J_ROPE_INTERLEAVED = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_ROPE_INTERLEAVED 0
+     * }
+     */
+    public static int DSK4J_ROPE_INTERLEAVED() {
+        return DSK4J_ROPE_INTERLEAVED;
+    }
+    private static final int DSK4J_ROPE_NEOX = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_ROPE_NEOX 1
+     * }
+     */
+    public static int DSK4J_ROPE_NEOX() {
+        return DSK4J_ROPE_NEOX;
+    }
 
     private static class dsk4j_last_error {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1450,6 +1468,153 @@ public class Dsk4jH extends Dsk4jH$shared {
                 traceDowncall("dsk4j_gemm_fp8_grouped_masked", ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, masked_m, masked_m_bytes, groups, m_max, n, k);
             }
             return (int)mh$.invokeExact(ctx, d, d_bytes, d_dtype, a, a_bytes, a_scale, a_scale_bytes, b, b_bytes, b_scale, b_scale_bytes, masked_m, masked_m_bytes, groups, m_max, n, k);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_rope_yarn_table {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_DOUBLE,
+            Dsk4jH.C_DOUBLE,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_DOUBLE,
+            Dsk4jH.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_rope_yarn_table");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_rope_yarn_table(dsk4j_context *ctx, float *cos_table, int64_t cos_bytes, float *sin_table, int64_t sin_bytes, int64_t dim, double theta, double factor, int64_t original_seq_len, int64_t max_seq_len, double beta_fast, double beta_slow)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_rope_yarn_table$descriptor() {
+        return dsk4j_rope_yarn_table.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_rope_yarn_table(dsk4j_context *ctx, float *cos_table, int64_t cos_bytes, float *sin_table, int64_t sin_bytes, int64_t dim, double theta, double factor, int64_t original_seq_len, int64_t max_seq_len, double beta_fast, double beta_slow)
+     * }
+     */
+    public static MethodHandle dsk4j_rope_yarn_table$handle() {
+        return dsk4j_rope_yarn_table.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_rope_yarn_table(dsk4j_context *ctx, float *cos_table, int64_t cos_bytes, float *sin_table, int64_t sin_bytes, int64_t dim, double theta, double factor, int64_t original_seq_len, int64_t max_seq_len, double beta_fast, double beta_slow)
+     * }
+     */
+    public static MemorySegment dsk4j_rope_yarn_table$address() {
+        return dsk4j_rope_yarn_table.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_rope_yarn_table(dsk4j_context *ctx, float *cos_table, int64_t cos_bytes, float *sin_table, int64_t sin_bytes, int64_t dim, double theta, double factor, int64_t original_seq_len, int64_t max_seq_len, double beta_fast, double beta_slow)
+     * }
+     */
+    public static int dsk4j_rope_yarn_table(MemorySegment ctx, MemorySegment cos_table, long cos_bytes, MemorySegment sin_table, long sin_bytes, long dim, double theta, double factor, long original_seq_len, long max_seq_len, double beta_fast, double beta_slow) {
+        var mh$ = dsk4j_rope_yarn_table.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_rope_yarn_table", ctx, cos_table, cos_bytes, sin_table, sin_bytes, dim, theta, factor, original_seq_len, max_seq_len, beta_fast, beta_slow);
+            }
+            return (int)mh$.invokeExact(ctx, cos_table, cos_bytes, sin_table, sin_bytes, dim, theta, factor, original_seq_len, max_seq_len, beta_fast, beta_slow);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_rope_apply {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_rope_apply");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_rope_apply(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *positions, int64_t positions_bytes, const float *cos_table, int64_t cos_bytes, const float *sin_table, int64_t sin_bytes, int64_t tokens, int64_t heads, int64_t dim, int64_t max_seq_len, int32_t layout)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_rope_apply$descriptor() {
+        return dsk4j_rope_apply.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_rope_apply(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *positions, int64_t positions_bytes, const float *cos_table, int64_t cos_bytes, const float *sin_table, int64_t sin_bytes, int64_t tokens, int64_t heads, int64_t dim, int64_t max_seq_len, int32_t layout)
+     * }
+     */
+    public static MethodHandle dsk4j_rope_apply$handle() {
+        return dsk4j_rope_apply.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_rope_apply(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *positions, int64_t positions_bytes, const float *cos_table, int64_t cos_bytes, const float *sin_table, int64_t sin_bytes, int64_t tokens, int64_t heads, int64_t dim, int64_t max_seq_len, int32_t layout)
+     * }
+     */
+    public static MemorySegment dsk4j_rope_apply$address() {
+        return dsk4j_rope_apply.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_rope_apply(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *positions, int64_t positions_bytes, const float *cos_table, int64_t cos_bytes, const float *sin_table, int64_t sin_bytes, int64_t tokens, int64_t heads, int64_t dim, int64_t max_seq_len, int32_t layout)
+     * }
+     */
+    public static int dsk4j_rope_apply(MemorySegment ctx, MemorySegment y, long y_bytes, MemorySegment x, long x_bytes, int dtype, MemorySegment positions, long positions_bytes, MemorySegment cos_table, long cos_bytes, MemorySegment sin_table, long sin_bytes, long tokens, long heads, long dim, long max_seq_len, int layout) {
+        var mh$ = dsk4j_rope_apply.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_rope_apply", ctx, y, y_bytes, x, x_bytes, dtype, positions, positions_bytes, cos_table, cos_bytes, sin_table, sin_bytes, tokens, heads, dim, max_seq_len, layout);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, x, x_bytes, dtype, positions, positions_bytes, cos_table, cos_bytes, sin_table, sin_bytes, tokens, heads, dim, max_seq_len, layout);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -16,10 +16,11 @@ import java.util.List;
 public final class Fp8Checks {
     private Fp8Checks() {}
 
-    /** Host tensor of {@code dtype} holding raw element bits {@code raw} (f32 bits, 16-bit or 8-bit codes). */
+    /** Host tensor of {@code dtype} holding raw element bits {@code raw} (f32 bits, i32 values, 16-bit or 8-bit codes). */
     static Tensor hostOfRaw(Arena a, DType dtype, int[] raw) {
         return switch (dtype.byteSize()) {
             case 4 -> {
+                if (dtype == DType.I32) yield Tensor.ofInts(a, raw.clone(), raw.length);
                 float[] f = new float[raw.length];
                 for (int i = 0; i < raw.length; i++) f[i] = Float.intBitsToFloat(raw[i]);
                 yield Tensor.ofFloats(a, f, raw.length);
@@ -37,10 +38,11 @@ public final class Fp8Checks {
         };
     }
 
-    /** Raw element bits of a host tensor (f32 bits or unsigned 16/8-bit codes). */
+    /** Raw element bits of a host tensor (f32 bits, i32 values or unsigned 16/8-bit codes). */
     static int[] rawOf(Tensor t) {
         return switch (t.dtype().byteSize()) {
             case 4 -> {
+                if (t.dtype() == DType.I32) yield t.toIntArray();
                 float[] f = t.toFloatArray();
                 int[] r = new int[f.length];
                 for (int i = 0; i < f.length; i++) r[i] = Float.floatToRawIntBits(f[i]);

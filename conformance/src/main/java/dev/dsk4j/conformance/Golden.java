@@ -2,6 +2,7 @@ package dev.dsk4j.conformance;
 
 import dev.dsk4j.DType;
 import dev.dsk4j.Fp8;
+import dev.dsk4j.Rope;
 import dev.dsk4j.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -155,12 +156,58 @@ public final class Golden {
                     dev.dsk4j.Gemm.fp8Block(s.context(), d, av, as, Fp8.ScaleLayout.ROW_MAJOR, bv, bs, c);
                     result.put("d", download(a, s, d));
                 }
+                case "rope.yarn_table" -> {
+                    Rope.YarnConfig c = yarnConfig(params);
+                    Tensor cos = s.output(a, DType.F32, c.maxSeqLen(), c.dim() / 2);
+                    Tensor sin = s.output(a, DType.F32, c.maxSeqLen(), c.dim() / 2);
+                    Rope.yarnTable(s.context(), cos, sin, c);
+                    result.put("cos", download(a, s, cos));
+                    result.put("sin", download(a, s, sin));
+                }
+                case "rope.apply" -> {
+                    Rope.YarnConfig c = yarnConfig(params);
+                    Rope.Layout layout = switch (String.valueOf(params.get("layout"))) {
+                        case "interleaved" -> Rope.Layout.INTERLEAVED;
+                        case "neox" -> Rope.Layout.NEOX;
+                        default -> throw new IllegalArgumentException("param 'layout' must be \"interleaved\" or \"neox\", got "
+                                + params.get("layout"));
+                    };
+                    Tensor x = upload(a, s, in(t, "x")), positions = upload(a, s, in(t, "positions"));
+                    Tensor y = s.output(a, x.dtype(), x.shape());
+                    Rope.apply(s.context(), y, x, positions, Rope.table(s.context(), c), layout);
+                    result.put("y", download(a, s, y));
+                }
                 default -> {
                     return null;
                 }
             }
         }
         return result;
+    }
+
+    /** The YaRN parameters of a rope.* case (DESIGN.md 5: dim theta factor original_seq_len max_seq_len beta_fast beta_slow). */
+    static Rope.YarnConfig yarnConfig(Map<?, ?> params) {
+        return new Rope.YarnConfig((int) param(params, "dim"), param(params, "theta"), param(params, "factor"),
+                (long) param(params, "original_seq_len"), (long) param(params, "max_seq_len"), param(params, "beta_fast"),
+                param(params, "beta_slow"));
+    }
+
+    private static double param(Map<?, ?> params, String name) {
+        if (!(params.get(name) instanceof Number n)) throw new IllegalArgumentException("missing numeric param '" + name + "'");
+        return n.doubleValue();
+    }
+
+    /** The params object of a rope.* case for {@code c}. */
+    static Map<String, Object> yarnParams(Rope.YarnConfig c) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("dim", c.dim());
+        p.put("theta", c.theta());
+        p.put("factor", c.factor());
+        p.put("original_seq_len", c.originalSeqLen());
+        p.put("max_seq_len", c.maxSeqLen());
+        p.put("beta_fast", c.betaFast());
+        p.put("beta_slow", c.betaSlow());
+        return p;
     }
 
     /** null if {@code got} matches {@code exp}, else a description. */
@@ -278,7 +325,42 @@ public final class Golden {
             String tol = "{\"max_abs\":" + ((k + 8) * 0x1p-24 * maxMag) + ",\"max_rel\":1e-6}";
             written.add(write(dir, "gemm_fp8_block_9x200x512", "gemm.fp8_block", params, t, tol));
         }
+        // rope.yarn_table of DeepSeek-V3 (one f32 rounding of the exact value each: 1 ulp apart at most)
+        Rope.YarnConfig v3 = Rope.YarnConfig.deepSeekV3();
+        {
+            double[][] ref = RopeReference.table(v3);
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("out.cos", SafeTensors.entry(toFloats(ref[0]), v3.maxSeqLen(), v3.dim() / 2));
+            t.put("out.sin", SafeTensors.entry(toFloats(ref[1]), v3.maxSeqLen(), v3.dim() / 2));
+            written.add(write(dir, "rope_yarn_table_deepseek_v3", "rope.yarn_table", yarnParams(v3), t,
+                    "{\"max_abs\":1e-11,\"max_rel\":1.2e-7}"));
+        }
+        // rope.apply of q_pe [T, H, 64] on DeepSeek-V3's table, both layouts, positions 0 and 16383 included
+        for (Rope.Layout layout : Rope.Layout.values()) {
+            int tokens = 6, heads = 4, dim = v3.dim();
+            float[] x = new float[tokens * heads * dim];
+            for (int i = 0; i < x.length; i++) x[i] = (float) Values.gaussian(r);
+            int[] pos = RopeChecks.positions(r, tokens, v3.maxSeqLen());
+            double[][] ref = RopeReference.apply(x, pos, heads, dim, layout, v3);
+            double maxMag = 0;
+            for (double m : ref[1]) maxMag = Math.max(maxMag, m);
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.x", SafeTensors.entry(x, tokens, heads, dim));
+            t.put("in.positions", SafeTensors.entry(DType.I32, pos, tokens));
+            t.put("out.y", SafeTensors.entry(toFloats(ref[0]), tokens, heads, dim));
+            Map<String, Object> params = yarnParams(v3);
+            params.put("layout", layout.name().toLowerCase());
+            // the kernels' bound 2^-21 (|x0| + |x1|) per pair, plus the rounding of the expected value
+            String tol = "{\"max_abs\":" + (0x1p-21 * maxMag) + ",\"max_rel\":1.2e-7}";
+            written.add(write(dir, "rope_apply_" + layout.name().toLowerCase() + "_6x4x64", "rope.apply", params, t, tol));
+        }
         return written;
+    }
+
+    private static float[] toFloats(double[] d) {
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) f[i] = (float) d[i];
+        return f;
     }
 
     private static Path write(Path dir, String name, String op, Map<String, ?> params, Map<String, SafeTensors.Entry> t)
@@ -292,7 +374,7 @@ public final class Golden {
         meta.put("op", op);
         meta.put("params", Json.write(params));
         meta.put("tolerance", tolerance);
-        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference)");
+        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference)");
         Path p = dir.resolve(name + ".safetensors");
         SafeTensors.write(p, meta, t);
         return p;

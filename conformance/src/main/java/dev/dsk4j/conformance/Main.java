@@ -176,6 +176,19 @@ public final class Main {
                 Comparison gm = GemmChecks.groupedMasked(s, r, masked, mMax, n, 128 * r.nextInt(1, 4), DType.F32);
                 add(merged, counts, gm.what(), gm);
             }
+            // rope: DeepSeek-V3's table once, random tables; apply on q_pe / k_pe shapes, both layouts and dtypes
+            add(merged, counts, "rope.yarn_table", RopeChecks.table(s, dev.dsk4j.Rope.YarnConfig.deepSeekV3()));
+            for (int c = 0; c < Math.max(1, cases / 4); c++) {
+                dev.dsk4j.Rope.YarnConfig cfg = RopeChecks.randomConfig(r);
+                add(merged, counts, "rope.yarn_table", RopeChecks.table(s, cfg));
+                for (DType dt : new DType[] {DType.F32, DType.BF16})
+                    for (dev.dsk4j.Rope.Layout layout : dev.dsk4j.Rope.Layout.values()) {
+                        boolean v3 = r.nextBoolean();
+                        for (Comparison cmp : RopeChecks.apply(s, r, v3 ? dev.dsk4j.Rope.YarnConfig.deepSeekV3() : cfg,
+                                r.nextInt(0, 40), v3 ? r.nextInt(0, 129) : r.nextInt(0, 6), layout, dt, r.nextBoolean()))
+                            add(merged, counts, cmp.what(), cmp);
+                    }
+            }
         }
         List<Row> rows = new ArrayList<>();
         for (Map.Entry<String, Comparison> e : merged.entrySet())

@@ -19,7 +19,7 @@ class GoldenTest {
     @Test
     void generatedCasesPassOnEveryBackend() throws Exception {
         List<Path> files = Golden.generate(dir, System.nanoTime());
-        assertEquals(9, files.size());
+        assertEquals(12, files.size());
         List<Golden.CaseResult> results = Golden.run(dir, Backends.all().toList());
         assertEquals(files.size() * Backends.all().count(), results.size());
         for (Golden.CaseResult r : results) assertTrue(r.passed(), r::toString);
@@ -44,6 +44,22 @@ class GoldenTest {
                 assertTrue(r.passed(), r::toString);
             }
         }
+    }
+
+    @Test
+    void aRopeValueOutsideTheToleranceFails() throws Exception {
+        Golden.generate(dir, 11);
+        Path f = dir.resolve("rope_apply_neox_6x4x64.safetensors");
+        SafeTensors.File file = SafeTensors.read(f);
+        Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(file.tensors());
+        SafeTensors.Entry y = t.get("out.y");
+        byte[] data = y.data().clone();
+        data[4 * 17 + 2] ^= 0x10; // bit 20 of element 17's f32: far outside 2^-21 (|x0| + |x1|)
+        t.put("out.y", new SafeTensors.Entry(y.dtype(), y.shape(), data));
+        SafeTensors.write(f, file.metadata(), t);
+        for (Golden.CaseResult r : Golden.run(dir, Backends.all().limit(1).toList()))
+            if (r.file().equals("rope_apply_neox_6x4x64.safetensors")) assertFalse(r.passed(), r::toString);
+            else assertTrue(r.passed(), r::toString);
     }
 
     @Test
