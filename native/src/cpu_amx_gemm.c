@@ -1,7 +1,8 @@
 /* cpu_amx_gemm.c - gemm.fp8_block and gemm.bf16 (the grouped forms: one problem per group) on
  * Intel AMX: AMX-TILE + AMX-BF16 tile products, AVX-512 F/BW/VBMI for decoding and promotion.
- * Compiled with -mamx-tile -mamx-bf16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vbmi;
- * entered only when ctx->amx (cpu_has_amx(): CPUID, and the kernel granted the tile state).
+ * Compiled with -mamx-tile -mamx-bf16 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vbmi
+ * -mavx512bf16; entered only when ctx->amx (cpu_has_amx(): CPUID incl. AVX512-BF16, and the
+ * kernel granted the tile state). At the end: the decode path for M <= 2 (VDPBF16PS).
  *
  *   D[M,N] = A[M,K] * B[N,K]^T                   fp8: e4m3 codes; bf16: bf16 values
  *   fp8: D[i,j] = sum_kb (sum_{t in kb} a[i,t] b[j,t]) * a_scale[i,kb] * b_scale[j/128,kb]
@@ -301,6 +302,107 @@ int cpu_amx_gemm(const gemm_prob* p) {
     free(J.apack);
     free(J.ascale);
     return ok;
+}
+
+/* ---------------- decode path: fp8, M <= 2, AVX512-BF16 dot products ----------------
+ * Memory-bound on the e4m3 weights: each B row is read once, decoded in registers (dec64) and
+ * dotted with the few A rows (decoded once, same order pi) by VDPBF16PS, exact products summed
+ * in f32 per 128-wide K block (part), then acc += (part * a_scale) * b_scale. NaN codes decode
+ * to NaN and propagate; no subnormal can arise (products are multiples of 2^-18). */
+
+#define DOT_MAX_M 2 /* M = 3, 4: the tiles measured faster (JMH, cold weights) */
+
+typedef struct {
+    const gemm_prob* p;
+    e4m3_dec dec;
+    uint16_t* a;   /* [m][k] bf16, order pi per 64 */
+    float* out;    /* [m][n] f32 before the epilogue */
+} dot_job;
+
+#define DOTK(MI, NJ)                                                                                      \
+static void dot_##MI##_##NJ(const dot_job* D, int64_t j) {                                                \
+    const gemm_prob* p = D->p;                                                                            \
+    const int64_t k = p->k, nkb = k / KB;                                                                 \
+    __m512 acc[MI][NJ];                                                                                   \
+    _Pragma("GCC unroll 8") for (int i = 0; i < MI; i++)                                                 \
+        _Pragma("GCC unroll 8") for (int jj = 0; jj < NJ; jj++) acc[i][jj] = _mm512_setzero_ps();        \
+    const uint8_t* b = (const uint8_t*)p->b + j * k;                                                      \
+    const float* bs = p->b_scale + (j >> 7) * nkb; /* NJ rows never cross a 128-row block */             \
+    for (int64_t kb = 0; kb < nkb; kb++) {                                                                \
+        __m512 part[MI][NJ];                                                                              \
+        _Pragma("GCC unroll 8") for (int i = 0; i < MI; i++)                                             \
+            _Pragma("GCC unroll 8") for (int jj = 0; jj < NJ; jj++) part[i][jj] = _mm512_setzero_ps();   \
+        _Pragma("GCC unroll 8") for (int jj = 0; jj < NJ; jj++) {                                        \
+            const uint8_t* x = b + jj * k + kb * KB;                                                      \
+            _mm_prefetch((const char*)x + 4 * KB, _MM_HINT_T0);                                           \
+            _mm_prefetch((const char*)x + 4 * KB + 64, _MM_HINT_T0);                                      \
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {                                        \
+                __m512i v = _mm512_loadu_si512((const void*)(x + 64 * h));                                \
+                __m512i lo = _mm512_permutex2var_epi8(D->dec.lo0, v, D->dec.lo1);                         \
+                __m512i hi = _mm512_permutex2var_epi8(D->dec.hi0, v, D->dec.hi1);                         \
+                hi = _mm512_ternarylogic_epi32(hi, v, _mm512_set1_epi8((char)0x80), 0xf8);                \
+                __m512bh w0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi), w1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi); \
+                _Pragma("GCC unroll 8") for (int i = 0; i < MI; i++) {                                   \
+                    const uint16_t* a = D->a + i * k + kb * KB + 64 * h;                                  \
+                    part[i][jj] = _mm512_dpbf16_ps(part[i][jj], (__m512bh)_mm512_loadu_si512((const void*)a), w0); \
+                    part[i][jj] = _mm512_dpbf16_ps(part[i][jj], (__m512bh)_mm512_loadu_si512((const void*)(a + 32)), w1); \
+                }                                                                                         \
+            }                                                                                             \
+        }                                                                                                 \
+        const __m512 vb = _mm512_set1_ps(bs[kb]);                                                         \
+        _Pragma("GCC unroll 8") for (int i = 0; i < MI; i++) {                                           \
+            const __m512 va = _mm512_set1_ps(p->a_scale[i * p->a_rs + kb * p->a_cs]);                     \
+            _Pragma("GCC unroll 8") for (int jj = 0; jj < NJ; jj++)                                       \
+                acc[i][jj] = _mm512_fmadd_ps(_mm512_mul_ps(part[i][jj], va), vb, acc[i][jj]);             \
+        }                                                                                                 \
+    }                                                                                                     \
+    _Pragma("GCC unroll 8") for (int i = 0; i < MI; i++)                                                 \
+        _Pragma("GCC unroll 8") for (int jj = 0; jj < NJ; jj++)                                          \
+            D->out[i * p->n + j + jj] = _mm512_reduce_add_ps(acc[i][jj]);                                 \
+}
+
+DOTK(1, 8)
+DOTK(1, 1)
+DOTK(2, 4)
+DOTK(2, 1)
+
+/* rows j .. j + nj of B, nj = 8 (mi = 1) or 4 (mi = 2) when wide, else 1 */
+static void dot_rows(const dot_job* D, int mi, int64_t j, int wide) {
+    if (mi == 1) wide ? dot_1_8(D, j) : dot_1_1(D, j);
+    else wide ? dot_2_4(D, j) : dot_2_1(D, j);
+}
+
+static void dot_task(void* vp, int64_t begin, int64_t end) {
+    const dot_job* D = (const dot_job*)vp;
+    const gemm_prob* p = D->p;
+    const int mi = (int)p->m, nj = mi == 1 ? 8 : 4;
+    const int64_t j0 = begin * 16, j1 = end * 16 < p->n ? end * 16 : p->n;
+    int64_t j = j0;
+    for (; j + nj <= j1; j += nj) dot_rows(D, mi, j, 1); /* 16-row units: nj rows stay in one 128-block */
+    for (; j < j1; j++) dot_rows(D, mi, j, 0);
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t jj = j0; jj < j1; jj++) cpu_gemm_store_d(p, i, jj, D->out[i * p->n + jj]);
+}
+
+int cpu_amx_gemm_dot(const gemm_prob* p) {
+    if (p->bf16 || p->m < 1 || p->m > DOT_MAX_M) return 0;
+    dot_job D;
+    D.p = p;
+    dec_init(&D.dec);
+    D.a = (uint16_t*)cpu_gemm_alloc64((size_t)(p->m * p->k) * 2);
+    D.out = (float*)cpu_gemm_alloc64((size_t)(p->m * p->n) * sizeof(float));
+    if (!D.a || !D.out) {
+        free(D.a);
+        free(D.out);
+        return 0;
+    }
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t t = 0; t < p->k; t += 64)
+            dec64(&D.dec, D.a + i * p->k + t, (const uint8_t*)p->a + i * p->k + t);
+    cpu_parallel_for(p->ctx, (p->n + 15) / 16, 1, dot_task, &D);
+    free(D.a);
+    free(D.out);
+    return 1;
 }
 
 /* nonzero iff every nonzero element of x[0..n) has magnitude in [2^-50, 2^50] (not Inf/NaN) */

@@ -167,7 +167,7 @@ static void amx_request(void) {
 int cpu_has_amx(void) {
 #if defined(__x86_64__) && defined(__linux__)
     if (!cpu_has_avx512() || !__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("amx-tile") ||
-        !__builtin_cpu_supports("amx-bf16"))
+        !__builtin_cpu_supports("amx-bf16") || !__builtin_cpu_supports("avx512bf16"))
         return 0;
     pthread_once(&amx_once, amx_request);
     return amx_granted;

@@ -383,13 +383,13 @@ static int dot_run(const gemm_prob* p) {
 
 /* ---------------- dispatch ---------------- */
 
-/* AMX (cpu_amx_gemm.c) takes the fp8 problems with M > 2 (for M <= 2 the dot path streams the
- * weights faster: measured AMX at about 0.6x of it for M = 1, 1.3x at M = 4), and bf16 ones when
+/* On AMX machines fp8 problems with M <= 2 take the AVX512-BF16 decode path (cpu_amx_gemm_dot);
+ * the tiles (cpu_amx_gemm.c) take the other fp8 problems, and bf16 ones when
  * no value could meet the tile unit's denormal flushing or overflow (nonzero magnitudes in
  * [2^-50, 2^50]: a is scanned here, b by the AMX path as it reads it, which gives up - returns 0 -
  * on an outlier). */
 static int amx_suits(const gemm_prob* p) {
-    if (!p->bf16) return p->m > 2 || !b_scales_dot_ok(p);
+    if (!p->bf16) return 1;
     return cpu_amx_bf16_in_range((const uint16_t*)p->a, p->m * p->k); /* b: checked as it is read */
 }
 
@@ -400,6 +400,7 @@ static void run(const gemm_prob* p) {
             for (int64_t j = 0; j < p->n; j++) cpu_gemm_store_d(p, i, j, 0.0f);
         return;
     }
+    if (p->ctx->amx && !p->bf16 && p->m <= 2 && cpu_amx_gemm_dot(p)) return;
     if (p->ctx->amx && amx_suits(p) && cpu_amx_gemm(p)) return;
     if (!p->bf16 && p->simd != SIMD_PORTABLE && p->m <= CPU_GEMM_DOT_MAX_M && b_scales_dot_ok(p) && dot_run(p))
         return;

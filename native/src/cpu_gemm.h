@@ -63,6 +63,9 @@ static inline void cpu_gemm_store_d(const gemm_prob* p, int64_t i, int64_t j, fl
  * d may then be partly written, and the caller computes all of it another way. */
 int cpu_amx_gemm(const gemm_prob* p);
 int cpu_amx_bf16_in_range(const uint16_t* x, int64_t n);
+/* fp8 with 1 <= M <= 2 (decode): AVX512-BF16 dot products streaming the weights once; returns
+ * 0 (nothing written) when not applicable or out of memory. */
+int cpu_amx_gemm_dot(const gemm_prob* p);
 
 /* ---- outer-product micro-kernels ----
  * kc >= 1 steps; a: [kc][MR] f32 (64-byte aligned); b: [NR][LDB] f32; c: [NR][ldc] f32 tile of

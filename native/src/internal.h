@@ -47,7 +47,7 @@ int cpu_pool_create(cpu_pool** out, int workers); /* workers = threads besides t
 void cpu_pool_destroy(cpu_pool* pool);
 int cpu_has_avx2_fma(void); /* __builtin_cpu_supports("avx2") && ("fma") && ("f16c") */
 int cpu_has_avx512(void);   /* cpu_has_avx2_fma() && avx512f, avx512bw, avx512vl, avx512dq */
-/* cpu_has_avx512() && avx512vbmi, amx-tile, amx-bf16, and the kernel granted this process the
+/* cpu_has_avx512() && avx512vbmi, avx512bf16, amx-tile, amx-bf16, and the kernel granted this process the
  * tile data state (arch_prctl ARCH_REQ_XCOMP_PERM; asked once, the answer is cached) */
 int cpu_has_amx(void);
 
