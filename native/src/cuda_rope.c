@@ -27,8 +27,8 @@ static unsigned grid_for(int sm_count, int64_t units, int64_t per) {
 }
 
 int cuda_rope_apply(dsk4j_context* ctx, const rope_args* a) {
-    int reference, sm;
-    int rc = cuda_gemm_context_info(ctx, &reference, &sm);
+    int reference, sm, wgmma;
+    int rc = cuda_gemm_context_info(ctx, &reference, &sm, &wgmma);
     if (rc != DSK4J_OK) return rc;
     if (a->tokens <= 0 || a->heads <= 0) return DSK4J_OK;
     uint64_t y = (uint64_t)(uintptr_t)a->y, x = (uint64_t)(uintptr_t)a->x, pos = (uint64_t)(uintptr_t)a->positions,
