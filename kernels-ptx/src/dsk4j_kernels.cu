@@ -12,6 +12,10 @@
 //                     cubin, a trap elsewhere)
 //   rope_reference.cu: dsk4j_ref_rope_apply
 //   rope.cu:          dsk4j_rope_apply
+//   mla_reference.cu: dsk4j_ref_mla_cache_append, dsk4j_ref_mla_decode, dsk4j_ref_mla_prefill,
+//                     dsk4j_ref_mla_absorb
+//   mla_decode.cu:    dsk4j_mla_decode_mma_{bm64_s3,bm64_s2,bm32_s1} (split-KV, mma.sync bf16),
+//                     dsk4j_mla_decode_combine
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
@@ -19,3 +23,5 @@
 #include "sm90_gemm_fp8_wgmma.cu"
 #include "rope_reference.cu"
 #include "rope.cu"
+#include "mla_reference.cu"
+#include "mla_decode.cu"
