@@ -204,7 +204,7 @@ void cpu_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a);
 /* Needs scratch; DSK4J_ERR_OUT_OF_MEMORY (message set) if it cannot get it, else DSK4J_OK. */
 int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a);
 int cpu_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a);
-void cpu_mla_absorb(dsk4j_context* ctx, const mla_absorb_args* a);
+int cpu_mla_absorb(dsk4j_context* ctx, const mla_absorb_args* a);
 
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
