@@ -216,6 +216,9 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
     const long long tb = tiles_b * split / nsplit, te = tiles_b * (split + 1) / nsplit;
     const int* bt_row = block_table + b * max_pages;
 
+    // Row groups with no valid row (heads * sq < BM, e.g. h = 16) skip the tensor-core work (a
+    // warp-uniform branch with no barrier inside); their rows are masked (kv_end 0), never stored.
+    const bool active = rg * 16 < valid_rows;
     // kv_end of this thread's two rows (g, g + 8 of its row group); rows past rows_b see nothing.
     long long kv_end[2];
 #pragma unroll
@@ -269,7 +272,7 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
             for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
         const unsigned a_addr = s_q + (unsigned)((rg * 16 + (lane & 15)) * PITCH * 2 + (lane >> 4) * 16);
 #pragma unroll 4
-        for (int ks = 0; ks < KD / 16; ks++) {
+        for (int ks = 0; ks < (active ? KD / 16 : 0); ks++) {
             uint32_t a0, a1, a2, a3;
             ldsm_x4(a_addr + ks * 32, a0, a1, a2, a3);
             if constexpr (C::NT == 1) {
@@ -345,6 +348,7 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
         // ---- O += P V: rows rg*16.., columns wj*CW.. ----
 #pragma unroll
         for (int kk = 0; kk < BT / 16; kk++) {
+            if (!active) break;
             uint32_t a0, a1, a2, a3;
             ldsm_x4(s_p + (unsigned)(((rg * 16 + (lane & 15)) * PP + kk * 16 + (lane >> 4) * 8) * 2), a0, a1, a2, a3);
             const unsigned v_addr =
