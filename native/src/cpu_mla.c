@@ -29,7 +29,7 @@
 #define MK_PV_CB 2
 #include "cpu_mla_kernel.h"
 
-const mla_kernels cpu_mla_kernels_portable = {MK_VL, MK_PV_CB * MK_VL, port_mla_qk, port_mla_softmax, port_mla_pv};
+const mla_kernels cpu_mla_kernels_portable = {MK_VL, MK_PV_CB * MK_VL, port_mla_qk, port_mla_softmax, port_mla_pv, port_mla_widen_bf16};
 
 #define LAT DSK4J_MLA_LATENT
 #define ROPE DSK4J_MLA_ROPE
@@ -61,16 +61,9 @@ static inline void st1(void* y, int32_t dt, int64_t i, float v) {
     else ((uint16_t*)y)[i] = cpu_f32_to_bf16(v);
 }
 
-static void widen(float* dst, const void* src, int32_t dt, int64_t n) {
-    if (dt == DSK4J_DTYPE_F32) {
-        memcpy(dst, src, (size_t)n * 4);
-        return;
-    }
-    const uint16_t* s = (const uint16_t*)src;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t b = (uint32_t)s[i] << 16;
-        memcpy(dst + i, &b, 4);
-    }
+static void widen(const mla_kernels* kn, float* dst, const void* src, int32_t dt, int64_t n) {
+    if (dt == DSK4J_DTYPE_F32) memcpy(dst, src, (size_t)n * 4);
+    else kn->widen_bf16(dst, (const uint16_t*)src, n);
 }
 
 static void e4m3_table(float* t) {
@@ -92,8 +85,8 @@ static void append_tokens(void* arg, int64_t t0, int64_t t1) {
         int64_t page = a->block_table[(int64_t)a->seq_ids[t] * a->max_pages + p / PAGE];
         uint8_t* dst = (uint8_t*)a->cache + (page * PAGE + p % PAGE) * j->tb;
         float lat[LAT], pe[ROPE];
-        widen(lat, (const uint8_t*)a->kv_latent + t * LAT * dsk4j_dtype_size(a->dtype), a->dtype, LAT);
-        widen(pe, (const uint8_t*)a->k_pe + t * ROPE * dsk4j_dtype_size(a->dtype), a->dtype, ROPE);
+        widen(&cpu_mla_kernels_portable, lat, (const uint8_t*)a->kv_latent + t * LAT * dsk4j_dtype_size(a->dtype), a->dtype, LAT);
+        widen(&cpu_mla_kernels_portable, pe, (const uint8_t*)a->k_pe + t * ROPE * dsk4j_dtype_size(a->dtype), a->dtype, ROPE);
         if (a->format == DSK4J_MLA_CACHE_F32) {
             memcpy(dst, lat, sizeof lat);
             memcpy(dst + sizeof lat, pe, sizeof pe);
@@ -134,7 +127,7 @@ void cpu_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a) {
 /* ---------------- decode ---------------- */
 
 /* Rows [0, nt) of the f32 tile K [TILE][KD] from page `page` of the cache; rows [nt, ntpad) zero. */
-static void load_tile(float* K, const uint8_t* cache, int32_t format, int64_t tb, int64_t page, int64_t nt,
+static void load_tile(const mla_kernels* kn, float* K, const uint8_t* cache, int32_t format, int64_t tb, int64_t page, int64_t nt,
                       int64_t ntpad, const float* e4m3) {
     const uint8_t* src = cache + page * PAGE * tb;
     for (int64_t n = 0; n < nt; n++, src += tb) {
@@ -142,13 +135,13 @@ static void load_tile(float* K, const uint8_t* cache, int32_t format, int64_t tb
         if (format == DSK4J_MLA_CACHE_F32) {
             memcpy(k, src, KD * 4);
         } else if (format == DSK4J_MLA_CACHE_BF16) {
-            widen(k, src, DSK4J_DTYPE_BF16, KD);
+            widen(kn, k, src, DSK4J_DTYPE_BF16, KD);
         } else {
             float sc[4];
             memcpy(sc, src + LAT, sizeof sc);
             for (int g = 0; g < 4; g++)
                 for (int i = 0; i < 128; i++) k[g * 128 + i] = e4m3[src[g * 128 + i]] * sc[g];
-            widen(k + LAT, src + LAT + 16, DSK4J_DTYPE_BF16, ROPE);
+            widen(kn, k + LAT, src + LAT + 16, DSK4J_DTYPE_BF16, ROPE);
         }
     }
     if (ntpad > nt) memset(K + nt * KD, 0, (size_t)(ntpad - nt) * KD * 4);
@@ -197,8 +190,8 @@ static void decode_items(void* arg, int64_t i0, int64_t i1) {
             if (r < R) {
                 const int64_t s = r / nh, h = h0 + r % nh, row = (b * sq + s) * H + h;
                 float ql[KD];
-                widen(ql, (const uint8_t*)a->q_latent + row * LAT * es, a->dtype, LAT);
-                widen(ql + LAT, (const uint8_t*)a->q_pe + row * ROPE * es, a->dtype, ROPE);
+                widen(kn, ql, (const uint8_t*)a->q_latent + row * LAT * es, a->dtype, LAT);
+                widen(kn, ql + LAT, (const uint8_t*)a->q_pe + row * ROPE * es, a->dtype, ROPE);
                 for (int64_t i = 0; i < KD; i++) Qt[i * Rpad + r] = ql[i] * a->softmax_scale;
             } else {
                 for (int64_t i = 0; i < KD; i++) Qt[i * Rpad + r] = 0.0f;
@@ -210,7 +203,7 @@ static void decode_items(void* arg, int64_t i0, int64_t i1) {
         for (int64_t pg = pg0; pg < pg1; pg++) {
             const int64_t pos0 = pg * PAGE, nt = L - pos0 < TILE ? L - pos0 : TILE, ntpad = round_up(nt, 8);
             const int64_t page = a->block_table[b * a->max_pages + pg];
-            load_tile(K, (const uint8_t*)a->cache, a->format, j->tb, page, nt, ntpad, j->e4m3);
+            load_tile(kn, K, (const uint8_t*)a->cache, a->format, j->tb, page, nt, ntpad, j->e4m3);
             for (int64_t r = 0; r < Rpad; r++) {
                 int64_t v = 0;
                 if (r < R) {
@@ -367,7 +360,7 @@ static void prefill_items(void* arg, int64_t i0, int64_t i1) {
         const int64_t R = len - qs < TILE ? len - qs : TILE, Rpad = round_up(R, 16);
         for (int64_t r = 0; r < Rpad; r++) {
             if (r < R) {
-                widen(row, (const uint8_t*)a->q + ((t0 + qs + r) * H + h) * D * es, a->dtype, D);
+                widen(kn, row, (const uint8_t*)a->q + ((t0 + qs + r) * H + h) * D * es, a->dtype, D);
                 for (int64_t i = 0; i < D; i++) Qt[i * Rpad + r] = row[i] * a->softmax_scale;
             } else {
                 for (int64_t i = 0; i < D; i++) Qt[i * Rpad + r] = 0.0f;
@@ -382,8 +375,8 @@ static void prefill_items(void* arg, int64_t i0, int64_t i1) {
             for (int64_t n = 0; n < ntpad; n++) {
                 if (n < nt) {
                     const int64_t u = t0 + k0 + n;
-                    widen(K + n * D, (const uint8_t*)a->k + (u * H + h) * D * es, a->dtype, D);
-                    widen(V + n * dvp, (const uint8_t*)a->v + (u * H + h) * DV * es, a->dtype, DV);
+                    widen(kn, K + n * D, (const uint8_t*)a->k + (u * H + h) * D * es, a->dtype, D);
+                    widen(kn, V + n * dvp, (const uint8_t*)a->v + (u * H + h) * DV * es, a->dtype, DV);
                     if (dvp > DV) memset(V + n * dvp + DV, 0, (size_t)(dvp - DV) * 4);
                 } else {
                     memset(K + n * D, 0, (size_t)D * 4);
@@ -467,14 +460,14 @@ static void absorb_items(void* arg, int64_t i0, int64_t i1) {
         const int64_t R = a->tokens - tq < TILE ? a->tokens - tq : TILE, Rpad = round_up(R, 16);
         if (h != cur_h) {
             const uint8_t* w = (const uint8_t*)a->wkv_b + (h * 256 + (a->o_side ? 128 : 0)) * LAT * ws;
-            widen(W, w, a->w_dtype, 128 * LAT);
+            widen(kn, W, w, a->w_dtype, 128 * LAT);
             cur_h = h;
         }
         const int64_t din = a->o_side ? LAT : 128;
         for (int64_t r = 0; r < Rpad; r++) {
             if (r < R) {
                 float row[LAT];
-                widen(row, (const uint8_t*)a->x + ((tq + r) * H + h) * a->x_head_stride * es, a->dtype, din);
+                widen(kn, row, (const uint8_t*)a->x + ((tq + r) * H + h) * a->x_head_stride * es, a->dtype, din);
                 for (int64_t i = 0; i < din; i++) Xt[i * Rpad + r] = row[i];
             } else {
                 for (int64_t i = 0; i < din; i++) Xt[i * Rpad + r] = 0.0f;

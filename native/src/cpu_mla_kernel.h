@@ -31,7 +31,19 @@ static inline VF MK_NAME(ld)(const float* p) {
     return v;
 }
 static inline void MK_NAME(st)(float* p, VF v) { memcpy(p, &v, sizeof v); }
-static inline VF MK_NAME(bc)(float s) { return (VF){0} + s; }
+/* A broadcast. Written as a literal of equal elements, which GCC emits as one vbroadcastss
+ * ((VF){0} + s adds 0.0f first; a loop over the lanes becomes masked inserts). */
+static inline VF MK_NAME(bc)(float s) {
+#if MK_VL == 4
+    return (VF){s, s, s, s};
+#elif MK_VL == 8
+    return (VF){s, s, s, s, s, s, s, s};
+#elif MK_VL == 16
+    return (VF){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+#else
+#error "MK_VL must be 4, 8 or 16"
+#endif
+}
 static inline VF MK_NAME(sel)(VI m, VF a, VF b) { return (VF)(((VI)a & m) | ((VI)b & ~m)); }
 static inline VF MK_NAME(vmax)(VF a, VF b) { return MK_NAME(sel)(a > b, a, b); }
 
@@ -58,16 +70,17 @@ static inline VF MK_NAME(vexp)(VF x) {
 
 /* St[n][r0 .. r0 + RB*VL) for keys n0 .. n0+NK: sum_i Qt[i][r] * K[n][i]. */
 static inline __attribute__((always_inline)) void MK_NAME(qk_blk)(float* St, const float* Qt, int64_t Rpad,
-                                                                   const float* K, int64_t ks, int64_t d,
-                                                                   int64_t r0, int64_t n0, const int NK,
+                                                                   const float* K, int64_t ks, int64_t i0,
+                                                                   int64_t i1, int64_t r0, int64_t n0, const int NK,
                                                                    const int RB) {
     VF acc[8][4];
 #pragma GCC unroll 8
     for (int a = 0; a < NK; a++)
 #pragma GCC unroll 4
-        for (int j = 0; j < RB; j++) acc[a][j] = MK_NAME(bc)(0.0f);
+        for (int j = 0; j < RB; j++)
+            acc[a][j] = i0 == 0 ? MK_NAME(bc)(0.0f) : MK_NAME(ld)(St + (n0 + a) * Rpad + r0 + j * MK_VL);
     const float* kp = K + n0 * ks;
-    for (int64_t i = 0; i < d; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         VF q[4];
         const float* qp = Qt + i * Rpad + r0;
 #pragma GCC unroll 4
@@ -85,24 +98,34 @@ static inline __attribute__((always_inline)) void MK_NAME(qk_blk)(float* St, con
         for (int j = 0; j < RB; j++) MK_NAME(st)(St + (n0 + a) * Rpad + r0 + j * MK_VL, acc[a][j]);
 }
 
-/* St[ntpad][Rpad] = Qt^T K^T over d; ntpad % 8 == 0, Rpad % MK_VL == 0. */
+/* St[ntpad][Rpad] = Qt^T K^T over d; ntpad % 8 == 0, Rpad % MK_VL == 0. The sum over d runs in
+ * chunks of MK_DC so that a chunk of Qt and of K stay in L1 while every (rows, keys) block uses them;
+ * St is the accumulator between chunks. */
+#define MK_DC 64
 static void MK_NAME(qk)(float* St, const float* Qt, int64_t Rpad, const float* K, int64_t ks, int64_t ntpad,
                         int64_t d) {
     const int64_t nv = Rpad / MK_VL;
-    for (int64_t v0 = 0; v0 < nv;) {
-        int64_t rb = nv - v0;
-        if (rb >= MK_QK_RB) {
-            for (int64_t n0 = 0; n0 < ntpad; n0 += 4) MK_NAME(qk_blk)(St, Qt, Rpad, K, ks, d, v0 * MK_VL, n0, 4, MK_QK_RB);
-            v0 += MK_QK_RB;
-        } else if (rb >= 2) {
-            for (int64_t n0 = 0; n0 < ntpad; n0 += 4) MK_NAME(qk_blk)(St, Qt, Rpad, K, ks, d, v0 * MK_VL, n0, 4, 2);
-            v0 += 2;
-        } else {
-            for (int64_t n0 = 0; n0 < ntpad; n0 += 8) MK_NAME(qk_blk)(St, Qt, Rpad, K, ks, d, v0 * MK_VL, n0, 8, 1);
-            v0 += 1;
+    for (int64_t i0 = 0; i0 < d; i0 += MK_DC) {
+        const int64_t i1 = d - i0 < MK_DC ? d : i0 + MK_DC;
+        for (int64_t v0 = 0; v0 < nv;) {
+            int64_t rb = nv - v0;
+            if (rb >= MK_QK_RB) {
+                for (int64_t n0 = 0; n0 < ntpad; n0 += 4)
+                    MK_NAME(qk_blk)(St, Qt, Rpad, K, ks, i0, i1, v0 * MK_VL, n0, 4, MK_QK_RB);
+                v0 += MK_QK_RB;
+            } else if (rb >= 2) {
+                for (int64_t n0 = 0; n0 < ntpad; n0 += 4)
+                    MK_NAME(qk_blk)(St, Qt, Rpad, K, ks, i0, i1, v0 * MK_VL, n0, 4, 2);
+                v0 += 2;
+            } else {
+                for (int64_t n0 = 0; n0 < ntpad; n0 += 8)
+                    MK_NAME(qk_blk)(St, Qt, Rpad, K, ks, i0, i1, v0 * MK_VL, n0, 8, 1);
+                v0 += 1;
+            }
         }
     }
 }
+#undef MK_DC
 
 /* Online softmax step over one key tile, vectorized over rows. For each row r, keys n >= vis[r]
  * are masked. m[r] (running max, -inf at first), l[r] (running sum) are updated; alpha[r] =
@@ -177,6 +200,22 @@ static void MK_NAME(pv)(float* O, int64_t os, const float* Pt, int64_t Rpad, int
         for (; r0 + MK_PV_ROWS <= R; r0 += MK_PV_ROWS)
             MK_NAME(pv_blk)(O, os, Pt, Rpad, V, vs, nt, alpha, r0, c0, MK_PV_ROWS, MK_PV_CB);
         for (; r0 < R; r0++) MK_NAME(pv_blk)(O, os, Pt, Rpad, V, vs, nt, alpha, r0, c0, 1, MK_PV_CB);
+    }
+}
+
+/* dst[n] f32 = widen(src[n] bf16) (exact: the bits shifted up). */
+static void MK_NAME(widen_bf16)(float* dst, const uint16_t* src, int64_t n) {
+    typedef uint16_t vh __attribute__((vector_size(MK_VL * 2)));
+    const int64_t nv = n / MK_VL * MK_VL;
+    for (int64_t i = 0; i < nv; i += MK_VL) {
+        vh h;
+        memcpy(&h, src + i, sizeof h);
+        VI w = __builtin_convertvector(h, VI) << 16;
+        memcpy(dst + i, &w, sizeof w);
+    }
+    for (int64_t i = nv; i < n; i++) {
+        uint32_t b = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &b, 4);
     }
 }
 
