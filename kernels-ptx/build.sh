@@ -114,6 +114,21 @@ for ptx in "$TMP/dsk4j_kernels.compute_80.ptx" "$TMP/sm_89.ptx" "$TMP/sm_90a.ptx
             fi
         done
     done
+    # dsk4j_mla_decode_wgmma_bm64_s3: S by wgmma (+ P V by mma.sync) in the sm_90a PTX only.
+    body=$(mla_entry_body "$ptx" dsk4j_mla_decode_wgmma_bm64_s3)
+    if [ "$(basename "$ptx")" = sm_90a.ptx ]; then
+        for insn in wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 wgmma.fence.sync.aligned \
+                    wgmma.wait_group.sync.aligned fence.proxy.async.shared::cta \
+                    mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16; do
+            if ! grep -q "$insn" <<<"$body"; then
+                echo "dsk4j: dsk4j_mla_decode_wgmma_bm64_s3 in sm_90a.ptx lacks $insn" >&2
+                exit 1
+            fi
+        done
+    elif grep -q "wgmma\.\|fence\.proxy\.async" <<<"$body"; then
+        echo "dsk4j: dsk4j_mla_decode_wgmma_bm64_s3 in $(basename "$ptx") holds wgmma (sm_90a only)" >&2
+        exit 1
+    fi
 done
 
 # Resource check: every entry must have no stack frame, no spills, no local memory.
@@ -144,8 +159,8 @@ if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -ne 78 ]; then
-    echo "dsk4j: expected 26 kernels (8 fp8, 8 gemm, 2 rope, 8 mla) x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 81 ]; then
+    echo "dsk4j: expected 27 kernels (8 fp8, 8 gemm, 2 rope, 9 mla) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

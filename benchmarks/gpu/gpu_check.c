@@ -1163,14 +1163,18 @@ static long long rope_table(void) {
  * h = 128, seq 4096, page 64, bf16 cache and q (and h = 16, the memory-bound case, and the FP8
  * cache), checked against the cpu on the first 2 sequences; GB/s = (cache + q + o bytes) / time and
  * TFLOPS = 2 b s_q h L (576 + 512) / time as FlashMLA counts them, printed beside the H200 targets
- * (>= 3000 GB/s memory-bound, >= 550 TFLOPS compute-bound). Options: --no-mla, --only-mla. */
+ * (>= 3000 GB/s memory-bound, >= 550 TFLOPS compute-bound). On an sm_90a module a third context
+ * opened with DSK4J_CUDA_MLA_KERNEL=wgmma runs every decode case and timing on the wgmma kernel
+ * (columns wg_*; opt-in until verified). Options: --no-mla, --only-mla. */
 typedef struct {
     char op[40];
     char shape[80];
-    double ref_err, fast_err; /* o: relative Frobenius error; < 0: not run */
-    long long ref_bad, fast_bad;
-    double ms, gbps, tflops;
+    double ref_err, fast_err, wg_err; /* o: relative Frobenius error; < 0: not run */
+    long long ref_bad, fast_bad, wg_bad;
+    double ms, gbps, tflops;          /* fast context */
+    double wg_ms, wg_gbps, wg_tflops; /* wgmma context */
 } mla_row;
+static dsk4j_context* g_mla_wg; /* DSK4J_CUDA_MLA_KERNEL=wgmma, when its describe says so; else NULL */
 static mla_row g_mrows[160];
 static int g_nmrows;
 
@@ -1181,7 +1185,7 @@ static mla_row* mla_new_row(void) {
     }
     mla_row* r = &g_mrows[g_nmrows++];
     memset(r, 0, sizeof *r);
-    r->ref_err = r->fast_err = -1;
+    r->ref_err = r->fast_err = r->wg_err = -1;
     return r;
 }
 
@@ -1379,9 +1383,10 @@ static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, 
     CK(dsk4j_mla_decode(g_cpu, want, rows_c * 512 * es, want_lse, rows_c * 4, ql, rows_c * 512 * es, qp,
                         rows_c * 64 * es, dt, c->cache, c->cache_bytes, c->format, c->bt, check_batch * c->max_pages * 4,
                         c->lens, check_batch * 4, check_batch, sq, heads, c->max_pages, c->num_pages, MLA_SCALE, flags));
-    dsk4j_context* ctxs[2] = {g_ref, g_fast};
-    for (int x = timed ? 1 : 0; x < 2; x++) {
+    dsk4j_context* ctxs[3] = {g_ref, g_fast, g_mla_wg};
+    for (int x = timed ? 1 : 0; x < 3; x++) {
         dsk4j_context* g = ctxs[x];
+        if (g == NULL) continue;
         void* dc = mla_upload(g, c->cache, c->cache_bytes);
         void* dbt = mla_upload(g, c->bt, btb);
         void* dl = mla_upload(g, c->lens, B * 4);
@@ -1404,7 +1409,8 @@ static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, 
         double err = mla_cmp(what, want, got, dt, rows_c * 512, tol, &bad);
         bad += mla_cmp_lse(what, want_lse, got_lse, rows_c, x == 0 ? 1e-4 : 1e-2);
         if (x == 0) r->ref_err = err, r->ref_bad += bad;
-        else r->fast_err = err, r->fast_bad += bad;
+        else if (x == 1) r->fast_err = err, r->fast_bad += bad;
+        else r->wg_err = err, r->wg_bad += bad;
         if (timed && g_timing) {
             for (int w = 0; w < 3; w++)
                 CK(dsk4j_mla_decode(g, dout, rows * 512 * es, dlse, rows * 4, dq, rows * 512 * es, dp, rows * 64 * es, dt,
@@ -1422,9 +1428,10 @@ static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, 
             const double per = (now_s() - t0) / iters;
             double kv_tokens = 0;
             for (int64_t b = 0; b < B; b++) kv_tokens += (double)c->lens[b];
-            r->ms = per * 1e3;
-            r->gbps = (kv_tokens * (double)c->token_bytes + (double)rows * (576 + 512) * (double)es) / per / 1e9;
-            r->tflops = 2.0 * (double)sq * (double)heads * kv_tokens * (576 + 512) / per / 1e12;
+            const double gbps = (kv_tokens * (double)c->token_bytes + (double)rows * (576 + 512) * (double)es) / per / 1e9;
+            const double tflops = 2.0 * (double)sq * (double)heads * kv_tokens * (576 + 512) / per / 1e12;
+            if (x == 1) r->ms = per * 1e3, r->gbps = gbps, r->tflops = tflops;
+            else r->wg_ms = per * 1e3, r->wg_gbps = gbps, r->wg_tflops = tflops;
         }
         void* frees[7] = {dc, dbt, dl, dq, dp, dout, dlse};
         for (int i = 0; i < 7; i++) CK(dsk4j_mem_free(g, frees[i]));
@@ -1459,7 +1466,8 @@ static void mla_decode_case(int64_t batch, const int32_t* lens, int64_t heads, i
                  causal ? " causal" : "");
         snprintf(r->shape, sizeof r->shape, "Sq=%lld H=%lld %.60s", (long long)sq, (long long)heads, ar->shape);
         mla_decode_run(&c, sq, heads, dt, causal, 0, batch, r);
-        printf("%-34s %-40s ref %s fast %s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok");
+        printf("%-34s %-40s ref %s fast %s%s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok",
+               g_mla_wg == NULL ? "" : r->wg_bad ? " wgmma FAIL" : " wgmma ok");
         fflush(stdout);
     }
     printf("%-34s %-40s ref %s fast %s\n", ar->op, ar->shape, ar->ref_bad ? "FAIL" : "ok", ar->fast_bad ? "FAIL" : "ok");
@@ -1479,6 +1487,9 @@ static void mla_decode_timed(int64_t batch, int64_t sq, int64_t heads, int64_t l
     mla_decode_run(&c, sq, heads, DSK4J_DTYPE_BF16, sq > 1, 1, 2, r);
     printf("%-34s %-40s fast %s, %.3f ms, %.0f GB/s, %.1f TFLOPS\n", r->op, r->shape, r->fast_bad ? "FAIL" : "ok", r->ms,
            r->gbps, r->tflops);
+    if (g_mla_wg != NULL)
+        printf("%-34s %-40s wgmma %s, %.3f ms, %.0f GB/s, %.1f TFLOPS\n", r->op, r->shape, r->wg_bad ? "FAIL" : "ok",
+               r->wg_ms, r->wg_gbps, r->wg_tflops);
     fflush(stdout);
     mla_cache_free(&c);
     free(lens);
@@ -1632,6 +1643,7 @@ static long long mla_table(void) {
     long long fails = 0;
     printf("\n%-34s %-40s %9s %9s %8s %8s %8s %8s %8s  %s\n", "mla op", "shape", "ref_err", "fast_err", "ref_bad",
            "fast_bad", "ms", "GB/s", "TFLOPS", "H200 target");
+    if (g_mla_wg != NULL) printf("(decode rows: a second line 'wgmma' for the DSK4J_CUDA_MLA_KERNEL=wgmma context)\n");
     for (int i = 0; i < g_nmrows; i++) {
         mla_row* r = &g_mrows[i];
         char re[16] = "-", fe[16] = "-", ms[16] = "-", gb[16] = "-", tf[16] = "-";
@@ -1645,6 +1657,17 @@ static long long mla_table(void) {
         printf("%-34s %-40s %9s %9s %8lld %8lld %8s %8s %8s  %s\n", r->op, r->shape, re, fe, r->ref_bad, r->fast_bad, ms,
                gb, tf, r->ms > 0 ? ">= 3000 GB/s memory-bound, >= 550 TFLOPS compute-bound" : "");
         fails += r->ref_bad + r->fast_bad;
+        if (g_mla_wg != NULL && r->wg_err >= 0) {
+            char we[16], wms[16] = "-", wgb[16] = "-", wtf[16] = "-";
+            snprintf(we, sizeof we, "%.2e", r->wg_err);
+            if (r->wg_ms > 0) {
+                snprintf(wms, sizeof wms, "%.3f", r->wg_ms);
+                snprintf(wgb, sizeof wgb, "%.0f", r->wg_gbps);
+                snprintf(wtf, sizeof wtf, "%.1f", r->wg_tflops);
+            }
+            printf("%-34s %-40s %9s %9s %8s %8lld %8s %8s %8s\n", "  wgmma", "", "", we, "", r->wg_bad, wms, wgb, wtf);
+            fails += r->wg_bad;
+        }
     }
     return fails;
 }
@@ -1696,6 +1719,23 @@ int main(int argc, char** argv) {
     else unsetenv("DSK4J_CUDA_GEMM_KERNEL");
     free(saved_env);
     CK(dsk4j_context_open(&g_cpu, "cpu", 0, 0));
+    if (do_mla) { /* the opt-in sm_90a mla decode kernel, where the module has it */
+        const char* m0 = getenv("DSK4J_CUDA_MLA_KERNEL");
+        char* saved_mla = m0 ? strdup(m0) : NULL;
+        setenv("DSK4J_CUDA_MLA_KERNEL", "wgmma", 1);
+        CK(dsk4j_context_open(&g_mla_wg, device, 0, 0));
+        if (saved_mla) setenv("DSK4J_CUDA_MLA_KERNEL", saved_mla, 1);
+        else unsetenv("DSK4J_CUDA_MLA_KERNEL");
+        free(saved_mla);
+        char dw[256];
+        CK(dsk4j_context_describe(dw, sizeof dw, g_mla_wg));
+        printf("mla wgmma: %s\n", dw);
+        if (strstr(dw, ", mla decode wgmma") == NULL) {
+            CK(dsk4j_context_close(g_mla_wg));
+            g_mla_wg = NULL;
+            printf("mla wgmma: not available on this module (sm_90a only) - decode runs on mma.sync only\n");
+        }
+    }
     char d1[256], d2[256], d3[256], d4[256];
     CK(dsk4j_context_describe(d1, sizeof d1, g_fast));
     CK(dsk4j_context_describe(d2, sizeof d2, g_ref));
@@ -1795,6 +1835,7 @@ gemm_section:
     CK(dsk4j_context_close(g_mma));
     CK(dsk4j_context_close(g_ref));
     CK(dsk4j_context_close(g_cpu));
+    if (g_mla_wg) CK(dsk4j_context_close(g_mla_wg));
     if (total_bad) {
         printf("gpu_check: FAIL - %lld mismatching elements\n", total_bad);
         return 1;

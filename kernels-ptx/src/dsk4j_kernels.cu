@@ -15,7 +15,8 @@
 //   mla_reference.cu: dsk4j_ref_mla_cache_append, dsk4j_ref_mla_decode, dsk4j_ref_mla_prefill,
 //                     dsk4j_ref_mla_absorb
 //   mla_decode.cu:    dsk4j_mla_decode_mma_{bm64_s3,bm64_s2,bm32_s1} (split-KV, mma.sync bf16),
-//                     dsk4j_mla_decode_combine
+//                     dsk4j_mla_decode_combine, dsk4j_mla_decode_wgmma_bm64_s3 (S by wgmma; a body
+//                     only in the sm_90a cubin, a trap elsewhere)
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"

@@ -54,7 +54,7 @@ constexpr int CHUNKS = KD / 8; // 16-byte chunks per 576-element bf16 row (72)
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
 
-template <int BM, int STAGES>
+template <int BM, int STAGES, bool WG = false>
 struct Cfg {
     static constexpr int RG = BM / 16;     // row groups
     static constexpr int NS = 8 / RG;      // warps per row group
@@ -62,13 +62,22 @@ struct Cfg {
     static constexpr int NT = TW / 8;      // S n-tiles per warp
     static constexpr int CW = LAT / NS;    // output columns per warp
     static constexpr int NO = CW / 8;      // O n-tiles per warp
-    static constexpr int Q_BYTES = BM * PITCH * 2;
-    static constexpr int KV_BYTES = BT * PITCH * 2;
+    // WG: chunk-major tiles (16-byte chunk ch of row r at ch * ROWS * 16 + r * 16: the wgmma
+    // no-swizzle K-major canonical layout, conflict-free for ldmatrix too); else padded rows.
+    static constexpr int Q_BYTES = WG ? BM * KD * 2 : BM * PITCH * 2;
+    static constexpr int KV_BYTES = WG ? BT * KD * 2 : BT * PITCH * 2;
     static constexpr int P_BYTES = BM * PP * 2;
     static constexpr int RED_BYTES = NS * BM * 4;
     static constexpr int SMEM = Q_BYTES + STAGES * KV_BYTES + P_BYTES + RED_BYTES;
     static_assert(RG * NS == 8 && TW % 8 == 0 && NT >= 1 && CW % 16 == 0, "warp layout");
+    static_assert(!WG || (BM == 64 && NT == 2), "the wgmma variant: two warpgroups x m64n16 of S");
 };
+
+// Byte offset of 16-byte chunk ch (0..71) of row r in a tile of `rows` rows.
+template <bool WG>
+__device__ __forceinline__ unsigned tile_off(int r, int ch, int rows) {
+    return WG ? (unsigned)(ch * rows * 16 + r * 16) : (unsigned)(r * PITCH * 2 + ch * 16);
+}
 
 __device__ __forceinline__ void cp_async16(unsigned dst, const void* src, int src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes)
@@ -108,12 +117,12 @@ __device__ __forceinline__ float fast_exp2(float x) { // 2^x; -inf -> 0
 
 // Stages Q rows [row0, row0 + BM) of batch b (rows_b = sq * heads rows) as bf16; rows past
 // rows_b are zero. bf16 input: cp.async (caller commits); f32 input: loads rounded to bf16.
-template <int BM>
+template <int BM, bool WG>
 __device__ __forceinline__ void load_q(uint8_t* sq_ptr, unsigned s_q, const void* q_latent, const void* q_pe,
                                        int dtype, long long qrow0, long long valid_rows, int tid) {
     for (int idx = tid; idx < BM * CHUNKS; idx += THREADS) {
         const int r = idx / CHUNKS, ch = idx % CHUNKS;
-        const unsigned off = (unsigned)(r * PITCH * 2 + ch * 16);
+        const unsigned off = tile_off<WG>(r, ch, BM);
         const bool v = r < valid_rows;
         const long long qr = qrow0 + (v ? r : 0);
         if (dtype == DSK4J_DT_BF16) {
@@ -135,6 +144,7 @@ __device__ __forceinline__ void load_q(uint8_t* sq_ptr, unsigned s_q, const void
 
 // Stages KV tile tokens [t0, t0 + BT) of batch b (t0 % BT == 0, so inside page t0 / 64) into one
 // buffer; tokens >= L are zero. format: DSK4J_MLA_CACHE_BF16 (1) or _FP8 (2).
+template <bool WG>
 __device__ __forceinline__ void load_kv(uint8_t* skv_ptr, unsigned s_kv, const uint8_t* cache, int format,
                                         const int* bt_row, long long t0, long long L, int tid) {
     const long long n_valid = L - t0; // >= 1
@@ -145,7 +155,7 @@ __device__ __forceinline__ void load_kv(uint8_t* skv_ptr, unsigned s_kv, const u
             const int r = idx / CHUNKS, ch = idx % CHUNKS;
             const bool v = r < n_valid;
             const uint8_t* src = cache + (tok0 + (v ? r : 0)) * 1152 + ch * 16;
-            cp_async16(s_kv + (unsigned)(r * PITCH * 2 + ch * 16), src, v ? 16 : 0);
+            cp_async16(s_kv + tile_off<WG>(r, ch, BT), src, v ? 16 : 0);
         }
     } else {
         // 40 items per token: 32 x 16 e4m3 codes (-> 2 bf16 chunks), 8 x 16 bytes of bf16 rope.
@@ -155,7 +165,7 @@ __device__ __forceinline__ void load_kv(uint8_t* skv_ptr, unsigned s_kv, const u
             const uint8_t* tok = cache + (tok0 + (v ? r : 0)) * 656;
             if (it >= 32) {
                 const int ch = 64 + (it - 32);
-                cp_async16(s_kv + (unsigned)(r * PITCH * 2 + ch * 16), tok + 528 + (it - 32) * 16, v ? 16 : 0);
+                cp_async16(s_kv + tile_off<WG>(r, ch, BT), tok + 528 + (it - 32) * 16, v ? 16 : 0);
                 continue;
             }
             uint4 lo = make_uint4(0u, 0u, 0u, 0u), hi = lo;
@@ -176,20 +186,65 @@ __device__ __forceinline__ void load_kv(uint8_t* skv_ptr, unsigned s_kv, const u
                 lo = make_uint4(o[0], o[1], o[2], o[3]);
                 hi = make_uint4(o[4], o[5], o[6], o[7]);
             }
-            uint8_t* dst = skv_ptr + r * PITCH * 2 + it * 32;
-            *(uint4*)dst = lo;
-            *(uint4*)(dst + 16) = hi;
+            *(uint4*)(skv_ptr + tile_off<WG>(r, 2 * it, BT)) = lo;
+            *(uint4*)(skv_ptr + tile_off<WG>(r, 2 * it + 1, BT)) = hi;
         }
     }
 }
 
-template <int BM, int STAGES>
+// wgmma (sm_90a): s (this warp's 16 rows x 16 tokens, two m16n8 C fragments) = Q (BM = 64 rows,
+// chunk-major at s_q) x K (16 tokens, chunk-major rows of a BT-token tile starting at kv16)^T over
+// k = 576: 36 x wgmma.m64n16k16 bf16, both operands K-major from shared memory, no swizzle.
+// Descriptor (PTX ISA, matrix descriptor): start >> 4 (bits 0-13), leading byte offset >> 4
+// (16-29) = bytes between K-adjacent 8x16-byte core matrices = rows * 16 in the chunk-major
+// tile, stride byte offset >> 4 (32-45) = bytes between 8-row groups = 128; swizzle 0 (62-63).
+// k step ks advances both starts by two chunks. D fragment of m64nN (f32): warp w of the
+// warpgroup holds rows 16w .. 16w+15, d[4j + e] = the m16n8 C fragment e of n-tile j.
+__device__ __forceinline__ uint64_t wg_desc(unsigned addr, unsigned lbo) {
+    return (uint64_t)((addr & 0x3FFFFu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(128 >> 4) << 32);
+}
+template <int BM>
+__device__ __forceinline__ void wgmma_qk(float (&s)[2][4], unsigned s_q, unsigned kv16) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#pragma unroll
+    for (int j = 0; j < 2; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) asm volatile("" : "+f"(s[j][e])::"memory");
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int ks = 0; ks < KD / 16; ks++) {
+        const uint64_t da = wg_desc(s_q + (unsigned)(ks * 2 * BM * 16), BM * 16);
+        const uint64_t db = wg_desc(kv16 + (unsigned)(ks * 2 * BT * 16), BT * 16);
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, "
+                     "p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(s[0][0]), "+f"(s[0][1]), "+f"(s[0][2]), "+f"(s[0][3]), "+f"(s[1][0]), "+f"(s[1][1]),
+                       "+f"(s[1][2]), "+f"(s[1][3])
+                     : "l"(da), "l"(db), "r"(ks > 0 ? 1u : 0u));
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int j = 0; j < 2; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) asm volatile("" : "+f"(s[j][e])::"memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#pragma unroll
+    for (int j = 0; j < 2; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) asm volatile("" : "+f"(s[j][e])::"memory");
+#else
+    (void)s, (void)s_q, (void)kv16;
+    __trap();
+#endif
+}
+
+template <int BM, int STAGES, bool WG>
 __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o_part, float* lse_part,
                                             const void* q_latent, const void* q_pe, int dtype, const uint8_t* cache,
                                             int format, const int* block_table, const int* seq_lens, long long sq,
                                             long long heads, long long max_pages, int nsplit, int row_tiles,
                                             long long rows_total, float scale, int causal) {
-    using C = Cfg<BM, STAGES>;
+    using C = Cfg<BM, STAGES, WG>;
     extern __shared__ __align__(128) uint8_t smem[];
     uint8_t* sq_ptr = smem;
     uint8_t* skv_ptr = smem + C::Q_BYTES;
@@ -200,7 +255,8 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
     const unsigned s_p = s_base + C::Q_BYTES + STAGES * C::KV_BYTES;
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int rg = warp / C::NS, wj = warp % C::NS;
+    // WG: warpgroup wj computes S for all BM rows (warp % 4 = its 16-row group) x tokens wj * TW ..
+    const int rg = WG ? (warp & 3) : warp / C::NS, wj = WG ? (warp >> 2) : warp % C::NS;
     const int g = lane >> 2, t4 = lane & 3;
 
     // Block -> (b, split, row tile); the row tiles of one (b, split) are adjacent (L2 reuse of KV).
@@ -218,7 +274,7 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
 
     // Row groups with no valid row (heads * sq < BM, e.g. h = 16) skip the tensor-core work (a
     // warp-uniform branch with no barrier inside); their rows are masked (kv_end 0), never stored.
-    const bool active = rg * 16 < valid_rows;
+    const bool active = rg * 16 < valid_rows; // (the wgmma of S runs in every warp: warpgroup-wide)
     // kv_end of this thread's two rows (g, g + 8 of its row group); rows past rows_b see nothing.
     long long kv_end[2];
 #pragma unroll
@@ -227,15 +283,15 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
         kv_end[h] = (rr >= rows_b || L <= 0) ? 0 : causal ? L - sq + rr / heads + 1 : L;
     }
 
-    load_q<BM>(sq_ptr, s_q, q_latent, q_pe, dtype, b * rows_b + row0, valid_rows, tid);
+    load_q<BM, WG>(sq_ptr, s_q, q_latent, q_pe, dtype, b * rows_b + row0, valid_rows, tid);
     if constexpr (STAGES == 1) {
-        if (tb < te) load_kv(skv_ptr, s_kv, cache, format, bt_row, tb * BT, L, tid);
+        if (tb < te) load_kv<WG>(skv_ptr, s_kv, cache, format, bt_row, tb * BT, L, tid);
         cp_async_commit();
     } else {
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             if (tb + s < te)
-                load_kv(skv_ptr + s * C::KV_BYTES, s_kv + s * C::KV_BYTES, cache, format, bt_row, (tb + s) * BT, L, tid);
+                load_kv<WG>(skv_ptr + s * C::KV_BYTES, s_kv + s * C::KV_BYTES, cache, format, bt_row, (tb + s) * BT, L, tid);
             cp_async_commit();
         }
     }
@@ -253,11 +309,12 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
         const int slot = STAGES == 1 ? 0 : k % STAGES;
         if constexpr (STAGES == 1) cp_async_wait<0>();
         else cp_async_wait<STAGES - 2>();
+        if constexpr (WG) asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); // smem -> wgmma
         __syncthreads(); // (A) tile it (and Q) visible; the buffer of tile it-1 is free
         if constexpr (STAGES > 1) {
             if (it + STAGES - 1 < te) {
                 const int ns = (k + STAGES - 1) % STAGES;
-                load_kv(skv_ptr + ns * C::KV_BYTES, s_kv + ns * C::KV_BYTES, cache, format, bt_row,
+                load_kv<WG>(skv_ptr + ns * C::KV_BYTES, s_kv + ns * C::KV_BYTES, cache, format, bt_row,
                         (it + STAGES - 1) * BT, L, tid);
             }
             cp_async_commit();
@@ -270,6 +327,9 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
         for (int j = 0; j < C::NT; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) s[j][e] = 0.0f;
+        if constexpr (WG) {
+            wgmma_qk<BM>(s, s_q, kv + (unsigned)(wj * C::TW * 16));
+        } else {
         const unsigned a_addr = s_q + (unsigned)((rg * 16 + (lane & 15)) * PITCH * 2 + (lane >> 4) * 16);
 #pragma unroll 4
         for (int ks = 0; ks < (active ? KD / 16 : 0); ks++) {
@@ -293,6 +353,7 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
                     mma_bf16(s[j + 1], a0, a1, a2, a3, b2, b3);
                 }
             }
+        }
         }
 
         // ---- masking, row max across the NS warps of the row group ----
@@ -352,18 +413,19 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
             uint32_t a0, a1, a2, a3;
             ldsm_x4(s_p + (unsigned)(((rg * 16 + (lane & 15)) * PP + kk * 16 + (lane >> 4) * 8) * 2), a0, a1, a2, a3);
             const unsigned v_addr =
-                kv + (unsigned)((kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * PITCH * 2 + (wj * C::CW + (lane >> 4) * 8) * 2);
+                kv + tile_off<WG>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, wj * C::CW / 8 + (lane >> 4), BT);
+            constexpr unsigned CH = WG ? BT * 16 : 16; // bytes between adjacent 16-byte chunks of a row
 #pragma unroll
             for (int j = 0; j < C::NO; j += 2) {
                 uint32_t b0, b1, b2, b3;
-                ldsm_x4_t(v_addr + j * 16, b0, b1, b2, b3);
+                ldsm_x4_t(v_addr + j * CH, b0, b1, b2, b3);
                 mma_bf16(acc[j], a0, a1, a2, a3, b0, b1);
                 mma_bf16(acc[j + 1], a0, a1, a2, a3, b2, b3);
             }
         }
         if constexpr (STAGES == 1) {
             __syncthreads(); // (D) everyone is done with the buffer
-            if (it + 1 < te) load_kv(skv_ptr, s_kv, cache, format, bt_row, (it + 1) * BT, L, tid);
+            if (it + 1 < te) load_kv<WG>(skv_ptr, s_kv, cache, format, bt_row, (it + 1) * BT, L, tid);
             cp_async_commit();
         }
     }
@@ -429,17 +491,27 @@ __device__ __forceinline__ void decode_impl(void* o_latent, float* lse, float* o
 // Grid: batch * nsplit * row_tiles blocks (exactly; block -> (b, split, row tile)), 256 threads,
 // dynamic shared memory Cfg<BM, STAGES>::SMEM.
 extern "C" __global__ void __launch_bounds__(DSK4J_MLA_THREADS, 1) dsk4j_mla_decode_mma_bm64_s3(DSK4J_MLA_DECODE_PARAMS) {
-    dsk4j_mla::decode_impl<64, 3>(DSK4J_MLA_DECODE_ARGS);
+    dsk4j_mla::decode_impl<64, 3, false>(DSK4J_MLA_DECODE_ARGS);
 }
 extern "C" __global__ void __launch_bounds__(DSK4J_MLA_THREADS, 1) dsk4j_mla_decode_mma_bm64_s2(DSK4J_MLA_DECODE_PARAMS) {
-    dsk4j_mla::decode_impl<64, 2>(DSK4J_MLA_DECODE_ARGS);
+    dsk4j_mla::decode_impl<64, 2, false>(DSK4J_MLA_DECODE_ARGS);
 }
 extern "C" __global__ void __launch_bounds__(DSK4J_MLA_THREADS, 1) dsk4j_mla_decode_mma_bm32_s1(DSK4J_MLA_DECODE_PARAMS) {
-    dsk4j_mla::decode_impl<32, 1>(DSK4J_MLA_DECODE_ARGS);
+    dsk4j_mla::decode_impl<32, 1, false>(DSK4J_MLA_DECODE_ARGS);
+}
+// The sm_90a variant: S = Q K^T by wgmma (body only in the sm_90a cubin; a trap elsewhere, where
+// the host never launches it). Opt-in (DSK4J_CUDA_MLA_KERNEL=wgmma) until verified on a GPU.
+extern "C" __global__ void __launch_bounds__(DSK4J_MLA_THREADS, 1) dsk4j_mla_decode_wgmma_bm64_s3(DSK4J_MLA_DECODE_PARAMS) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    dsk4j_mla::decode_impl<64, 3, true>(DSK4J_MLA_DECODE_ARGS);
+#else
+    __trap();
+#endif
 }
 static_assert(dsk4j_mla::Cfg<64, 3>::SMEM == 192512, "cuda_mla.c SMEM_BM64_S3");
 static_assert(dsk4j_mla::Cfg<64, 2>::SMEM == 155136, "cuda_mla.c SMEM_BM64_S2");
 static_assert(dsk4j_mla::Cfg<32, 1>::SMEM == 77824, "cuda_mla.c SMEM_BM32_S1");
+static_assert(dsk4j_mla::Cfg<64, 3, true>::SMEM == 189952, "cuda_mla.c SMEM_WG_BM64_S3");
 
 // Combine of the split partials: for each row, lse = ln sum_i exp(lse_i) over the splits (all
 // -inf: o = 0, lse = -inf), o = sum_i exp(lse_i - lse) o_i, written in dtype. One block

@@ -43,7 +43,8 @@ struct cuda_state {
     CUfunction rope_fn[CUDA_ROPE_KERNELS]; /* both rope kernels (cuda_rope.c picks) */
 
     CUfunction mla_fn[CUDA_MLA_KERNELS]; /* all mla kernels (cuda_mla.c picks) */
-    unsigned mla_usable;                 /* bit i: mla_fn[i] got its shared memory */
+    unsigned mla_usable;                 /* bit i: mla_fn[i] got its shared memory (and may run here) */
+    unsigned mla_sm90a_mask;             /* bit i: cuda_mla_kernel_sm90a[i] */
     pthread_mutex_t scratch_lock;        /* held from cuda_mla_scratch_acquire to _release */
     int scratch_lock_init;
     CUdeviceptr scratch;                 /* cuda_mla_scratch_acquire; freed at close */
@@ -171,6 +172,16 @@ static int gemm_kernel_env(void) {
     return -1;
 }
 
+/* DSK4J_CUDA_MLA_KERNEL (internal, for tests and benchmarks): "wgmma" lets mla.decode use the
+ * sm_90a wgmma kernel where it applies; unset, "", "auto" or "mma" keep it on mma.sync (the
+ * wgmma kernel is opt-in until a GPU run has verified it). 1 = wgmma, 0 = not, -1 = unknown. */
+static int mla_kernel_env(void) {
+    const char* v = getenv("DSK4J_CUDA_MLA_KERNEL");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "auto") == 0 || strcmp(v, "mma") == 0) return 0;
+    if (strcmp(v, "wgmma") == 0) return 1;
+    return -1;
+}
+
 /* ---- device, context ---- */
 
 int cuda_device_count(int32_t* out_count) {
@@ -241,6 +252,15 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
     if (allow_wgmma < 0) {
         rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
                         "DSK4J_CUDA_GEMM_KERNEL=%s: expected mma, wgmma or auto", getenv("DSK4J_CUDA_GEMM_KERNEL"));
+        pthread_mutex_destroy(&st->scratch_lock);
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return rc;
+    }
+    const int mla_wgmma = mla_kernel_env();
+    if (mla_wgmma < 0) {
+        rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "DSK4J_CUDA_MLA_KERNEL=%s: expected mma, wgmma or auto",
+                        getenv("DSK4J_CUDA_MLA_KERNEL"));
         pthread_mutex_destroy(&st->scratch_lock);
         pthread_mutex_destroy(&st->lock);
         free(st);
@@ -357,10 +377,13 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
 
     /* mla kernels: all must exist; one whose shared memory the device refuses is only unusable. */
     st->mla_usable = 0;
+    st->mla_sm90a_mask = 0;
     for (int i = 0; i < CUDA_MLA_KERNELS; i++) {
+        if (cuda_mla_kernel_sm90a[i]) st->mla_sm90a_mask |= 1u << i;
         char what[160];
         snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_mla_kernel_names[i]);
         CHECK(d->cuModuleGetFunction(&st->mla_fn[i], st->module, cuda_mla_kernel_names[i]), what);
+        if (cuda_mla_kernel_sm90a[i] && !(sm90a_module && mla_wgmma)) continue;
         if (cuda_mla_kernel_smem[i] > 48 * 1024 &&
             d->cuFuncSetAttribute(st->mla_fn[i], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                   cuda_mla_kernel_smem[i]) != CUDA_SUCCESS)
@@ -394,9 +417,10 @@ int cuda_describe(char* buf, size_t cap, dsk4j_context* ctx) {
     cuda_state* st = state(ctx);
     if (st == NULL) return NO_STATE();
     if (cap == 0) return DSK4J_OK;
-    snprintf(buf, cap, "cuda:%d: %s, sm_%d%d, %s%s", st->ordinal, st->name, st->cc_major, st->cc_minor,
+    snprintf(buf, cap, "cuda:%d: %s, sm_%d%d, %s%s%s", st->ordinal, st->name, st->cc_major, st->cc_minor,
              st->module_kind,
-             st->reference ? ", reference kernels" : st->wgmma ? ", fp8 gemm wgmma" : ", fp8 gemm mma.sync");
+             st->reference ? ", reference kernels" : st->wgmma ? ", fp8 gemm wgmma" : ", fp8 gemm mma.sync",
+             st->reference ? "" : (st->mla_usable & st->mla_sm90a_mask) ? ", mla decode wgmma" : "");
     return DSK4J_OK;
 }
 

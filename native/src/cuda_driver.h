@@ -138,9 +138,13 @@ int cuda_rope_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsig
  * dynamic shared memory bytes. A kernel needing more than 48 KiB gets its limit raised at open;
  * where the device refuses (less shared memory per block), that kernel is marked unusable
  * (cuda_mla_context_info) rather than failing the open. */
-#define CUDA_MLA_KERNELS 8
+#define CUDA_MLA_KERNELS 9
 extern const char* const cuda_mla_kernel_names[CUDA_MLA_KERNELS];
 extern const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS];
+/* Kernels with a body only in the sm_90a cubin (traps elsewhere): usable only when that cubin is
+ * the loaded module and DSK4J_CUDA_MLA_KERNEL=wgmma (read at context open; unset, "", "auto" or
+ * "mma" keep the mla decode on mma.sync; another value fails the open). */
+extern const int cuda_mla_kernel_sm90a[CUDA_MLA_KERNELS];
 /* *reference, *sm_count as cuda_gemm_context_info; *usable: bit i set when mla kernel i may be
  * launched (its shared memory was granted). */
 int cuda_mla_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count, unsigned* usable);

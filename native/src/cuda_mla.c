@@ -40,6 +40,7 @@ enum {
     K_DEC_BM64_S2,
     K_DEC_BM32_S1,
     K_COMBINE,
+    K_DEC_WG_BM64_S3,
     K_COUNT
 };
 _Static_assert(K_COUNT == CUDA_MLA_KERNELS, "cuda_driver.h CUDA_MLA_KERNELS");
@@ -47,9 +48,10 @@ _Static_assert(K_COUNT == CUDA_MLA_KERNELS, "cuda_driver.h CUDA_MLA_KERNELS");
 const char* const cuda_mla_kernel_names[CUDA_MLA_KERNELS] = {
     "dsk4j_ref_mla_cache_append",   "dsk4j_ref_mla_decode",         "dsk4j_ref_mla_prefill",
     "dsk4j_ref_mla_absorb",         "dsk4j_mla_decode_mma_bm64_s3", "dsk4j_mla_decode_mma_bm64_s2",
-    "dsk4j_mla_decode_mma_bm32_s1", "dsk4j_mla_decode_combine"};
+    "dsk4j_mla_decode_mma_bm32_s1", "dsk4j_mla_decode_combine",     "dsk4j_mla_decode_wgmma_bm64_s3"};
 /* mla_decode.cu static_asserts the same numbers (Q + STAGES KV tiles + P + row reductions). */
-const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 192512, 155136, 77824, 0};
+const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 192512, 155136, 77824, 0, 189952};
+const int cuda_mla_kernel_sm90a[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
 
 static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
 
@@ -114,10 +116,11 @@ int cuda_mla_decode(dsk4j_context* ctx, const mla_decode_args* a) {
     int rc = cuda_mla_context_info(ctx, &reference, &sm, &usable);
     if (rc != DSK4J_OK) return rc;
     if (a->batch <= 0 || a->sq <= 0 || a->heads <= 0) return DSK4J_OK;
-    const int kinds[3] = {K_DEC_BM64_S3, K_DEC_BM64_S2, K_DEC_BM32_S1};
-    const int bms[3] = {64, 64, 32};
+    /* The wgmma kernel is usable only on the sm_90a cubin with DSK4J_CUDA_MLA_KERNEL=wgmma. */
+    const int kinds[4] = {K_DEC_WG_BM64_S3, K_DEC_BM64_S3, K_DEC_BM64_S2, K_DEC_BM32_S1};
+    const int bms[4] = {64, 64, 64, 32};
     int kernel = -1, bm = 0;
-    for (int i = 0; i < 3 && kernel < 0; i++)
+    for (int i = 0; i < 4 && kernel < 0; i++)
         if (usable & (1u << kinds[i])) kernel = kinds[i], bm = bms[i];
     const int aligned = ((dptr(a->q_latent) | dptr(a->q_pe) | dptr(a->o_latent) | dptr(a->cache)) & 15u) == 0;
     const int64_t rows_b = a->sq * a->heads, rows_total = a->batch * rows_b;
