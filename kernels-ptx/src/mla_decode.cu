@@ -37,7 +37,11 @@
 //   dsk4j_mla_decode_mma_bm64_s3  BM 64, 3 stages: 192512 bytes (sm_90: H100 / H200)
 //   dsk4j_mla_decode_mma_bm64_s2  BM 64, 2 stages: 155136 bytes (sm_80 A100, sm_90)
 //   dsk4j_mla_decode_mma_bm32_s1  BM 32, 1 stage:   77824 bytes (sm_86 / sm_89, 99 KiB)
-// The sm_90a cubin runs these mma.sync kernels too (no wgmma variant yet).
+// The sm_90a cubin runs these mma.sync kernels by default. dsk4j_mla_decode_wgmma_bm64_s3
+// (189952 bytes; sm_90a only, opt-in with DSK4J_CUDA_MLA_KERNEL=wgmma until verified on a GPU)
+// computes S with wgmma.m64n16k16 (warpgroup wj: all 64 rows x tokens wj*16 ..) from
+// chunk-major Q / KV tiles (tile_off), P V still on mma.sync. kernels-ptx/model/ holds Python
+// lane-level models of this file's fragment and index math.
 #include "fp8_convert.cuh"
 
 #define DSK4J_MLA_THREADS 256 // must match MLA_THREADS in native/src/cuda_mla.c

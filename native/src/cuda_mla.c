@@ -11,7 +11,8 @@
  *                     split; BF16 and FP8 caches with 16-byte aligned q_latent, q_pe, o_latent and
  *                     cache. The F32 cache (the exact format), misaligned views and
  *                     DSK4J_CUDA_REFERENCE_KERNELS run dsk4j_ref_mla_decode (f32, one block per
- *                     query row).
+ *                     query row). On the sm_90a cubin with DSK4J_CUDA_MLA_KERNEL=wgmma (opt-in,
+ *                     unverified) dsk4j_mla_decode_wgmma_bm64_s3 replaces the mma.sync kernel.
  *   mla.prefill       dsk4j_ref_mla_prefill in both modes (one block per (token, head); no fast
  *                     prefill kernel yet).
  *   mla.absorb_q / _o dsk4j_ref_mla_absorb in both modes (one thread per output element).
