@@ -98,13 +98,14 @@ for insn in mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 cp.async.cg.shar
     fi
 done
 
-# The fast mla decode kernels (mla_decode.cu) must run on the bf16 tensor cores with cp.async and
+# The fast mla decode and prefill kernels (mla_decode.cu, mla_prefill.cu) must run on the bf16 tensor cores with cp.async and
 # ldmatrix (.trans for V) in every shipped PTX: grep each entry's own body.
 mla_entry_body() { # PTX_FILE ENTRY
     awk -v e="$2" '/\.entry / { on = index($0, e "(") > 0 } on' "$1"
 }
 for ptx in "$TMP/dsk4j_kernels.compute_80.ptx" "$TMP/sm_89.ptx" "$TMP/sm_90a.ptx"; do
-    for entry in dsk4j_mla_decode_mma_bm64_s3 dsk4j_mla_decode_mma_bm64_s2 dsk4j_mla_decode_mma_bm32_s1; do
+    for entry in dsk4j_mla_decode_mma_bm64_s3 dsk4j_mla_decode_mma_bm64_s2 dsk4j_mla_decode_mma_bm32_s1 \
+                 dsk4j_mla_prefill_mma; do
         body=$(mla_entry_body "$ptx" "$entry")
         for insn in mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 cp.async.cg.shared.global \
                     ldmatrix.sync.aligned.m8n8.x4.shared.b16 ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16; do
@@ -159,8 +160,8 @@ if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -ne 81 ]; then
-    echo "dsk4j: expected 27 kernels (8 fp8, 8 gemm, 2 rope, 9 mla) x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 84 ]; then
+    echo "dsk4j: expected 28 kernels (8 fp8, 8 gemm, 2 rope, 10 mla) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

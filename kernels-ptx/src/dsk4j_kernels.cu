@@ -17,6 +17,7 @@
 //   mla_decode.cu:    dsk4j_mla_decode_mma_{bm64_s3,bm64_s2,bm32_s1} (split-KV, mma.sync bf16),
 //                     dsk4j_mla_decode_combine, dsk4j_mla_decode_wgmma_bm64_s3 (S by wgmma; a body
 //                     only in the sm_90a cubin, a trap elsewhere)
+//   mla_prefill.cu:   dsk4j_mla_prefill_mma (qk 192 / v 128, mma.sync bf16, FlashAttention-2 style)
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
@@ -26,3 +27,4 @@
 #include "rope.cu"
 #include "mla_reference.cu"
 #include "mla_decode.cu"
+#include "mla_prefill.cu"

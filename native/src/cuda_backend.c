@@ -721,6 +721,10 @@ int cuda_mla_context_info(dsk4j_context* ctx, int* reference, int* sm_count, uns
 }
 
 int cuda_mla_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {
+    return cuda_mla_launch2(ctx, kernel, grid, 1, block, params);
+}
+
+int cuda_mla_launch2(dsk4j_context* ctx, int kernel, unsigned grid, unsigned grid_y, unsigned block, void** params) {
     cuda_state* st = state(ctx);
     if (st == NULL) return NO_STATE();
     if (kernel < 0 || kernel >= CUDA_MLA_KERNELS || !(st->mla_usable & (1u << kernel)))
@@ -728,11 +732,12 @@ int cuda_mla_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned bloc
     int rc = enter(st);
     if (rc != DSK4J_OK) return rc;
     const unsigned smem = (unsigned)cuda_mla_kernel_smem[kernel];
-    CUresult r = st->d->cuLaunchKernel(st->mla_fn[kernel], grid, 1, 1, block, 1, 1, smem, st->stream, params, NULL);
+    CUresult r =
+        st->d->cuLaunchKernel(st->mla_fn[kernel], grid, grid_y, 1, block, 1, 1, smem, st->stream, params, NULL);
     if (r != CUDA_SUCCESS) {
         char what[200];
-        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u, %u bytes shared)",
-                 cuda_mla_kernel_names[kernel], grid, block, smem);
+        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u x %u, block %u, %u bytes shared)",
+                 cuda_mla_kernel_names[kernel], grid, grid_y, block, smem);
         rc = cu_fail(st, r, what);
     }
     return leave(st, rc);

@@ -138,7 +138,7 @@ int cuda_rope_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsig
  * dynamic shared memory bytes. A kernel needing more than 48 KiB gets its limit raised at open;
  * where the device refuses (less shared memory per block), that kernel is marked unusable
  * (cuda_mla_context_info) rather than failing the open. */
-#define CUDA_MLA_KERNELS 9
+#define CUDA_MLA_KERNELS 10
 extern const char* const cuda_mla_kernel_names[CUDA_MLA_KERNELS];
 extern const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS];
 /* Kernels with a body only in the sm_90a cubin (traps elsewhere): usable only when that cubin is
@@ -151,6 +151,9 @@ int cuda_mla_context_info(struct dsk4j_context* ctx, int* reference, int* sm_cou
 /* Launches mla kernel `kernel` (grid x 1 x 1, block threads, its dynamic shared memory) on the
  * context's stream; DSK4J_OK or the driver error. */
 int cuda_mla_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
+/* The same with a grid_x x grid_y x 1 grid. */
+int cuda_mla_launch2(struct dsk4j_context* ctx, int kernel, unsigned grid_x, unsigned grid_y, unsigned block,
+                     void** params);
 /* The context's device scratch (grown on demand, freed at close): *out gets >= bytes of device
  * memory. On DSK4J_OK the scratch lock is held until cuda_mla_scratch_release (call it after
  * queueing the kernels that use the scratch: work on the context's one stream is ordered, so the

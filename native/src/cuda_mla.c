@@ -13,8 +13,10 @@
  *                     DSK4J_CUDA_REFERENCE_KERNELS run dsk4j_ref_mla_decode (f32, one block per
  *                     query row). On the sm_90a cubin with DSK4J_CUDA_MLA_KERNEL=wgmma (opt-in,
  *                     unverified) dsk4j_mla_decode_wgmma_bm64_s3 replaces the mma.sync kernel.
- *   mla.prefill       dsk4j_ref_mla_prefill in both modes (one block per (token, head); no fast
- *                     prefill kernel yet).
+ *   mla.prefill       fast: kernels-ptx/src/mla_prefill.cu dsk4j_mla_prefill_mma (qk_dim 192,
+ *                     v_dim 128, 16-byte aligned q, k, v, o; grid nseq * ceil(max_seqlen / 64) x
+ *                     heads); other dims, misaligned views and DSK4J_CUDA_REFERENCE_KERNELS run
+ *                     dsk4j_ref_mla_prefill (one block per (token, head)).
  *   mla.absorb_q / _o dsk4j_ref_mla_absorb in both modes (one thread per output element).
  * The kernels with grid-stride loops take any grid; the split-KV decode kernel needs exactly
  * batch * nsplit * row_tiles blocks. */
@@ -28,6 +30,7 @@
 #define REF_THREADS 256
 #define MLA_THREADS 256
 #define COMBINE_THREADS 128
+#define PF_THREADS 128 /* mla_prefill.cu DSK4J_MLA_PF_THREADS; 64-query tiles */
 #define MLA_BT 32 /* tokens per KV tile */
 #define BLOCKS_PER_SM 64
 #define MAX_SPLITS 64
@@ -42,6 +45,7 @@ enum {
     K_DEC_BM32_S1,
     K_COMBINE,
     K_DEC_WG_BM64_S3,
+    K_PF_MMA,
     K_COUNT
 };
 _Static_assert(K_COUNT == CUDA_MLA_KERNELS, "cuda_driver.h CUDA_MLA_KERNELS");
@@ -49,10 +53,11 @@ _Static_assert(K_COUNT == CUDA_MLA_KERNELS, "cuda_driver.h CUDA_MLA_KERNELS");
 const char* const cuda_mla_kernel_names[CUDA_MLA_KERNELS] = {
     "dsk4j_ref_mla_cache_append",   "dsk4j_ref_mla_decode",         "dsk4j_ref_mla_prefill",
     "dsk4j_ref_mla_absorb",         "dsk4j_mla_decode_mma_bm64_s3", "dsk4j_mla_decode_mma_bm64_s2",
-    "dsk4j_mla_decode_mma_bm32_s1", "dsk4j_mla_decode_combine",     "dsk4j_mla_decode_wgmma_bm64_s3"};
+    "dsk4j_mla_decode_mma_bm32_s1", "dsk4j_mla_decode_combine",     "dsk4j_mla_decode_wgmma_bm64_s3",
+    "dsk4j_mla_prefill_mma"};
 /* mla_decode.cu static_asserts the same numbers (Q + STAGES KV tiles + P + row reductions). */
-const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 192512, 155136, 77824, 0, 189952};
-const int cuda_mla_kernel_sm90a[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 192512, 155136, 77824, 0, 189952, 68608};
+const int cuda_mla_kernel_sm90a[CUDA_MLA_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0};
 
 static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
 
@@ -173,6 +178,15 @@ int cuda_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a) {
     int dt = a->dtype, causal = a->causal;
     long long nseq = a->nseq, tokens = a->tokens, heads = a->heads, qk = a->qk_dim, vd = a->v_dim;
     float scale = a->softmax_scale;
+    const int aligned = ((o | q | k | v) & 15u) == 0;
+    const int64_t q_tiles = (a->max_seqlen + 63) / 64;
+    if (!reference && (usable & (1u << K_PF_MMA)) && aligned && a->qk_dim == 192 && a->v_dim == 128 &&
+        a->heads <= 65535 && q_tiles > 0 && a->nseq <= INT32_MAX / q_tiles) {
+        long long qt = q_tiles;
+        void* fparams[] = {&o, &lse, &q, &k, &v, &dt, &cu, &heads, &qt, &scale, &causal};
+        return cuda_mla_launch2(ctx, K_PF_MMA, (unsigned)(a->nseq * q_tiles), (unsigned)a->heads, PF_THREADS,
+                                fparams);
+    }
     void* params[] = {&o, &lse, &q, &k, &v, &dt, &cu, &nseq, &tokens, &heads, &qk, &vd, &scale, &causal};
     return cuda_mla_launch(ctx, K_REF_PREFILL, grid_for(sm, a->tokens * a->heads, 1), REF_THREADS, params);
 }
