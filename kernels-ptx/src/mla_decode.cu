@@ -23,8 +23,8 @@
 // lse = -inf); otherwise the normalized partial o (f32) and its lse go to the scratch
 // o_part [nsplit][rows][512] / lse_part [nsplit][rows] and dsk4j_mla_decode_combine merges them.
 //
-// Loads: Q (bf16: 16-byte cp.async; f32: float4 loads rounded to bf16 - the tensor cores take bf16
-// operands, like FlashMLA's bf16 q), KV tiles of a BF16 cache by 16-byte cp.async (the cache
+// Loads: Q (bf16: 16-byte cp.async; f32: float4 loads rounded to bf16 - unused: cuda_mla.c sends
+// f32 queries to the exact f32 reference kernel), KV tiles of a BF16 cache by 16-byte cp.async (the cache
 // rows are exactly the smem rows), FP8 cache: e4m3 codes * scale -> bf16 (exact: 3 mantissa bits
 // times a power of two) with plain loads and shared stores, rope by cp.async. Tokens >= L (the
 // end of the sequence) are zero-filled, never read. The F32 cache is not handled here (cuda_mla.c

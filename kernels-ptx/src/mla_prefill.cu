@@ -8,7 +8,8 @@
 // softmax needs only quad shuffles. Q (64 x 192) is staged once and kept as A fragments in registers
 // (12 k steps x 4); KV tiles of 32 keys (K [32][192], V [32][128], bf16, padded pitches of 200 /
 // 136 elements: an odd number of 16-byte chunks, conflict-free ldmatrix) are double-buffered with
-// cp.async (bf16 input) or loaded and rounded to bf16 (f32 input). Per KV tile:
+// cp.async (bf16 input) or loaded and rounded to bf16 (f32 input; unused: cuda_mla.c runs the
+// exact reference for f32). Per KV tile:
 //   S = Q K^T (K as mma's "col" operand straight from [key][dim]), logits * scale * log2(e), masked
 //   to -inf for keys past the sequence or (causal) past the query; m_new, rescale, P = 2^(x - m)
 //   rounded to bf16 and reused in registers as the A fragments of O += P V (V by ldmatrix.trans).

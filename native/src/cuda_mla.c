@@ -8,14 +8,15 @@
  *   mla.decode        fast: kernels-ptx/src/mla_decode.cu, the split-KV mma.sync bf16 kernel (the
  *                     largest variant whose shared memory the device grants: bm64_s3 on sm_90,
  *                     bm64_s2 on sm_80, bm32_s1 on 99 KiB parts) + dsk4j_mla_decode_combine when
- *                     split; BF16 and FP8 caches with 16-byte aligned q_latent, q_pe, o_latent and
- *                     cache. The F32 cache (the exact format), misaligned views and
+ *                     split; bf16 q / o with BF16 and FP8 caches, 16-byte aligned q_latent, q_pe,
+ *                     o_latent and cache. f32 q / o and the F32 cache (exact f32 wanted: the tensor
+ *                     cores would round them to bf16), misaligned views and
  *                     DSK4J_CUDA_REFERENCE_KERNELS run dsk4j_ref_mla_decode (f32, one block per
  *                     query row). On the sm_90a cubin with DSK4J_CUDA_MLA_KERNEL=wgmma (opt-in,
  *                     unverified) dsk4j_mla_decode_wgmma_bm64_s3 replaces the mma.sync kernel.
- *   mla.prefill       fast: kernels-ptx/src/mla_prefill.cu dsk4j_mla_prefill_mma (qk_dim 192,
+ *   mla.prefill       fast: kernels-ptx/src/mla_prefill.cu dsk4j_mla_prefill_mma (bf16, qk_dim 192,
  *                     v_dim 128, 16-byte aligned q, k, v, o; grid nseq * ceil(max_seqlen / 64) x
- *                     heads); other dims, misaligned views and DSK4J_CUDA_REFERENCE_KERNELS run
+ *                     heads); f32, other dims, misaligned views and DSK4J_CUDA_REFERENCE_KERNELS run
  *                     dsk4j_ref_mla_prefill (one block per (token, head)).
  *   mla.absorb_q / _o dsk4j_ref_mla_absorb in both modes (one thread per output element).
  * The kernels with grid-stride loops take any grid; the split-KV decode kernel needs exactly
@@ -130,8 +131,10 @@ int cuda_mla_decode(dsk4j_context* ctx, const mla_decode_args* a) {
         if (usable & (1u << kinds[i])) kernel = kinds[i], bm = bms[i];
     const int aligned = ((dptr(a->q_latent) | dptr(a->q_pe) | dptr(a->o_latent) | dptr(a->cache)) & 15u) == 0;
     const int64_t rows_b = a->sq * a->heads, rows_total = a->batch * rows_b;
+    /* The tensor-core kernels take bf16 operands: f32 queries (or an f32 cache) would be rounded to
+     * bf16 (~2e-3 relative error, beyond the f32 contract), so they run the exact f32 reference. */
     if (reference || kernel < 0 || !(usable & (1u << K_COMBINE)) || !aligned || a->format == DSK4J_MLA_CACHE_F32 ||
-        (a->dtype != DSK4J_DTYPE_F32 && a->dtype != DSK4J_DTYPE_BF16))
+        a->dtype != DSK4J_DTYPE_BF16)
         return decode_reference(ctx, a, sm);
     const int64_t row_tiles = (rows_b + bm - 1) / bm;
     const int64_t base = a->batch * row_tiles;
@@ -180,7 +183,9 @@ int cuda_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a) {
     float scale = a->softmax_scale;
     const int aligned = ((o | q | k | v) & 15u) == 0;
     const int64_t q_tiles = (a->max_seqlen + 63) / 64;
-    if (!reference && (usable & (1u << K_PF_MMA)) && aligned && a->qk_dim == 192 && a->v_dim == 128 &&
+    /* bf16 inputs only: f32 ones would be rounded to bf16 for the tensor cores (see decode) */
+    if (!reference && (usable & (1u << K_PF_MMA)) && aligned && a->dtype == DSK4J_DTYPE_BF16 && a->qk_dim == 192 &&
+        a->v_dim == 128 &&
         a->heads <= 65535 && q_tiles > 0 && a->nseq <= INT32_MAX / q_tiles) {
         long long qt = q_tiles;
         void* fparams[] = {&o, &lse, &q, &k, &v, &dt, &cu, &heads, &qt, &scale, &causal};
