@@ -7,7 +7,7 @@
  *   (sq * heads_in_group) that share every key tile: per 64-token page the cache rows are
  *   widened once into an f32 tile K [64][576], scores S^T = K·Qt for all rows (Qt holds
  *   softmax_scale * [q_latent | q_pe] transposed), an online-softmax step, then O += P·K[:, :512]
- *   (V is the latent part of the same tile). When there are fewer (b, group) items than twice
+ *   (V is the latent part of the same tile). When there are fewer (b, group) items than four times
  *   the threads, the pages of each sequence are split into ranges processed independently; each
  *   writes its normalized o and lse, and a combine pass merges them:
  *   lse = ln sum_i exp(lse_i), o = sum_i exp(lse_i - lse) o_i.
@@ -281,13 +281,15 @@ int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a) {
     j.nhg = (a->heads + j.hg - 1) / j.hg;
     j.rmax = a->sq * j.hg;
     const int64_t max_pages_used = (a->max_seq_len + PAGE - 1) / PAGE;
-    const int64_t base = a->batch * j.nhg, want = 2 * (int64_t)ctx->num_threads;
+    /* at least 4 items per thread when the pages allow (the pool hands chunks out dynamically, so
+     * several per thread even out a core that is busy with something else) */
+    const int64_t base = a->batch * j.nhg, want = 4 * (int64_t)ctx->num_threads;
     j.nsplit = 1;
     j.pps = max_pages_used > 0 ? max_pages_used : 1;
     if (base < want && max_pages_used > 1) {
         int64_t ns = (want + base - 1) / base;
         int64_t pps = (max_pages_used + ns - 1) / ns;
-        if (pps < 2) pps = 2; /* at least 128 tokens per split */
+        if (pps < 4) pps = 4; /* at least 256 tokens per split */
         j.pps = pps;
         j.nsplit = (max_pages_used + pps - 1) / pps;
     }
