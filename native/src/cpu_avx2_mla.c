@@ -8,4 +8,5 @@
 #define MK_PV_CB 2
 #include "cpu_mla_kernel.h"
 
-const mla_kernels cpu_avx2_mla_kernels = {MK_VL, MK_PV_CB * MK_VL, avx2_mla_qk, avx2_mla_softmax, avx2_mla_pv, avx2_mla_widen_bf16};
+const mla_kernels cpu_avx2_mla_kernels = {MK_VL, MK_PV_CB * MK_VL, avx2_mla_qk, avx2_mla_softmax, avx2_mla_pv, avx2_mla_widen_bf16,
+    avx2_mla_dequant_e4m3};

@@ -9,4 +9,5 @@
 #include "cpu_mla_kernel.h"
 
 const mla_kernels cpu_avx512_mla_kernels = {MK_VL, MK_PV_CB * MK_VL, avx512_mla_qk, avx512_mla_softmax,
-                                            avx512_mla_pv, avx512_mla_widen_bf16};
+                                            avx512_mla_pv, avx512_mla_widen_bf16,
+    avx512_mla_dequant_e4m3};

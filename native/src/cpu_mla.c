@@ -7,7 +7,7 @@
  *   (sq * heads_in_group) that share every key tile: per 64-token page the cache rows are
  *   widened once into an f32 tile K [64][576], scores S^T = K·Qt for all rows (Qt holds
  *   softmax_scale * [q_latent | q_pe] transposed), an online-softmax step, then O += P·K[:, :512]
- *   (V is the latent part of the same tile). When there are fewer (b, group) items than twice
+ *   (V is the latent part of the same tile). When there are fewer (b, group) items than four times
  *   the threads, the pages of each sequence are split into ranges processed independently; each
  *   writes its normalized o and lse, and a combine pass merges them:
  *   lse = ln sum_i exp(lse_i), o = sum_i exp(lse_i - lse) o_i.
@@ -29,7 +29,8 @@
 #define MK_PV_CB 2
 #include "cpu_mla_kernel.h"
 
-const mla_kernels cpu_mla_kernels_portable = {MK_VL, MK_PV_CB * MK_VL, port_mla_qk, port_mla_softmax, port_mla_pv, port_mla_widen_bf16};
+const mla_kernels cpu_mla_kernels_portable = {MK_VL, MK_PV_CB * MK_VL, port_mla_qk, port_mla_softmax, port_mla_pv, port_mla_widen_bf16,
+    port_mla_dequant_e4m3};
 
 #define LAT DSK4J_MLA_LATENT
 #define ROPE DSK4J_MLA_ROPE
@@ -64,10 +65,6 @@ static inline void st1(void* y, int32_t dt, int64_t i, float v) {
 static void widen(const mla_kernels* kn, float* dst, const void* src, int32_t dt, int64_t n) {
     if (dt == DSK4J_DTYPE_F32) memcpy(dst, src, (size_t)n * 4);
     else kn->widen_bf16(dst, (const uint16_t*)src, n);
-}
-
-static void e4m3_table(float* t) {
-    for (int i = 0; i < 256; i++) t[i] = cpu_e4m3_to_f32((uint8_t)i);
 }
 
 /* ---------------- cache_append ---------------- */
@@ -128,7 +125,7 @@ void cpu_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a) {
 
 /* Rows [0, nt) of the f32 tile K [TILE][KD] from page `page` of the cache; rows [nt, ntpad) zero. */
 static void load_tile(const mla_kernels* kn, float* K, const uint8_t* cache, int32_t format, int64_t tb, int64_t page, int64_t nt,
-                      int64_t ntpad, const float* e4m3) {
+                      int64_t ntpad) {
     const uint8_t* src = cache + page * PAGE * tb;
     for (int64_t n = 0; n < nt; n++, src += tb) {
         float* k = K + n * KD;
@@ -139,8 +136,7 @@ static void load_tile(const mla_kernels* kn, float* K, const uint8_t* cache, int
         } else {
             float sc[4];
             memcpy(sc, src + LAT, sizeof sc);
-            for (int g = 0; g < 4; g++)
-                for (int i = 0; i < 128; i++) k[g * 128 + i] = e4m3[src[g * 128 + i]] * sc[g];
+            for (int g = 0; g < 4; g++) kn->dequant_e4m3(k + g * 128, src + g * 128, 128, sc[g]);
             widen(kn, k + LAT, src + LAT + 16, DSK4J_DTYPE_BF16, ROPE);
         }
     }
@@ -153,7 +149,6 @@ typedef struct {
     int64_t hg, nhg, nsplit, pps, tb, rmax;
     float* part_o;   /* [batch, nsplit, sq, heads, 512] when nsplit > 1 */
     float* part_lse; /* [batch, nsplit, sq, heads] */
-    float e4m3[256];
     int failed;
 } dec_job;
 
@@ -203,7 +198,7 @@ static void decode_items(void* arg, int64_t i0, int64_t i1) {
         for (int64_t pg = pg0; pg < pg1; pg++) {
             const int64_t pos0 = pg * PAGE, nt = L - pos0 < TILE ? L - pos0 : TILE, ntpad = round_up(nt, 8);
             const int64_t page = a->block_table[b * a->max_pages + pg];
-            load_tile(kn, K, (const uint8_t*)a->cache, a->format, j->tb, page, nt, ntpad, j->e4m3);
+            load_tile(kn, K, (const uint8_t*)a->cache, a->format, j->tb, page, nt, ntpad);
             for (int64_t r = 0; r < Rpad; r++) {
                 int64_t v = 0;
                 if (r < R) {
@@ -285,15 +280,16 @@ int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a) {
     if (j.hg > a->heads) j.hg = a->heads;
     j.nhg = (a->heads + j.hg - 1) / j.hg;
     j.rmax = a->sq * j.hg;
-    e4m3_table(j.e4m3);
     const int64_t max_pages_used = (a->max_seq_len + PAGE - 1) / PAGE;
-    const int64_t base = a->batch * j.nhg, want = 2 * (int64_t)ctx->num_threads;
+    /* at least 4 items per thread when the pages allow (the pool hands chunks out dynamically, so
+     * several per thread even out a core that is busy with something else) */
+    const int64_t base = a->batch * j.nhg, want = 4 * (int64_t)ctx->num_threads;
     j.nsplit = 1;
     j.pps = max_pages_used > 0 ? max_pages_used : 1;
     if (base < want && max_pages_used > 1) {
         int64_t ns = (want + base - 1) / base;
         int64_t pps = (max_pages_used + ns - 1) / ns;
-        if (pps < 2) pps = 2; /* at least 128 tokens per split */
+        if (pps < 4) pps = 4; /* at least 256 tokens per split */
         j.pps = pps;
         j.nsplit = (max_pages_used + pps - 1) / pps;
     }

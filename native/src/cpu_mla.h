@@ -12,6 +12,7 @@ typedef struct mla_kernels {
     void (*pv)(float* O, int64_t os, const float* Pt, int64_t Rpad, int64_t R, const float* V, int64_t vs,
                int64_t nt, int64_t dvpad, const float* alpha);
     void (*widen_bf16)(float* dst, const uint16_t* src, int64_t n); /* exact bf16 -> f32 */
+    void (*dequant_e4m3)(float* dst, const uint8_t* src, int64_t n, float s); /* e4m3 * s, exact */
 } mla_kernels;
 
 extern const mla_kernels cpu_mla_kernels_portable;

@@ -219,5 +219,41 @@ static void MK_NAME(widen_bf16)(float* dst, const uint16_t* src, int64_t n) {
     }
 }
 
+/* dst[n] = float(e4m3 src[n]) * s, exact as the table of cpu_e4m3_to_f32 then one f32 multiply:
+ * normal codes by moving the exponent and mantissa bits, subnormals as m * 2^-9, 0x7f/0xff NaN. */
+static void MK_NAME(dequant_e4m3)(float* dst, const uint8_t* src, int64_t n, float s) {
+    typedef uint8_t vb __attribute__((vector_size(MK_VL)));
+    const int64_t nv = n / MK_VL * MK_VL;
+    const VF sv = MK_NAME(bc)(s);
+    for (int64_t i = 0; i < nv; i += MK_VL) {
+        vb b;
+        memcpy(&b, src + i, sizeof b);
+        VI c = __builtin_convertvector(b, VI);
+        VI x = c & 0x7f, sign = (c & 0x80) << 24;
+        VF normal = (VF)(((x << 20) + (120 << 23)) | sign);
+        VF sub = (VF)((VI)(__builtin_convertvector(x, VF) * 0x1p-9f) | sign);
+        VF v = MK_NAME(sel)(x < 8, sub, normal);
+        v = MK_NAME(sel)(x == 0x7f, (VF)(sign | 0x7fc00000), v);
+        MK_NAME(st)(dst + i, v * sv);
+    }
+    for (int64_t i = nv; i < n; i++) {
+        uint32_t c = src[i], x = c & 0x7f, sign = (c & 0x80) << 24, bits;
+        float v;
+        if (x == 0x7f) {
+            bits = sign | 0x7fc00000u;
+            memcpy(&v, &bits, 4);
+        } else if (x < 8) {
+            v = (float)x * 0x1p-9f;
+            memcpy(&bits, &v, 4);
+            bits |= sign;
+            memcpy(&v, &bits, 4);
+        } else {
+            bits = ((x << 20) + (120u << 23)) | sign;
+            memcpy(&v, &bits, 4);
+        }
+        dst[i] = v * s;
+    }
+}
+
 #undef VF
 #undef VI
