@@ -7,7 +7,8 @@
 #   OUTDIR/ptxas-report.txt               (ptxas -v for sm_80, sm_89, sm_90a)
 # Fails on any spill, stack frame or local memory in the ptxas report, when the sm_89 /
 # sm_90a PTX lacks the hardware fp8 conversion, when the sm_90a PTX lacks the TMA / wgmma /
-# mbarrier / setmaxnreg of dsk4j_gemm_fp8_block_sm90, or when another target's PTX has them. Without nvcc it prints a note and exits 0,
+# mbarrier / setmaxnreg of dsk4j_gemm_fp8_block_sm90, or when another target's PTX has them, or
+# when a fast mla decode kernel lacks mma.sync bf16 / cp.async / ldmatrix(.trans) in any PTX. Without nvcc it prints a note and exits 0,
 # writing nothing (the native library then builds without GPU kernels).
 set -euo pipefail
 
@@ -97,6 +98,40 @@ for insn in mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 cp.async.cg.shar
     fi
 done
 
+# The fast mla decode and prefill kernels (mla_decode.cu, mla_prefill.cu) must run on the bf16 tensor cores with cp.async and
+# ldmatrix (.trans for V) in every shipped PTX: grep each entry's own body.
+mla_entry_body() { # PTX_FILE ENTRY
+    awk -v e="$2" '/\.entry / { on = index($0, e "(") > 0 } on' "$1"
+}
+for ptx in "$TMP/dsk4j_kernels.compute_80.ptx" "$TMP/sm_89.ptx" "$TMP/sm_90a.ptx"; do
+    for entry in dsk4j_mla_decode_mma_bm64_s3 dsk4j_mla_decode_mma_bm64_s2 dsk4j_mla_decode_mma_bm32_s1 \
+                 dsk4j_mla_prefill_mma; do
+        body=$(mla_entry_body "$ptx" "$entry")
+        for insn in mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 cp.async.cg.shared.global \
+                    ldmatrix.sync.aligned.m8n8.x4.shared.b16 ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16; do
+            if ! grep -q "$insn" <<<"$body"; then
+                echo "dsk4j: $entry in $(basename "$ptx") lacks $insn" >&2
+                exit 1
+            fi
+        done
+    done
+    # dsk4j_mla_decode_wgmma_bm64_s3: S by wgmma (+ P V by mma.sync) in the sm_90a PTX only.
+    body=$(mla_entry_body "$ptx" dsk4j_mla_decode_wgmma_bm64_s3)
+    if [ "$(basename "$ptx")" = sm_90a.ptx ]; then
+        for insn in wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 wgmma.fence.sync.aligned \
+                    wgmma.wait_group.sync.aligned fence.proxy.async.shared::cta \
+                    mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16; do
+            if ! grep -q "$insn" <<<"$body"; then
+                echo "dsk4j: dsk4j_mla_decode_wgmma_bm64_s3 in sm_90a.ptx lacks $insn" >&2
+                exit 1
+            fi
+        done
+    elif grep -q "wgmma\.\|fence\.proxy\.async" <<<"$body"; then
+        echo "dsk4j: dsk4j_mla_decode_wgmma_bm64_s3 in $(basename "$ptx") holds wgmma (sm_90a only)" >&2
+        exit 1
+    fi
+done
+
 # Resource check: every entry must have no stack frame, no spills, no local memory.
 bad=$(awk '
     /^== /                     { target = $2 }
@@ -125,8 +160,8 @@ if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -ne 54 ]; then
-    echo "dsk4j: expected 18 kernels (8 fp8, 8 gemm, 2 rope) x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 84 ]; then
+    echo "dsk4j: expected 28 kernels (8 fp8, 8 gemm, 2 rope, 10 mla) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

@@ -5,7 +5,9 @@
 # builds benchmarks/gpu/gpu_check.c against it and runs it: cuda (reference and fast kernels)
 # vs the cpu backend, bit for bit, all 2^32 f32 -> fp8 casts, the gemms, rope.yarn_table / rope.apply
 # (bit for bit; --only-rope runs only those), then timings, then the sm_90a wgmma fp8 gemm vs the
-# mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that).
+# mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that), then the mla ops (cache
+# append byte for byte, decode / prefill / absorb vs the cpu backend, decode timed on FlashMLA's
+# shapes with the H200 targets beside; `--only-mla` runs just those, `--no-mla` skips them).
 # --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.

@@ -23,8 +23,12 @@
  *
  * Then the rope ops (see the rope section: cuda vs cpu bit for bit, timings of rope.apply).
  *
+ * Then the mla ops (see the mla section: cache append byte for byte, decode / prefill / absorb
+ * within tolerance of the cpu backend, decode timed on FlashMLA's shapes).
+ *
  * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm]
- *                  [--only-wgmma] [--no-rope] [--only-rope] [--seed N] [--device cuda:N]
+ *                  [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla]
+ *                  [--seed N] [--device cuda:N]
  * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
@@ -1144,10 +1148,564 @@ static long long rope_table(void) {
 }
 /* ==== end of rope ==== */
 
+/* ==== mla (DESIGN.md 4.4): cache append, decode, prefill, absorb; cuda ref and fast vs the cpu backend ====
+ * mla.cache_append: tokens in shuffled order scattered through shuffled page tables into a pool
+ * poisoned with 0xFF (NaN in every format), every format, f32 / bf16 input: the cuda pools must
+ * equal the cpu pool byte for byte (the format is exact). mla.decode on that pool (unused slots
+ * and pages stay NaN, block_table entries past a sequence are -1, so a read outside the visible
+ * tokens shows): B, Sq in {1, 2} (causal and not), H in {1, 5, 16, 128}, seq lens 0, 1, 63, 64,
+ * 65, 4096, random, every cache format, f32 / bf16 q and o; outputs poisoned (NaN). o: relative
+ * Frobenius error vs the cpu backend <= 2e-5 (f32: every context runs the exact f32 reference
+ * kernel) / 1e-2 (bf16 out; the fast kernels round P to bf16 as FlashMLA does); lse: |err| <= 1e-4
+ * (ref, f32) / 1e-2 (fast, bf16), -inf exactly where the cpu has it; a NaN where the cpu is finite
+ * fails.
+ * mla.prefill (fast: the bf16 qk 192 / v 128 tensor-core kernel, 1e-2, lse 1e-2; f32, other dims
+ * and the reference context: <= 1e-5) and absorb_q / absorb_o (reference kernels): 1e-2 for bf16 out;
+ * prefill timed on one causal 4096-token sequence, 16 heads (TFLOPS over the computed pairs). Timing (fast context): decode on FlashMLA's shapes b = 128, s_q in {1, 2} (causal),
+ * h = 128, seq 4096, page 64, bf16 cache and q (and h = 16, the memory-bound case, and the FP8
+ * cache), checked against the cpu on the first 2 sequences; GB/s = (cache + q + o bytes) / time and
+ * TFLOPS = 2 b s_q h L (576 + 512) / time as FlashMLA counts them, printed beside the H200 targets
+ * (>= 3000 GB/s memory-bound, >= 550 TFLOPS compute-bound). On an sm_90a module a third context
+ * opened with DSK4J_CUDA_MLA_KERNEL=wgmma runs every decode case and timing on the wgmma kernel
+ * (columns wg_*; opt-in until verified). Options: --no-mla, --only-mla. */
+typedef struct {
+    char op[40];
+    char shape[80];
+    double ref_err, fast_err, wg_err; /* o: relative Frobenius error; < 0: not run */
+    long long ref_bad, fast_bad, wg_bad;
+    double ms, gbps, tflops;          /* fast context */
+    double wg_ms, wg_gbps, wg_tflops; /* wgmma context */
+} mla_row;
+static dsk4j_context* g_mla_wg; /* DSK4J_CUDA_MLA_KERNEL=wgmma, when its describe says so; else NULL */
+static mla_row g_mrows[160];
+static int g_nmrows;
+
+static mla_row* mla_new_row(void) {
+    if (g_nmrows >= (int)(sizeof g_mrows / sizeof g_mrows[0])) {
+        fprintf(stderr, "gpu_check: too many mla cases\n");
+        exit(2);
+    }
+    mla_row* r = &g_mrows[g_nmrows++];
+    memset(r, 0, sizeof *r);
+    r->ref_err = r->fast_err = r->wg_err = -1;
+    return r;
+}
+
+static float mla_uniform(float amp) { return amp * (2.0f * (float)(rnd() >> 40) / (float)(1ull << 24) - 1.0f); }
+
+/* n values uniform in [-amp, amp) in dt (bf16: rounded from f32). */
+static void mla_fill(void* p, int32_t dt, int64_t n, float amp) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = mla_uniform(amp);
+        if (dt == DSK4J_DTYPE_F32) ((float*)p)[i] = v;
+        else ((uint16_t*)p)[i] = (uint16_t)((f2u(v) + 0x7fffu + ((f2u(v) >> 16) & 1u)) >> 16);
+    }
+}
+
+static double mla_val(const void* p, int32_t dt, int64_t i) {
+    if (dt == DSK4J_DTYPE_F32) return (double)((const float*)p)[i];
+    return (double)u2f((uint32_t)((const uint16_t*)p)[i] << 16);
+}
+
+/* Relative Frobenius error of got vs want (n values in dt); *bad += non-finite where want is finite
+ * (first few printed) and 1 if the error is above tol. */
+static double mla_cmp(const char* what, const void* want, const void* got, int32_t dt, int64_t n, double tol,
+                      long long* bad) {
+    double num = 0, den = 0;
+    long long nf = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double w = mla_val(want, dt, i), g = mla_val(got, dt, i);
+        if (isfinite(w) && !isfinite(g)) {
+            if (nf < 3) printf("  MISMATCH %s [%lld]: cpu %g, cuda %g\n", what, (long long)i, w, g);
+            nf++;
+            continue;
+        }
+        if (!isfinite(w)) continue;
+        num += (g - w) * (g - w);
+        den += w * w;
+    }
+    double err = den > 0 ? sqrt(num / den) : sqrt(num);
+    *bad += nf;
+    if (err > tol) {
+        printf("  MISMATCH %s: relative error %.3g > %.3g\n", what, err, tol);
+        (*bad)++;
+    }
+    return err;
+}
+
+static long long mla_cmp_lse(const char* what, const float* want, const float* got, int64_t n, double tol) {
+    long long bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int ok = isinf(want[i]) ? (isinf(got[i]) && (want[i] < 0) == (got[i] < 0))
+                                : (isfinite(got[i]) && fabs((double)got[i] - (double)want[i]) <= tol);
+        if (!ok) {
+            if (bad < 3) printf("  MISMATCH %s lse[%lld]: cpu %.9g, cuda %.9g\n", what, (long long)i, want[i], got[i]);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static void* mla_upload(dsk4j_context* g, const void* h, int64_t bytes) {
+    void* d = NULL;
+    CK(dsk4j_mem_alloc(&d, g, bytes > 0 ? bytes : 16));
+    if (bytes > 0) CK(dsk4j_memcpy(g, d, bytes, h, bytes, bytes, DSK4J_COPY_HOST_TO_DEVICE));
+    return d;
+}
+
+static const char* mla_fmt_name(int32_t f) {
+    return f == DSK4J_MLA_CACHE_F32 ? "f32" : f == DSK4J_MLA_CACHE_BF16 ? "bf16" : "fp8";
+}
+
+/* One paged cache: lens[batch], shuffled pages, shuffled token order; built on the cpu (host pool)
+ * and, when check_append, also on both cuda contexts and compared byte for byte. */
+typedef struct {
+    int64_t batch, max_pages, num_pages, tokens, token_bytes, cache_bytes;
+    int32_t format, dtype;
+    int32_t *bt, *lens;
+    uint8_t* cache; /* host pool (cpu-built) */
+    int64_t max_len;
+} mla_cache;
+
+static void mla_cache_build(mla_cache* c, int64_t batch, const int32_t* lens, int32_t format, int32_t dt,
+                            int check_append, mla_row* row) {
+    memset(c, 0, sizeof *c);
+    c->batch = batch;
+    c->format = format;
+    c->dtype = dt;
+    CK(dsk4j_mla_cache_token_bytes(&c->token_bytes, format));
+    int64_t need = 0, maxp = 0;
+    for (int64_t b = 0; b < batch; b++) {
+        int64_t p = (lens[b] + 63) / 64;
+        need += p;
+        if (p > maxp) maxp = p;
+        if (lens[b] > c->max_len) c->max_len = lens[b];
+        c->tokens += lens[b];
+    }
+    c->max_pages = maxp + 1;
+    c->num_pages = need + 3;
+    c->cache_bytes = c->num_pages * 64 * c->token_bytes;
+    c->lens = xmalloc((size_t)batch * 4);
+    memcpy(c->lens, lens, (size_t)batch * 4);
+    c->bt = xmalloc((size_t)(batch * c->max_pages) * 4);
+    int32_t* perm = xmalloc((size_t)c->num_pages * 4);
+    for (int64_t i = 0; i < c->num_pages; i++) perm[i] = (int32_t)i;
+    for (int64_t i = c->num_pages - 1; i > 0; i--) {
+        int64_t j = (int64_t)(rnd() % (uint64_t)(i + 1));
+        int32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    int64_t k = 0;
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t g = 0; g < c->max_pages; g++) c->bt[b * c->max_pages + g] = g * 64 < lens[b] ? perm[k++] : -1;
+    free(perm);
+    const int64_t T = c->tokens, es = (int64_t)dsize(dt);
+    int32_t* ids = xmalloc((size_t)(T > 0 ? T : 1) * 4);
+    int32_t* pos = xmalloc((size_t)(T > 0 ? T : 1) * 4);
+    k = 0;
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t p = 0; p < lens[b]; p++) ids[k] = (int32_t)b, pos[k++] = (int32_t)p;
+    for (int64_t i = T - 1; i > 0; i--) {
+        int64_t j = (int64_t)(rnd() % (uint64_t)(i + 1));
+        int32_t t = ids[i]; ids[i] = ids[j]; ids[j] = t;
+        t = pos[i]; pos[i] = pos[j]; pos[j] = t;
+    }
+    void* kv = xmalloc((size_t)(T * 512 * es + 16));
+    void* pe = xmalloc((size_t)(T * 64 * es + 16));
+    mla_fill(kv, dt, T * 512, 1.0f);
+    mla_fill(pe, dt, T * 64, 1.0f);
+    c->cache = xmalloc((size_t)c->cache_bytes);
+    memset(c->cache, 0xFF, (size_t)c->cache_bytes);
+    const int64_t btb = batch * c->max_pages * 4;
+    if (T > 0)
+        CK(dsk4j_mla_cache_append(g_cpu, c->cache, c->cache_bytes, format, kv, T * 512 * es, pe, T * 64 * es, dt, ids,
+                                  T * 4, pos, T * 4, c->bt, btb, batch, c->max_pages, c->num_pages, T));
+    if (check_append && T > 0) {
+        dsk4j_context* ctxs[2] = {g_ref, g_fast};
+        uint8_t* got = xmalloc((size_t)c->cache_bytes);
+        for (int x = 0; x < 2; x++) {
+            dsk4j_context* g = ctxs[x];
+            void* dc = NULL;
+            CK(dsk4j_mem_alloc(&dc, g, c->cache_bytes));
+            CK(dsk4j_memset(g, dc, c->cache_bytes, 0xFF, c->cache_bytes));
+            void* dkv = mla_upload(g, kv, T * 512 * es);
+            void* dpe = mla_upload(g, pe, T * 64 * es);
+            void* dids = mla_upload(g, ids, T * 4);
+            void* dpos = mla_upload(g, pos, T * 4);
+            void* dbt = mla_upload(g, c->bt, btb);
+            CK(dsk4j_mla_cache_append(g, dc, c->cache_bytes, format, dkv, T * 512 * es, dpe, T * 64 * es, dt, dids,
+                                      T * 4, dpos, T * 4, dbt, btb, batch, c->max_pages, c->num_pages, T));
+            CK(dsk4j_memcpy(g, got, c->cache_bytes, dc, c->cache_bytes, c->cache_bytes, DSK4J_COPY_DEVICE_TO_HOST));
+            long long bad = 0;
+            for (int64_t i = 0; i < c->cache_bytes; i++)
+                if (got[i] != c->cache[i]) {
+                    if (bad < 3)
+                        printf("  MISMATCH mla.cache_append %s %s byte %lld (token %lld, offset %lld): cpu 0x%02x, cuda 0x%02x\n",
+                               x ? "fast" : "ref", mla_fmt_name(format), (long long)i, (long long)(i / c->token_bytes),
+                               (long long)(i % c->token_bytes), c->cache[i], got[i]);
+                    bad++;
+                }
+            if (x == 0) row->ref_bad += bad;
+            else row->fast_bad += bad;
+            void* frees[6] = {dc, dkv, dpe, dids, dpos, dbt};
+            for (int i = 0; i < 6; i++) CK(dsk4j_mem_free(g, frees[i]));
+        }
+        free(got);
+    }
+    free(ids);
+    free(pos);
+    free(kv);
+    free(pe);
+}
+
+static void mla_cache_free(mla_cache* c) {
+    free(c->bt);
+    free(c->lens);
+    free(c->cache);
+}
+
+#define MLA_SCALE 0.1352338f
+
+/* Decode of batch x sq x heads on the cache c. check_batch: the sequences compared (all unless
+ * timed). timed: only the fast context, timed. */
+static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, int causal, int timed,
+                           int64_t check_batch, mla_row* r) {
+    const int64_t B = c->batch, rows = B * sq * heads, rows_c = check_batch * sq * heads, es = (int64_t)dsize(dt);
+    const int32_t flags = causal ? DSK4J_MLA_CAUSAL : 0;
+    void* ql = xmalloc((size_t)(rows * 512 * es));
+    void* qp = xmalloc((size_t)(rows * 64 * es));
+    mla_fill(ql, dt, rows * 512, 1.0f);
+    mla_fill(qp, dt, rows * 64, 1.0f);
+    void* want = xmalloc((size_t)(rows_c * 512 * es));
+    float* want_lse = xmalloc((size_t)rows_c * 4);
+    void* got = xmalloc((size_t)(rows_c * 512 * es));
+    float* got_lse = xmalloc((size_t)rows_c * 4);
+    const int64_t btb = B * c->max_pages * 4;
+    CK(dsk4j_mla_decode(g_cpu, want, rows_c * 512 * es, want_lse, rows_c * 4, ql, rows_c * 512 * es, qp,
+                        rows_c * 64 * es, dt, c->cache, c->cache_bytes, c->format, c->bt, check_batch * c->max_pages * 4,
+                        c->lens, check_batch * 4, check_batch, sq, heads, c->max_pages, c->num_pages, MLA_SCALE, flags));
+    dsk4j_context* ctxs[3] = {g_ref, g_fast, g_mla_wg};
+    for (int x = timed ? 1 : 0; x < 3; x++) {
+        dsk4j_context* g = ctxs[x];
+        if (g == NULL) continue;
+        void* dc = mla_upload(g, c->cache, c->cache_bytes);
+        void* dbt = mla_upload(g, c->bt, btb);
+        void* dl = mla_upload(g, c->lens, B * 4);
+        void* dq = mla_upload(g, ql, rows * 512 * es);
+        void* dp = mla_upload(g, qp, rows * 64 * es);
+        void *dout = NULL, *dlse = NULL;
+        CK(dsk4j_mem_alloc(&dout, g, rows * 512 * es));
+        CK(dsk4j_mem_alloc(&dlse, g, rows * 4));
+        CK(dsk4j_memset(g, dout, rows * 512 * es, 0xFF, rows * 512 * es));
+        CK(dsk4j_memset(g, dlse, rows * 4, 0xFF, rows * 4));
+        CK(dsk4j_mla_decode(g, dout, rows * 512 * es, dlse, rows * 4, dq, rows * 512 * es, dp, rows * 64 * es, dt, dc,
+                            c->cache_bytes, c->format, dbt, btb, dl, B * 4, B, sq, heads, c->max_pages, c->num_pages,
+                            MLA_SCALE, flags));
+        CK(dsk4j_memcpy(g, got, rows_c * 512 * es, dout, rows * 512 * es, rows_c * 512 * es, DSK4J_COPY_DEVICE_TO_HOST));
+        CK(dsk4j_memcpy(g, got_lse, rows_c * 4, dlse, rows * 4, rows_c * 4, DSK4J_COPY_DEVICE_TO_HOST));
+        long long bad = 0;
+        /* f32 q / o run the exact f32 reference kernel in every context (cuda_mla.c) */
+        const double tol = dt == DSK4J_DTYPE_BF16 ? 1e-2 : 2e-5;
+        char what[160];
+        snprintf(what, sizeof what, "mla.decode %s %s %s", x ? "fast" : "ref", r->op, r->shape);
+        double err = mla_cmp(what, want, got, dt, rows_c * 512, tol, &bad);
+        bad += mla_cmp_lse(what, want_lse, got_lse, rows_c, x == 0 || dt == DSK4J_DTYPE_F32 ? 1e-4 : 1e-2);
+        if (x == 0) r->ref_err = err, r->ref_bad += bad;
+        else if (x == 1) r->fast_err = err, r->fast_bad += bad;
+        else r->wg_err = err, r->wg_bad += bad;
+        if (timed && g_timing) {
+            for (int w = 0; w < 3; w++)
+                CK(dsk4j_mla_decode(g, dout, rows * 512 * es, dlse, rows * 4, dq, rows * 512 * es, dp, rows * 64 * es, dt,
+                                    dc, c->cache_bytes, c->format, dbt, btb, dl, B * 4, B, sq, heads, c->max_pages,
+                                    c->num_pages, MLA_SCALE, flags));
+            CK(dsk4j_synchronize(g));
+            const int iters = 10;
+            double t0 = now_s();
+            for (int it = 0; it < iters; it++)
+                CK(dsk4j_mla_decode(g, dout, rows * 512 * es, dlse, rows * 4, dq, rows * 512 * es, dp, rows * 64 * es, dt,
+                                    dc, c->cache_bytes, c->format, dbt, btb, dl, B * 4, B, sq, heads, c->max_pages,
+                                    c->num_pages, MLA_SCALE, flags));
+            CK(dsk4j_synchronize(g));
+            /* per call: includes api_mla.c's host check (seq_lens and block_table copied to the host) */
+            const double per = (now_s() - t0) / iters;
+            double kv_tokens = 0;
+            for (int64_t b = 0; b < B; b++) kv_tokens += (double)c->lens[b];
+            const double gbps = (kv_tokens * (double)c->token_bytes + (double)rows * (576 + 512) * (double)es) / per / 1e9;
+            const double tflops = 2.0 * (double)sq * (double)heads * kv_tokens * (576 + 512) / per / 1e12;
+            if (x == 1) r->ms = per * 1e3, r->gbps = gbps, r->tflops = tflops;
+            else r->wg_ms = per * 1e3, r->wg_gbps = gbps, r->wg_tflops = tflops;
+        }
+        void* frees[7] = {dc, dbt, dl, dq, dp, dout, dlse};
+        for (int i = 0; i < 7; i++) CK(dsk4j_mem_free(g, frees[i]));
+    }
+    free(ql);
+    free(qp);
+    free(want);
+    free(want_lse);
+    free(got);
+    free(got_lse);
+}
+
+/* Correctness: one cache (append checked) and decode for each sq / causal on it. */
+static void mla_decode_case(int64_t batch, const int32_t* lens, int64_t heads, int32_t format, int32_t dt) {
+    mla_row* ar = mla_new_row();
+    snprintf(ar->op, sizeof ar->op, "mla.cache_append %s<-%s", mla_fmt_name(format), dt == DSK4J_DTYPE_F32 ? "f32" : "bf16");
+    int n = snprintf(ar->shape, sizeof ar->shape, "B=%lld L=", (long long)batch);
+    for (int64_t b = 0; b < batch && n < (int)sizeof ar->shape - 8; b++)
+        n += snprintf(ar->shape + n, sizeof ar->shape - (size_t)n, "%s%d", b ? "," : "", lens[b]);
+    mla_cache c;
+    mla_cache_build(&c, batch, lens, format, dt, 1, ar);
+    ar->ref_err = ar->fast_err = 0;
+    int causal_ok = 1; /* causal needs every L = 0 or >= sq (= 2) */
+    for (int64_t b = 0; b < batch; b++)
+        if (lens[b] == 1) causal_ok = 0;
+    for (int v = 0; v < 3; v++) {
+        const int64_t sq = v == 0 ? 1 : 2;
+        const int causal = v == 2;
+        if (causal && !causal_ok) continue;
+        mla_row* r = mla_new_row();
+        snprintf(r->op, sizeof r->op, "mla.decode %s q:%s%s", mla_fmt_name(format), dt == DSK4J_DTYPE_F32 ? "f32" : "bf16",
+                 causal ? " causal" : "");
+        snprintf(r->shape, sizeof r->shape, "Sq=%lld H=%lld %.60s", (long long)sq, (long long)heads, ar->shape);
+        mla_decode_run(&c, sq, heads, dt, causal, 0, batch, r);
+        printf("%-34s %-40s ref %s fast %s%s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok",
+               g_mla_wg == NULL ? "" : r->wg_bad ? " wgmma FAIL" : " wgmma ok");
+        fflush(stdout);
+    }
+    printf("%-34s %-40s ref %s fast %s\n", ar->op, ar->shape, ar->ref_bad ? "FAIL" : "ok", ar->fast_bad ? "FAIL" : "ok");
+    mla_cache_free(&c);
+}
+
+/* Timing on FlashMLA's shapes (fast context); the first 2 sequences checked against the cpu. */
+static void mla_decode_timed(int64_t batch, int64_t sq, int64_t heads, int64_t len, int32_t format) {
+    int32_t* lens = xmalloc((size_t)batch * 4);
+    for (int64_t b = 0; b < batch; b++) lens[b] = (int32_t)len;
+    mla_row* r = mla_new_row();
+    snprintf(r->op, sizeof r->op, "mla.decode %s q:bf16%s (timed)", mla_fmt_name(format), sq > 1 ? " causal" : "");
+    snprintf(r->shape, sizeof r->shape, "b=%lld s_q=%lld h=%lld seq=%lld page=64", (long long)batch, (long long)sq,
+             (long long)heads, (long long)len);
+    mla_cache c;
+    mla_cache_build(&c, batch, lens, format, DSK4J_DTYPE_BF16, 0, r);
+    mla_decode_run(&c, sq, heads, DSK4J_DTYPE_BF16, sq > 1, 1, 2, r);
+    printf("%-34s %-40s fast %s, %.3f ms, %.0f GB/s, %.1f TFLOPS\n", r->op, r->shape, r->fast_bad ? "FAIL" : "ok", r->ms,
+           r->gbps, r->tflops);
+    if (g_mla_wg != NULL)
+        printf("%-34s %-40s wgmma %s, %.3f ms, %.0f GB/s, %.1f TFLOPS\n", r->op, r->shape, r->wg_bad ? "FAIL" : "ok",
+               r->wg_ms, r->wg_gbps, r->wg_tflops);
+    fflush(stdout);
+    mla_cache_free(&c);
+    free(lens);
+}
+
+/* mla.prefill: nseq packed sequences of the given lengths, heads, qk 192, v 128 (or other dims). */
+static void mla_prefill_case(int64_t nseq, const int32_t* lens, int64_t heads, int64_t qk, int64_t vd, int32_t dt,
+                             int causal, int timed) {
+    mla_row* r = mla_new_row();
+    int32_t* cu = xmalloc((size_t)(nseq + 1) * 4);
+    cu[0] = 0;
+    for (int64_t i = 0; i < nseq; i++) cu[i + 1] = cu[i] + lens[i];
+    const int64_t T = cu[nseq], es = (int64_t)dsize(dt);
+    snprintf(r->op, sizeof r->op, "mla.prefill %s%s", dt == DSK4J_DTYPE_F32 ? "f32" : "bf16", causal ? " causal" : "");
+    snprintf(r->shape, sizeof r->shape, "T=%lld nseq=%lld H=%lld qk=%lld v=%lld", (long long)T, (long long)nseq,
+             (long long)heads, (long long)qk, (long long)vd);
+    const int64_t qb = T * heads * qk * es, vb = T * heads * vd * es, lb = T * heads * 4;
+    void* q = xmalloc((size_t)qb);
+    void* k = xmalloc((size_t)qb);
+    void* v = xmalloc((size_t)vb);
+    mla_fill(q, dt, T * heads * qk, 1.0f);
+    mla_fill(k, dt, T * heads * qk, 1.0f);
+    mla_fill(v, dt, T * heads * vd, 1.0f);
+    void* want = xmalloc((size_t)vb);
+    float* want_lse = xmalloc((size_t)lb);
+    void* got = xmalloc((size_t)vb);
+    float* got_lse = xmalloc((size_t)lb);
+    const int32_t flags = causal ? DSK4J_MLA_CAUSAL : 0;
+    CK(dsk4j_mla_prefill(g_cpu, want, vb, want_lse, lb, q, qb, k, qb, v, vb, dt, cu, (nseq + 1) * 4, nseq, T, heads, qk,
+                         vd, MLA_SCALE, flags));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int x = 0; x < 2; x++) {
+        dsk4j_context* g = ctxs[x];
+        void* dq = mla_upload(g, q, qb);
+        void* dk = mla_upload(g, k, qb);
+        void* dv = mla_upload(g, v, vb);
+        void* dcu = mla_upload(g, cu, (nseq + 1) * 4);
+        void *dout = NULL, *dlse = NULL;
+        CK(dsk4j_mem_alloc(&dout, g, vb));
+        CK(dsk4j_mem_alloc(&dlse, g, lb));
+        CK(dsk4j_memset(g, dout, vb, 0xFF, vb));
+        CK(dsk4j_memset(g, dlse, lb, 0xFF, lb));
+        CK(dsk4j_mla_prefill(g, dout, vb, dlse, lb, dq, qb, dk, qb, dv, vb, dt, dcu, (nseq + 1) * 4, nseq, T, heads, qk, vd,
+                             MLA_SCALE, flags));
+        CK(dsk4j_memcpy(g, got, vb, dout, vb, vb, DSK4J_COPY_DEVICE_TO_HOST));
+        CK(dsk4j_memcpy(g, got_lse, lb, dlse, lb, lb, DSK4J_COPY_DEVICE_TO_HOST));
+        long long bad = 0;
+        char what[160];
+        snprintf(what, sizeof what, "%s %s %s", r->op, x ? "fast" : "ref", r->shape);
+        /* the fast kernel (qk 192, v 128) rounds q, k, v and P to bf16 for the tensor cores */
+        const int tc = x == 1 && qk == 192 && vd == 128 && dt == DSK4J_DTYPE_BF16;
+        double err = mla_cmp(what, want, got, dt, T * heads * vd, dt == DSK4J_DTYPE_BF16 ? 1e-2 : 1e-5, &bad);
+        bad += mla_cmp_lse(what, want_lse, got_lse, T * heads, tc ? 1e-2 : 1e-4);
+        if (x == 0) r->ref_err = err, r->ref_bad = bad;
+        else r->fast_err = err, r->fast_bad = bad;
+        if (x == 1 && timed && g_timing) {
+            for (int w = 0; w < 2; w++)
+                CK(dsk4j_mla_prefill(g, dout, vb, dlse, lb, dq, qb, dk, qb, dv, vb, dt, dcu, (nseq + 1) * 4, nseq, T, heads,
+                                     qk, vd, MLA_SCALE, flags));
+            CK(dsk4j_synchronize(g));
+            const int iters = 5;
+            double t0 = now_s();
+            for (int it = 0; it < iters; it++)
+                CK(dsk4j_mla_prefill(g, dout, vb, dlse, lb, dq, qb, dk, qb, dv, vb, dt, dcu, (nseq + 1) * 4, nseq, T, heads,
+                                     qk, vd, MLA_SCALE, flags));
+            CK(dsk4j_synchronize(g));
+            const double per = (now_s() - t0) / iters;
+            double pairs = 0; /* (query, key) pairs computed */
+            for (int64_t i = 0; i < nseq; i++)
+                pairs += causal ? (double)lens[i] * (lens[i] + 1) / 2.0 : (double)lens[i] * (double)lens[i];
+            r->ms = per * 1e3;
+            r->gbps = (double)(2 * qb + 2 * vb) / per / 1e9;
+            r->tflops = 2.0 * (double)heads * pairs * (double)(qk + vd) / per / 1e12;
+        }
+        void* frees[6] = {dq, dk, dv, dcu, dout, dlse};
+        for (int i = 0; i < 6; i++) CK(dsk4j_mem_free(g, frees[i]));
+    }
+    printf("%-34s %-40s ref %s fast %s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok");
+    fflush(stdout);
+    free(cu);
+    free(q);
+    free(k);
+    free(v);
+    free(want);
+    free(want_lse);
+    free(got);
+    free(got_lse);
+}
+
+/* mla.absorb_q (q_nope read out of q [T, H, 192]) and mla.absorb_o. */
+static void mla_absorb_case(int64_t tokens, int64_t heads, int32_t dt, int32_t wd, int o_side) {
+    mla_row* r = mla_new_row();
+    snprintf(r->op, sizeof r->op, "mla.absorb_%s %s w:%s", o_side ? "o" : "q", dt == DSK4J_DTYPE_F32 ? "f32" : "bf16",
+             wd == DSK4J_DTYPE_F32 ? "f32" : "bf16");
+    snprintf(r->shape, sizeof r->shape, "T=%lld H=%lld", (long long)tokens, (long long)heads);
+    const int64_t es = (int64_t)dsize(dt), ws = (int64_t)dsize(wd);
+    const int64_t xn = tokens * heads * (o_side ? 512 : 192), yn = tokens * heads * (o_side ? 128 : 512),
+                  wn = heads * 256 * 512;
+    void* x = xmalloc((size_t)(xn * es));
+    void* w = xmalloc((size_t)(wn * ws));
+    mla_fill(x, dt, xn, 1.0f);
+    mla_fill(w, wd, wn, 0.1f);
+    void* want = xmalloc((size_t)(yn * es));
+    void* got = xmalloc((size_t)(yn * es));
+    if (o_side) CK(dsk4j_mla_absorb_o(g_cpu, want, yn * es, x, xn * es, dt, w, wn * ws, wd, tokens, heads));
+    else CK(dsk4j_mla_absorb_q(g_cpu, want, yn * es, x, xn * es, dt, w, wn * ws, wd, tokens, heads, 192));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        void* dx = mla_upload(g, x, xn * es);
+        void* dw = mla_upload(g, w, wn * ws);
+        void* dy = NULL;
+        CK(dsk4j_mem_alloc(&dy, g, yn * es));
+        CK(dsk4j_memset(g, dy, yn * es, 0xFF, yn * es));
+        if (o_side) CK(dsk4j_mla_absorb_o(g, dy, yn * es, dx, xn * es, dt, dw, wn * ws, wd, tokens, heads));
+        else CK(dsk4j_mla_absorb_q(g, dy, yn * es, dx, xn * es, dt, dw, wn * ws, wd, tokens, heads, 192));
+        CK(dsk4j_memcpy(g, got, yn * es, dy, yn * es, yn * es, DSK4J_COPY_DEVICE_TO_HOST));
+        long long bad = 0;
+        char what[160];
+        snprintf(what, sizeof what, "%s %s %s", r->op, k ? "fast" : "ref", r->shape);
+        double err = mla_cmp(what, want, got, dt, yn, dt == DSK4J_DTYPE_BF16 ? 1e-2 : 1e-5, &bad);
+        if (k == 0) r->ref_err = err, r->ref_bad = bad;
+        else r->fast_err = err, r->fast_bad = bad;
+        CK(dsk4j_mem_free(g, dx));
+        CK(dsk4j_mem_free(g, dw));
+        CK(dsk4j_mem_free(g, dy));
+    }
+    printf("%-34s %-40s ref %s fast %s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok");
+    free(x);
+    free(w);
+    free(want);
+    free(got);
+}
+
+static void check_mla(void) {
+    const int32_t F = DSK4J_DTYPE_F32, B = DSK4J_DTYPE_BF16;
+    static const int32_t formats[3] = {DSK4J_MLA_CACHE_BF16, DSK4J_MLA_CACHE_FP8, DSK4J_MLA_CACHE_F32};
+    const int32_t edge[] = {1, 63, 64, 65};
+    const int32_t mixed[] = {65, 0, 200, 2, 129};
+    const int32_t longer[] = {4096, 1000};
+    for (int f = 0; f < 3; f++) {
+        for (int d = 0; d < 2; d++) {
+            const int32_t dt = d ? F : B;
+            mla_decode_case(4, edge, 16, formats[f], dt);
+            mla_decode_case(5, mixed, 5, formats[f], dt);
+            if (!g_quick) mla_decode_case(2, longer, 128, formats[f], dt);
+        }
+        int32_t rl[3];
+        for (int i = 0; i < 3; i++) rl[i] = 1 + (int32_t)(rnd() % 700);
+        mla_decode_case(3, rl, 1 + (int64_t)(rnd() % 40), formats[f], B);
+        const int32_t one[] = {64};
+        mla_decode_case(1, one, 128, formats[f], B);
+    }
+    const int32_t pl[] = {1, 63, 64, 65, 130};
+    const int32_t pz[] = {3, 0, 70};
+    for (int d = 0; d < 2; d++) {
+        const int32_t dt = d ? F : B;
+        mla_prefill_case(5, pl, 4, 192, 128, dt, 1, 0);
+        mla_prefill_case(5, pl, 4, 192, 128, dt, 0, 0);
+        mla_prefill_case(3, pz, 3, 64, 32, dt, 1, 0);
+        const int32_t pbig[] = {1000, 1, 300, 64};
+        if (!g_quick) mla_prefill_case(4, pbig, 16, 192, 128, dt, d == 0, 0);
+        mla_absorb_case(5, 3, dt, B, 0);
+        mla_absorb_case(5, 3, dt, F, 1);
+    }
+    if (g_quick || !g_timing) return;
+    mla_decode_timed(128, 1, 128, 4096, DSK4J_MLA_CACHE_BF16);
+    mla_decode_timed(128, 2, 128, 4096, DSK4J_MLA_CACHE_BF16);
+    mla_decode_timed(128, 1, 16, 4096, DSK4J_MLA_CACHE_BF16);
+    mla_decode_timed(128, 1, 128, 4096, DSK4J_MLA_CACHE_FP8);
+    const int32_t p4k[] = {4096};
+    mla_prefill_case(1, p4k, 16, 192, 128, B, 1, 1); /* prefill timed: one 4096-token sequence, causal */
+}
+
+static long long mla_table(void) {
+    long long fails = 0;
+    printf("\n%-34s %-40s %9s %9s %8s %8s %8s %8s %8s  %s\n", "mla op", "shape", "ref_err", "fast_err", "ref_bad",
+           "fast_bad", "ms", "GB/s", "TFLOPS", "H200 target");
+    if (g_mla_wg != NULL) printf("(decode rows: a second line 'wgmma' for the DSK4J_CUDA_MLA_KERNEL=wgmma context)\n");
+    for (int i = 0; i < g_nmrows; i++) {
+        mla_row* r = &g_mrows[i];
+        char re[16] = "-", fe[16] = "-", ms[16] = "-", gb[16] = "-", tf[16] = "-";
+        if (r->ref_err >= 0) snprintf(re, sizeof re, "%.2e", r->ref_err);
+        if (r->fast_err >= 0) snprintf(fe, sizeof fe, "%.2e", r->fast_err);
+        if (r->ms > 0) {
+            snprintf(ms, sizeof ms, "%.3f", r->ms);
+            snprintf(gb, sizeof gb, "%.0f", r->gbps);
+            snprintf(tf, sizeof tf, "%.1f", r->tflops);
+        }
+        printf("%-34s %-40s %9s %9s %8lld %8lld %8s %8s %8s  %s\n", r->op, r->shape, re, fe, r->ref_bad, r->fast_bad, ms,
+               gb, tf, r->ms > 0 && strncmp(r->op, "mla.decode", 10) == 0 ? ">= 3000 GB/s memory-bound, >= 550 TFLOPS compute-bound" : "");
+        fails += r->ref_bad + r->fast_bad;
+        if (g_mla_wg != NULL && r->wg_err >= 0) {
+            char we[16], wms[16] = "-", wgb[16] = "-", wtf[16] = "-";
+            snprintf(we, sizeof we, "%.2e", r->wg_err);
+            if (r->wg_ms > 0) {
+                snprintf(wms, sizeof wms, "%.3f", r->wg_ms);
+                snprintf(wgb, sizeof wgb, "%.0f", r->wg_gbps);
+                snprintf(wtf, sizeof wtf, "%.1f", r->wg_tflops);
+            }
+            printf("%-34s %-40s %9s %9s %8s %8lld %8s %8s %8s\n", "  wgmma", "", "", we, "", r->wg_bad, wms, wgb, wtf);
+            fails += r->wg_bad;
+        }
+    }
+    return fails;
+}
+/* ==== end of mla ==== */
+
 int main(int argc, char** argv) {
     const char* device = "cuda:0";
     int exhaustive = 1, do_gemm = 1, only_gemm = 0, only_wgmma = 0;
     int do_rope = 1, only_rope = 0; /* rope section */
+    int do_mla = 1, only_mla = 0;   /* mla section */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
@@ -1157,10 +1715,12 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--only-wgmma")) only_wgmma = only_gemm = 1;
         else if (!strcmp(argv[i], "--no-rope")) do_rope = 0;
         else if (!strcmp(argv[i], "--only-rope")) only_rope = 1;
+        else if (!strcmp(argv[i], "--no-mla")) do_mla = 0;
+        else if (!strcmp(argv[i], "--only-mla")) only_mla = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--seed N] [--device cuda:N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--seed N] [--device cuda:N]\n",
                     argv[0]);
             return 2;
         }
@@ -1187,6 +1747,23 @@ int main(int argc, char** argv) {
     else unsetenv("DSK4J_CUDA_GEMM_KERNEL");
     free(saved_env);
     CK(dsk4j_context_open(&g_cpu, "cpu", 0, 0));
+    if (do_mla) { /* the opt-in sm_90a mla decode kernel, where the module has it */
+        const char* m0 = getenv("DSK4J_CUDA_MLA_KERNEL");
+        char* saved_mla = m0 ? strdup(m0) : NULL;
+        setenv("DSK4J_CUDA_MLA_KERNEL", "wgmma", 1);
+        CK(dsk4j_context_open(&g_mla_wg, device, 0, 0));
+        if (saved_mla) setenv("DSK4J_CUDA_MLA_KERNEL", saved_mla, 1);
+        else unsetenv("DSK4J_CUDA_MLA_KERNEL");
+        free(saved_mla);
+        char dw[256];
+        CK(dsk4j_context_describe(dw, sizeof dw, g_mla_wg));
+        printf("mla wgmma: %s\n", dw);
+        if (strstr(dw, ", mla decode wgmma") == NULL) {
+            CK(dsk4j_context_close(g_mla_wg));
+            g_mla_wg = NULL;
+            printf("mla wgmma: not available on this module (sm_90a only) - decode runs on mma.sync only\n");
+        }
+    }
     char d1[256], d2[256], d3[256], d4[256];
     CK(dsk4j_context_describe(d1, sizeof d1, g_fast));
     CK(dsk4j_context_describe(d2, sizeof d2, g_ref));
@@ -1201,14 +1778,22 @@ int main(int argc, char** argv) {
     if (g_timing) measure_copy();
 
     const int Q = g_quick;
+    if (only_mla) {
+        exhaustive = 0;
+        do_gemm = 0;
+        do_rope = 0;
+        goto gemm_section;
+    }
     if (only_rope) {
         exhaustive = 0;
         do_gemm = 0;
+        do_mla = 0;
         goto gemm_section;
     }
     if (only_gemm) {
         exhaustive = 0;
         do_rope = 0;
+        do_mla = 0;
         goto gemm_section;
     }
     /* fp8.cast: every direction; big aligned, odd length, misaligned view. */
@@ -1249,6 +1834,7 @@ gemm_section:
     if (do_gemm && !only_wgmma) check_gemms();
     if (do_gemm) check_wgmma();
     if (do_rope) check_rope();
+    if (do_mla) check_mla();
 
     long long total_bad = 0;
     printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
@@ -1272,10 +1858,12 @@ gemm_section:
     if (do_gemm) total_bad += gemm_table() + wg_table();
     total_bad += hopper_without_wgmma;
     if (do_rope) total_bad += rope_table();
+    if (do_mla) total_bad += mla_table();
     CK(dsk4j_context_close(g_fast));
     CK(dsk4j_context_close(g_mma));
     CK(dsk4j_context_close(g_ref));
     CK(dsk4j_context_close(g_cpu));
+    if (g_mla_wg) CK(dsk4j_context_close(g_mla_wg));
     if (total_bad) {
         printf("gpu_check: FAIL - %lld mismatching elements\n", total_bad);
         return 1;

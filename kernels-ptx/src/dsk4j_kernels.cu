@@ -12,6 +12,12 @@
 //                     cubin, a trap elsewhere)
 //   rope_reference.cu: dsk4j_ref_rope_apply
 //   rope.cu:          dsk4j_rope_apply
+//   mla_reference.cu: dsk4j_ref_mla_cache_append, dsk4j_ref_mla_decode, dsk4j_ref_mla_prefill,
+//                     dsk4j_ref_mla_absorb
+//   mla_decode.cu:    dsk4j_mla_decode_mma_{bm64_s3,bm64_s2,bm32_s1} (split-KV, mma.sync bf16),
+//                     dsk4j_mla_decode_combine, dsk4j_mla_decode_wgmma_bm64_s3 (S by wgmma; a body
+//                     only in the sm_90a cubin, a trap elsewhere)
+//   mla_prefill.cu:   dsk4j_mla_prefill_mma (qk 192 / v 128, mma.sync bf16, FlashAttention-2 style)
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
@@ -19,3 +25,6 @@
 #include "sm90_gemm_fp8_wgmma.cu"
 #include "rope_reference.cu"
 #include "rope.cu"
+#include "mla_reference.cu"
+#include "mla_decode.cu"
+#include "mla_prefill.cu"

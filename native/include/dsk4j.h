@@ -215,6 +215,122 @@ DSK4J_EXPORT int dsk4j_rope_apply(dsk4j_context* ctx, void* y, int64_t y_bytes, 
                                   const float* sin_table, int64_t sin_bytes, int64_t tokens,
                                   int64_t heads, int64_t dim, int64_t max_seq_len, int32_t layout);
 
+/* ---- mla (DESIGN.md 4.4): Multi-head Latent Attention ---- */
+
+/* Dimensions fixed by the cache format (DeepSeek-V2/V3: kv_lora_rank 512, qk_rope_head_dim 64). */
+#define DSK4J_MLA_LATENT      512 /* latent values per token (kv_norm(c_kv)) */
+#define DSK4J_MLA_ROPE        64  /* roped key values per token (k_pe) */
+#define DSK4J_MLA_PAGE_TOKENS 64  /* tokens per cache page */
+
+/* Latent cache formats (codes are contract). One token is `token_bytes` bytes; a page is
+ * DSK4J_MLA_PAGE_TOKENS tokens back to back (page bytes = 64 * token_bytes), slot s of page g
+ * at byte offset (g * 64 + s) * token_bytes of the pool; every field little-endian.
+ *  F32  (2304 B): f32 latent[512], then f32 rope[64].                      Exact.
+ *  BF16 (1152 B): bf16 latent[512], then bf16 rope[64] (rounded to nearest even from f32
+ *                 input, copied from bf16 input).
+ *  FP8  (656 B):  e4m3 latent[512], then f32 scale[4] (scale j covers latent values
+ *                 128j .. 128j+127), then bf16 rope[64]. Per group of 128 exactly as
+ *                 fp8.act_quant with DSK4J_SCALE_UE8M0: amax = max(max|x| (NaN ignored), 1e-4),
+ *                 scale = the smallest power of two >= amax / 448, e4m3 = cast(x / scale) (true
+ *                 division, round to nearest even, saturating). The value read back is
+ *                 float(e4m3) * scale (exact in f32). */
+#define DSK4J_MLA_CACHE_F32  0
+#define DSK4J_MLA_CACHE_BF16 1
+#define DSK4J_MLA_CACHE_FP8  2
+
+/* mla.* flags */
+#define DSK4J_MLA_CAUSAL 1 /* decode: causal within the last Sq positions; prefill: causal */
+
+/* Bytes per token of a cache format (2304, 1152, 656); DSK4J_ERR_INVALID_ARGUMENT for an unknown
+ * format. Needs no context. */
+DSK4J_EXPORT int dsk4j_mla_cache_token_bytes(int64_t* out_bytes, int32_t format);
+
+/* mla.cache_append: writes `tokens` tokens into the paged cache.
+ *  cache       pool of num_pages pages in `format` (cache_bytes >= num_pages * 64 * token_bytes).
+ *  kv_latent   [tokens, 512] in dtype (f32|bf16): kv_norm(c_kv), already normalized.
+ *  k_pe        [tokens, 64] in dtype: the roped k_pe.
+ *  seq_ids     i32 [tokens]: the sequence (row of block_table) of each token, in [0, batch).
+ *  positions   i32 [tokens]: the position of each token in its sequence, in
+ *              [0, max_pages * 64).
+ *  block_table i32 [batch, max_pages]: page index of a sequence's page; token at position p of
+ *              sequence b goes to page block_table[b, p / 64], slot p % 64. The page index used
+ *              must be in [0, num_pages) (entries no token uses are not read).
+ * Every seq_id, position and used page index is checked before anything is written: a bad one is
+ * DSK4J_ERR_INVALID_ARGUMENT naming the argument and the token, and nothing is written (on cuda
+ * seq_ids, positions and block_table are copied to the host for this check). Two tokens of one
+ * call that land in the same slot leave that slot holding one of them, unspecified which.
+ * Sequences may share pages (prefix sharing); only the written slots change. */
+DSK4J_EXPORT int dsk4j_mla_cache_append(dsk4j_context* ctx, void* cache, int64_t cache_bytes, int32_t format,
+                                        const void* kv_latent, int64_t kv_latent_bytes, const void* k_pe,
+                                        int64_t k_pe_bytes, int32_t dtype, const int32_t* seq_ids,
+                                        int64_t seq_ids_bytes, const int32_t* positions, int64_t positions_bytes,
+                                        const int32_t* block_table, int64_t block_table_bytes, int64_t batch,
+                                        int64_t max_pages, int64_t num_pages, int64_t tokens);
+
+/* mla.decode (absorbed, MQA form: one KV head of 576 = latent 512 | rope 64 shared by all heads,
+ * V = the latent 512):
+ *  o_latent    [batch, sq, heads, 512] in dtype (f32|bf16; bf16 rounded to nearest even once).
+ *  lse         f32 [batch, sq, heads] natural-log sum of exp(logits); may be NULL (lse_bytes 0).
+ *  q_latent    [batch, sq, heads, 512] in dtype (= q_nope · W_UK per head, mla_absorb_q).
+ *  q_pe        [batch, sq, heads, 64] in dtype (roped).
+ *  cache, format, block_table [batch, max_pages], num_pages: as in mla.cache_append; the token
+ *              at position p of sequence b is read from page block_table[b, p / 64], slot p % 64.
+ *  seq_lens    i32 [batch]: tokens of each sequence in the cache, in [0, max_pages * 64].
+ * For query row s < sq of sequence b (L = seq_lens[b]) the visible key positions are
+ * [0, L) without DSK4J_MLA_CAUSAL, and [0, L - sq + s] with it (the sq queries are the last sq
+ * tokens: speculative / MTP verification); with DSK4J_MLA_CAUSAL every L must be 0 or >= sq.
+ *   logit[p] = softmax_scale * (q_latent · latent[p] + q_pe · rope[p])   (f32 accumulation)
+ *   o_latent = sum_p softmax(logit)[p] * latent[p],  lse = ln sum_p exp(logit[p])
+ * A sequence with L = 0 has no visible key: its o_latent rows are 0 and its lse is -inf.
+ * Every page index the visible positions use must be in [0, num_pages): checked first (on cuda
+ * block_table and seq_lens are copied to the host for it); a bad one is an error naming
+ * 'block_table' and nothing is written. softmax_scale finite and > 0. flags: DSK4J_MLA_CAUSAL.
+ * The cache values are read as the format defines them (FP8: float(e4m3) * scale, bf16 widened). */
+DSK4J_EXPORT int dsk4j_mla_decode(dsk4j_context* ctx, void* o_latent, int64_t o_latent_bytes, float* lse,
+                                  int64_t lse_bytes, const void* q_latent, int64_t q_latent_bytes, const void* q_pe,
+                                  int64_t q_pe_bytes, int32_t dtype, const void* cache, int64_t cache_bytes,
+                                  int32_t format, const int32_t* block_table, int64_t block_table_bytes,
+                                  const int32_t* seq_lens, int64_t seq_lens_bytes, int64_t batch, int64_t sq,
+                                  int64_t heads, int64_t max_pages, int64_t num_pages, float softmax_scale,
+                                  int32_t flags);
+
+/* mla.prefill (up-projected compute form, variable-length packed sequences):
+ *  o       [tokens, heads, v_dim] in dtype (f32|bf16).
+ *  lse     f32 [tokens, heads] (natural log); may be NULL (lse_bytes 0).
+ *  q, k    [tokens, heads, qk_dim] in dtype (DeepSeek-V3: qk_dim 192 = nope 128 | rope 64).
+ *  v       [tokens, heads, v_dim] in dtype (DeepSeek-V3: 128).
+ *  cu_seqlens i32 [nseq + 1]: cu_seqlens[0] = 0, non-decreasing, cu_seqlens[nseq] = tokens;
+ *          sequence i is tokens [cu_seqlens[i], cu_seqlens[i+1]).
+ * Token t of sequence i attends to the tokens u of the same sequence with u <= t under
+ * DSK4J_MLA_CAUSAL (every u of the sequence without it), per head h:
+ *   logit[u] = softmax_scale * (q[t,h,:] · k[u,h,:]),  o[t,h,:] = sum_u softmax(logit)[u] v[u,h,:]
+ * f32 accumulation, online softmax over key tiles (no [T, T] score matrix is ever formed).
+ * qk_dim, v_dim in [1, 256] (cuda may answer DSK4J_ERR_UNSUPPORTED for other than 192 / 128);
+ * softmax_scale finite and > 0. On cuda cu_seqlens is copied to the host and checked. */
+DSK4J_EXPORT int dsk4j_mla_prefill(dsk4j_context* ctx, void* o, int64_t o_bytes, float* lse, int64_t lse_bytes,
+                                   const void* q, int64_t q_bytes, const void* k, int64_t k_bytes, const void* v,
+                                   int64_t v_bytes, int32_t dtype, const int32_t* cu_seqlens,
+                                   int64_t cu_seqlens_bytes, int64_t nseq, int64_t tokens, int64_t heads,
+                                   int64_t qk_dim, int64_t v_dim, float softmax_scale, int32_t flags);
+
+/* Absorption helpers. wkv_b is kv_b_proj's weight [heads * 256, 512] viewed [heads, 256, 512]
+ * (w_dtype f32|bf16): W_UK[h] = rows 0..127 of head h, W_UV[h] = rows 128..255.
+ *
+ * mla.absorb_q: q_latent[t, h, c] = sum_{d<128} q_nope[t, h, d] * wkv_b[h, d, c]
+ *  q_latent [tokens, heads, 512] in dtype (f32|bf16); q_nope [tokens, heads, q_head_stride] in
+ *  dtype, of which the first 128 values per head are read (q_head_stride >= 128; 192 reads
+ *  q_nope straight out of q [T, H, 192]). f32 accumulation. */
+DSK4J_EXPORT int dsk4j_mla_absorb_q(dsk4j_context* ctx, void* q_latent, int64_t q_latent_bytes, const void* q_nope,
+                                    int64_t q_nope_bytes, int32_t dtype, const void* wkv_b, int64_t wkv_b_bytes,
+                                    int32_t w_dtype, int64_t tokens, int64_t heads, int64_t q_head_stride);
+
+/* mla.absorb_o: o[t, h, d] = sum_{c<512} o_latent[t, h, c] * wkv_b[h, 128 + d, c], d < 128
+ *  o [tokens, heads, 128] in dtype (f32|bf16); o_latent [tokens, heads, 512] in dtype (as
+ *  mla.decode writes it with batch * sq = tokens). f32 accumulation. */
+DSK4J_EXPORT int dsk4j_mla_absorb_o(dsk4j_context* ctx, void* o, int64_t o_bytes, const void* o_latent,
+                                    int64_t o_latent_bytes, int32_t dtype, const void* wkv_b, int64_t wkv_b_bytes,
+                                    int32_t w_dtype, int64_t tokens, int64_t heads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,14 @@ struct cuda_state {
 
     CUfunction rope_fn[CUDA_ROPE_KERNELS]; /* both rope kernels (cuda_rope.c picks) */
 
+    CUfunction mla_fn[CUDA_MLA_KERNELS]; /* all mla kernels (cuda_mla.c picks) */
+    unsigned mla_usable;                 /* bit i: mla_fn[i] got its shared memory (and may run here) */
+    unsigned mla_sm90a_mask;             /* bit i: cuda_mla_kernel_sm90a[i] */
+    pthread_mutex_t scratch_lock;        /* held from cuda_mla_scratch_acquire to _release */
+    int scratch_lock_init;
+    CUdeviceptr scratch;                 /* cuda_mla_scratch_acquire; freed at close */
+    size_t scratch_bytes;
+
     int reference;
     int wgmma; /* the sm_90a gemm kernels are usable (cuda_gemm_context_info) */
     int ordinal;
@@ -164,6 +172,16 @@ static int gemm_kernel_env(void) {
     return -1;
 }
 
+/* DSK4J_CUDA_MLA_KERNEL (internal, for tests and benchmarks): "wgmma" lets mla.decode use the
+ * sm_90a wgmma kernel where it applies; unset, "", "auto" or "mma" keep it on mma.sync (the
+ * wgmma kernel is opt-in until a GPU run has verified it). 1 = wgmma, 0 = not, -1 = unknown. */
+static int mla_kernel_env(void) {
+    const char* v = getenv("DSK4J_CUDA_MLA_KERNEL");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "auto") == 0 || strcmp(v, "mma") == 0) return 0;
+    if (strcmp(v, "wgmma") == 0) return 1;
+    return -1;
+}
+
 /* ---- device, context ---- */
 
 int cuda_device_count(int32_t* out_count) {
@@ -184,6 +202,7 @@ static void destroy_state(cuda_state* st) {
     if (st->cu_ctx != NULL && d->cuCtxPushCurrent(st->cu_ctx) == CUDA_SUCCESS) {
         if (st->stream != NULL) d->cuStreamSynchronize(st->stream);
         for (size_t i = 0; i < st->n_allocs; i++) d->cuMemFree(st->allocs[i].base);
+        if (st->scratch != 0) d->cuMemFree(st->scratch);
         if (st->module != NULL) d->cuModuleUnload(st->module);
         if (st->stream != NULL) d->cuStreamDestroy(st->stream);
         CUcontext popped;
@@ -191,6 +210,7 @@ static void destroy_state(cuda_state* st) {
     }
     if (st->cu_ctx != NULL) d->cuDevicePrimaryCtxRelease(st->dev);
     free(st->allocs);
+    if (st->scratch_lock_init) pthread_mutex_destroy(&st->scratch_lock);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -219,6 +239,12 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         free(st);
         return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda: pthread_mutex_init failed");
     }
+    if (pthread_mutex_init(&st->scratch_lock, NULL) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda: pthread_mutex_init failed");
+    }
+    st->scratch_lock_init = 1;
     st->d = d;
     st->ordinal = ordinal;
     st->reference = (ctx->flags & DSK4J_CUDA_REFERENCE_KERNELS) != 0;
@@ -226,6 +252,16 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
     if (allow_wgmma < 0) {
         rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
                         "DSK4J_CUDA_GEMM_KERNEL=%s: expected mma, wgmma or auto", getenv("DSK4J_CUDA_GEMM_KERNEL"));
+        pthread_mutex_destroy(&st->scratch_lock);
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return rc;
+    }
+    const int mla_wgmma = mla_kernel_env();
+    if (mla_wgmma < 0) {
+        rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "DSK4J_CUDA_MLA_KERNEL=%s: expected mma, wgmma or auto",
+                        getenv("DSK4J_CUDA_MLA_KERNEL"));
+        pthread_mutex_destroy(&st->scratch_lock);
         pthread_mutex_destroy(&st->lock);
         free(st);
         return rc;
@@ -339,6 +375,22 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         CHECK(d->cuModuleGetFunction(&st->rope_fn[i], st->module, cuda_rope_kernel_names[i]), what);
     }
 
+    /* mla kernels: all must exist; one whose shared memory the device refuses is only unusable. */
+    st->mla_usable = 0;
+    st->mla_sm90a_mask = 0;
+    for (int i = 0; i < CUDA_MLA_KERNELS; i++) {
+        if (cuda_mla_kernel_sm90a[i]) st->mla_sm90a_mask |= 1u << i;
+        char what[160];
+        snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_mla_kernel_names[i]);
+        CHECK(d->cuModuleGetFunction(&st->mla_fn[i], st->module, cuda_mla_kernel_names[i]), what);
+        if (cuda_mla_kernel_sm90a[i] && !(sm90a_module && mla_wgmma)) continue;
+        if (cuda_mla_kernel_smem[i] > 48 * 1024 &&
+            d->cuFuncSetAttribute(st->mla_fn[i], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                  cuda_mla_kernel_smem[i]) != CUDA_SUCCESS)
+            continue;
+        st->mla_usable |= 1u << i;
+    }
+
 #undef CHECK
     pushed = 0;
     rc = leave(st, DSK4J_OK);
@@ -365,9 +417,10 @@ int cuda_describe(char* buf, size_t cap, dsk4j_context* ctx) {
     cuda_state* st = state(ctx);
     if (st == NULL) return NO_STATE();
     if (cap == 0) return DSK4J_OK;
-    snprintf(buf, cap, "cuda:%d: %s, sm_%d%d, %s%s", st->ordinal, st->name, st->cc_major, st->cc_minor,
+    snprintf(buf, cap, "cuda:%d: %s, sm_%d%d, %s%s%s", st->ordinal, st->name, st->cc_major, st->cc_minor,
              st->module_kind,
-             st->reference ? ", reference kernels" : st->wgmma ? ", fp8 gemm wgmma" : ", fp8 gemm mma.sync");
+             st->reference ? ", reference kernels" : st->wgmma ? ", fp8 gemm wgmma" : ", fp8 gemm mma.sync",
+             st->reference ? "" : (st->mla_usable & st->mla_sm90a_mask) ? ", mla decode wgmma" : "");
     return DSK4J_OK;
 }
 
@@ -653,4 +706,89 @@ int cuda_rope_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned blo
         rc = cu_fail(st, r, what);
     }
     return leave(st, rc);
+}
+
+
+/* ---- mla launches and scratch (cuda_mla.c) ---- */
+
+int cuda_mla_context_info(dsk4j_context* ctx, int* reference, int* sm_count, unsigned* usable) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    *reference = st->reference;
+    *sm_count = st->sm_count < 1 ? 1 : st->sm_count;
+    *usable = st->mla_usable;
+    return DSK4J_OK;
+}
+
+int cuda_mla_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {
+    return cuda_mla_launch2(ctx, kernel, grid, 1, block, params);
+}
+
+int cuda_mla_launch2(dsk4j_context* ctx, int kernel, unsigned grid, unsigned grid_y, unsigned block, void** params) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    if (kernel < 0 || kernel >= CUDA_MLA_KERNELS || !(st->mla_usable & (1u << kernel)))
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda mla: kernel %d is not usable", kernel);
+    int rc = enter(st);
+    if (rc != DSK4J_OK) return rc;
+    const unsigned smem = (unsigned)cuda_mla_kernel_smem[kernel];
+    CUresult r =
+        st->d->cuLaunchKernel(st->mla_fn[kernel], grid, grid_y, 1, block, 1, 1, smem, st->stream, params, NULL);
+    if (r != CUDA_SUCCESS) {
+        char what[200];
+        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u x %u, block %u, %u bytes shared)",
+                 cuda_mla_kernel_names[kernel], grid, grid_y, block, smem);
+        rc = cu_fail(st, r, what);
+    }
+    return leave(st, rc);
+}
+
+int cuda_mla_scratch_acquire(dsk4j_context* ctx, int64_t bytes, void** out) {
+    cuda_state* st = state(ctx);
+    *out = NULL;
+    if (st == NULL) return NO_STATE();
+    if (bytes < 0) return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda scratch: negative size %lld", (long long)bytes);
+    pthread_mutex_lock(&st->scratch_lock);
+    if ((uint64_t)bytes > st->scratch_bytes) {
+        int rc = enter(st);
+        if (rc != DSK4J_OK) {
+            pthread_mutex_unlock(&st->scratch_lock);
+            return rc;
+        }
+        /* Queued kernels may still use the old scratch. */
+        CUresult r = st->d->cuStreamSynchronize(st->stream);
+        if (r != CUDA_SUCCESS) rc = cu_fail(st, r, "cuStreamSynchronize (before growing the mla scratch)");
+        if (rc == DSK4J_OK && st->scratch != 0) {
+            r = st->d->cuMemFree(st->scratch);
+            st->scratch = 0;
+            st->scratch_bytes = 0;
+            if (r != CUDA_SUCCESS) rc = cu_fail(st, r, "cuMemFree (mla scratch)");
+        }
+        if (rc == DSK4J_OK) {
+            /* Round up to 1 MiB so that slowly growing calls do not reallocate every time. */
+            const size_t want = ((size_t)bytes + ((size_t)1 << 20) - 1) & ~(((size_t)1 << 20) - 1);
+            CUdeviceptr p = 0;
+            r = st->d->cuMemAlloc(&p, want);
+            if (r != CUDA_SUCCESS) {
+                char what[96];
+                snprintf(what, sizeof what, "cuMemAlloc(%zu bytes of mla scratch)", want);
+                rc = cu_fail(st, r, what);
+            } else {
+                st->scratch = p;
+                st->scratch_bytes = want;
+            }
+        }
+        rc = leave(st, rc);
+        if (rc != DSK4J_OK) {
+            pthread_mutex_unlock(&st->scratch_lock);
+            return rc;
+        }
+    }
+    *out = (void*)(uintptr_t)st->scratch;
+    return DSK4J_OK;
+}
+
+void cuda_mla_scratch_release(dsk4j_context* ctx) {
+    cuda_state* st = state(ctx);
+    if (st != NULL) pthread_mutex_unlock(&st->scratch_lock);
 }

@@ -5,6 +5,7 @@
 #define DSK4J_CUDA_DRIVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef int CUresult; /* 0 = CUDA_SUCCESS */
 typedef int CUdevice;
@@ -129,5 +130,36 @@ int cuda_gemm_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsig
 extern const char* const cuda_rope_kernel_names[CUDA_ROPE_KERNELS];
 /* Launches rope kernel `kernel` (grid x 1 x 1, block threads) on the context's stream. */
 int cuda_rope_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
+
+
+/* ---- between cuda_backend.c (module, launches, scratch) and cuda_mla.c (mla host code) ---- */
+
+/* The mla kernels, looked up by cuda_open (all of them, whatever the flags): index -> name and
+ * dynamic shared memory bytes. A kernel needing more than 48 KiB gets its limit raised at open;
+ * where the device refuses (less shared memory per block), that kernel is marked unusable
+ * (cuda_mla_context_info) rather than failing the open. */
+#define CUDA_MLA_KERNELS 10
+extern const char* const cuda_mla_kernel_names[CUDA_MLA_KERNELS];
+extern const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS];
+/* Kernels with a body only in the sm_90a cubin (traps elsewhere): usable only when that cubin is
+ * the loaded module and DSK4J_CUDA_MLA_KERNEL=wgmma (read at context open; unset, "", "auto" or
+ * "mma" keep the mla decode on mma.sync; another value fails the open). */
+extern const int cuda_mla_kernel_sm90a[CUDA_MLA_KERNELS];
+/* *reference, *sm_count as cuda_gemm_context_info; *usable: bit i set when mla kernel i may be
+ * launched (its shared memory was granted). */
+int cuda_mla_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count, unsigned* usable);
+/* Launches mla kernel `kernel` (grid x 1 x 1, block threads, its dynamic shared memory) on the
+ * context's stream; DSK4J_OK or the driver error. */
+int cuda_mla_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
+/* The same with a grid_x x grid_y x 1 grid. */
+int cuda_mla_launch2(struct dsk4j_context* ctx, int kernel, unsigned grid_x, unsigned grid_y, unsigned block,
+                     void** params);
+/* The context's device scratch (grown on demand, freed at close): *out gets >= bytes of device
+ * memory. On DSK4J_OK the scratch lock is held until cuda_mla_scratch_release (call it after
+ * queueing the kernels that use the scratch: work on the context's one stream is ordered, so the
+ * next user may reuse it at once; growing it first waits for the stream). On an error the lock
+ * is not held. */
+int cuda_mla_scratch_acquire(struct dsk4j_context* ctx, int64_t bytes, void** out);
+void cuda_mla_scratch_release(struct dsk4j_context* ctx);
 
 #endif

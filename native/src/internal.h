@@ -126,6 +126,86 @@ void rope_yarn_table_host(dsk4j_context* ctx, float* cos_t, float* sin_t, int64_
                           double beta_slow);
 void cpu_rope_apply(dsk4j_context* ctx, const rope_args* a);
 
+
+/* ---------------- mla (DESIGN.md 4.4; dsk4j.h mla.*) ---------------- */
+/* Validated by api_mla.c: formats/dtypes known, buffers large enough, every seq_id / position /
+ * cu_seqlens entry in range and every page index a call will touch in [0, num_pages) (checked
+ * on the host, so on cuda these i32 arrays are device pointers whose contents are known good).
+ * Pointers into the cache are never formed from unchecked values. */
+
+/* Bytes of one token in a cache format (2304, 1152, 656); 0 for an unknown format. */
+int64_t mla_token_bytes(int32_t format);
+
+/* mla.cache_append: token t -> page block_table[seq_ids[t] * max_pages + positions[t] / 64],
+ * slot positions[t] % 64. */
+typedef struct mla_append_args {
+    void* cache;               /* [num_pages, 64, token_bytes] */
+    int32_t format;            /* DSK4J_MLA_CACHE_* */
+    const void* kv_latent;     /* [tokens, 512] dtype */
+    const void* k_pe;          /* [tokens, 64] dtype */
+    int32_t dtype;             /* DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16 */
+    const int32_t* seq_ids;    /* [tokens], in [0, batch) */
+    const int32_t* positions;  /* [tokens], in [0, max_pages * 64) */
+    const int32_t* block_table; /* [batch, max_pages] */
+    int64_t batch, max_pages, num_pages, tokens; /* tokens > 0 */
+} mla_append_args;
+
+/* mla.decode. Query row r = (b * sq + s) * heads + h of q_latent [.., 512], q_pe [.., 64],
+ * o_latent [.., 512], lse [..]. Visible key positions of row (b, s, h): [0, kv_end) with
+ * kv_end = causal ? seq_lens[b] - sq + s + 1 : seq_lens[b] (kv_end = 0 when seq_lens[b] = 0:
+ * o rows 0, lse -inf). */
+typedef struct mla_decode_args {
+    void* o_latent;            /* [batch, sq, heads, 512] dtype */
+    float* lse;                /* [batch, sq, heads] or NULL */
+    const void* q_latent;      /* [batch, sq, heads, 512] dtype */
+    const void* q_pe;          /* [batch, sq, heads, 64] dtype */
+    int32_t dtype;             /* DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16 */
+    const void* cache;         /* [num_pages, 64, token_bytes] */
+    int32_t format;            /* DSK4J_MLA_CACHE_* */
+    const int32_t* block_table; /* [batch, max_pages]; entries covering [0, seq_lens[b]) valid */
+    const int32_t* seq_lens;   /* [batch], 0 or (causal) >= sq, <= max_pages * 64 */
+    int64_t batch, sq, heads, max_pages, num_pages; /* batch, sq, heads > 0 */
+    int64_t max_seq_len;       /* max over b of seq_lens[b] (known from the host check) */
+    float softmax_scale;
+    int32_t causal;            /* 0 or 1 */
+} mla_decode_args;
+
+/* mla.prefill: token rows of q/k [tokens, heads, qk_dim], v/o [tokens, heads, v_dim]. */
+typedef struct mla_prefill_args {
+    void* o;                   /* [tokens, heads, v_dim] dtype */
+    float* lse;                /* [tokens, heads] or NULL */
+    const void* q;
+    const void* k;
+    const void* v;
+    int32_t dtype;             /* DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16 */
+    const int32_t* cu_seqlens; /* [nseq + 1], valid (0, non-decreasing, ends at tokens) */
+    int64_t nseq, tokens, heads, qk_dim, v_dim; /* tokens, heads > 0; dims in [1, 256] */
+    int64_t max_seqlen;        /* max over i of cu_seqlens[i+1] - cu_seqlens[i] */
+    float softmax_scale;
+    int32_t causal;
+} mla_prefill_args;
+
+/* mla.absorb_q (o_side = 0): y [tokens, heads, 512] = x[t, h, 0:128] · wkv_b[h, 0:128, :],
+ *   x row stride per head x_head_stride (>= 128);
+ * mla.absorb_o (o_side = 1): y [tokens, heads, 128] = x [tokens, heads, 512] · wkv_b[h, 128:256, :]^T,
+ *   x_head_stride = 512. */
+typedef struct mla_absorb_args {
+    void* y;
+    const void* x;
+    int32_t dtype;             /* of x and y: f32 or bf16 */
+    const void* wkv_b;         /* [heads, 256, 512] */
+    int32_t w_dtype;           /* f32 or bf16 */
+    int64_t tokens, heads, x_head_stride; /* tokens, heads > 0 */
+    int32_t o_side;
+} mla_absorb_args;
+
+/* cpu kernels (cpu_mla.c, cpu_avx2_mla.c, cpu_avx512_mla.c); arguments validated */
+void cpu_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a);
+/* Needs scratch; DSK4J_ERR_OUT_OF_MEMORY (message set) if it cannot get it, else DSK4J_OK. */
+int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a);
+int cpu_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a);
+int cpu_mla_absorb(dsk4j_context* ctx, const mla_absorb_args* a);
+
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
  * cuGetErrorString text and the call that failed). */
@@ -156,5 +236,12 @@ int cuda_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
 int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
 
 int cuda_rope_apply(dsk4j_context* ctx, const rope_args* a); /* cuda_rope.c */
+
+/* cuda_mla.c (same argument structs as the cpu; every pointer a device address inside a live
+ * allocation of ctx, checked; the i32 arrays' contents already checked on the host). */
+int cuda_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a);
+int cuda_mla_decode(dsk4j_context* ctx, const mla_decode_args* a);
+int cuda_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a);
+int cuda_mla_absorb(dsk4j_context* ctx, const mla_absorb_args* a);
 
 #endif

@@ -52,11 +52,11 @@ public final class Bench {
     public static void main(String[] args) throws Exception {
         String what = "all";
         int first = 0;
-        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "all").contains(args[0])) {
+        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "mla", "all").contains(args[0])) {
             what = args[0];
             first = 1;
         } else if (args.length > 0 && Set.of("-h", "--help", "help").contains(args[0])) {
-            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|all] [JMH ARGS]\n"
+            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|mla|all] [JMH ARGS]\n"
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
@@ -68,6 +68,9 @@ public final class Bench {
                     + "            (dense) and -p g=w13/t16/impl,... (grouped)\n"
                     + "  rope      rope.apply in place on q_pe [T, 128, 64] f32/bf16 (DeepSeek-V3 YaRN table): dsk4j (native\n"
                     + "            CPU) vs plain Java and Vector API, with GB/s and % of read bandwidth (-p layout=neox)\n"
+                    + "  mla       mla.decode (absorbed) B in {1,8}, H in {16,128}, L in {1024,4096,16384}, bf16 cache (-p fmt=fp8):\n"
+                    + "            GFLOP/s and % of the measured peak FMA, cache GB/s and % of read bandwidth, and the naive\n"
+                    + "            decompressed path (its decompression GEMM alone: a lower bound) on the same work\n"
                     + "  all       all of them (default)\n"
                     + "JMH ARGS go to JMH (e.g. -p impl=dsk4j,java-mt  -wi 1 -i 2  -f 0); run with '-h' after fp8 for JMH's list.");
             return;
@@ -95,7 +98,7 @@ public final class Bench {
 
         PeakFlops.Result peak = null;
         Optional<AmxPeak.Result> amx = Optional.empty();
-        if (what.equals("gemm") || what.equals("all")) {
+        if (what.equals("gemm") || what.equals("mla") || what.equals("all")) {
             System.out.println("# measuring the peak FMA rate and the AMX-BF16 tile rate (best of 5 passes) ...");
             peak = PeakFlops.measure(5);
             amx = AmxPeak.measure(5);
@@ -115,6 +118,7 @@ public final class Bench {
         if (what.equals("overhead") || what.equals("all")) report.addAll(overhead(cli));
         if (what.equals("gemm") || what.equals("all")) report.addAll(gemm(cli, bw, peak, amx));
         if (what.equals("rope") || what.equals("all")) report.addAll(rope(cli, bw));
+        if (what.equals("mla") || what.equals("all")) report.addAll(mla(cli, bw, peak));
 
         report.add("load average at end: " + loadAverage());
         System.out.println();
@@ -275,6 +279,67 @@ public final class Bench {
     }
 
     // ------------------------------------------------------------------ rope
+
+    /** The targets of the MLA issue (CPU): >= 60% of peak FMA at H=128, L=4096, and >= 5x the naive path at L=4096. */
+    static final double TARGET_MLA_PEAK = 0.60, TARGET_MLA_NAIVE = 5.0;
+
+    static List<String> mla(CommandLineOptions cli, Bandwidth.Result bw, PeakFlops.Result peak) throws RunnerException {
+        Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
+                .include(MlaBench.class.getName() + "\\.").build()).run();
+        Map<String, double[]> decode = new LinkedHashMap<>(), naive = new LinkedHashMap<>();
+        Map<String, String> fmts = new LinkedHashMap<>();
+        for (RunResult rr : results) {
+            var p = rr.getParams();
+            String method = p.getBenchmark().substring(p.getBenchmark().lastIndexOf('.') + 1), c = p.getParam("c");
+            Result<?> r = rr.getPrimaryResult();
+            double sec = seconds(r.getScore(), r.getScoreUnit());
+            double err = Double.isNaN(r.getScoreError()) ? Double.NaN
+                    : Math.abs(sec - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+            if (method.equals("naive")) naive.put(c, new double[] {sec, err});
+            else {
+                decode.put(c, new double[] {sec, err});
+                fmts.put(c, p.getParam("fmt"));
+            }
+        }
+        List<String> out = new ArrayList<>();
+        out.add("");
+        out.add("mla.decode (absorbed MQA form, CPU, all cores), one query token per sequence, case = B/H/L, pages shuffled.");
+        out.add("GFLOP/s = 2*B*H*L*(576+512) / time; %peak = of the peak FMA rate measured above"
+                + (peak == null ? " (not measured)" : String.format(Locale.ROOT, " (%.1f GFLOP/s)", peak.gflops())) + ";");
+        out.add(String.format(Locale.ROOT, "cache GB/s = B*L*token bytes / time, %%BW = of the read bandwidth (%.1f GB/s). Cache bytes per", bw.readGBs()));
+        out.add("token: f32 2304, bf16 1152, fp8 656. naive = the decompression GEMM of the non-absorbed path alone");
+        out.add("(gemm.bf16 [B*L,512]x[H*256,512]^T, best backend path), a lower bound of that path; x naive = naive / decode.");
+        String hdr = String.format(Locale.ROOT, "%-12s %-5s %6s %12s %10s %9s %7s %9s %7s %12s %9s", "case", "fmt", "B/tok", "time/op", "+-",
+                "GFLOP/s", "%peak", "GB/s", "%BW", "naive", "x naive");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        for (var e : decode.entrySet()) {
+            String c = e.getKey(), fmt = fmts.get(c);
+            double sec = e.getValue()[0], gf = MlaBench.flops(c) / sec / 1e9, gbs = MlaBench.cacheBytes(c, fmt) / sec / 1e9;
+            double[] nv = naive.get(c);
+            out.add(String.format(Locale.ROOT, "%-12s %-5s %6d %12s %10s %9.1f %6.1f%% %9.2f %6.1f%% %12s %9s", c, fmt,
+                    MlaBench.format(fmt).tokenBytes(), time(sec), Double.isNaN(e.getValue()[1]) ? "-" : time(e.getValue()[1]), gf,
+                    peak == null ? Double.NaN : 100 * gf / peak.gflops(), gbs, 100 * gbs / bw.readGBs(),
+                    nv == null ? "-" : time(nv[0]), nv == null ? "-" : String.format(Locale.ROOT, ">= %.1fx", nv[0] / sec)));
+        }
+        out.add("");
+        out.add(String.format(Locale.ROOT, "targets (CPU): >= %.0f%% of peak FMA at H=128, L=4096; >= %.0fx the naive path at L=4096:",
+                100 * TARGET_MLA_PEAK, TARGET_MLA_NAIVE));
+        for (var e : decode.entrySet()) {
+            String c = e.getKey();
+            int[] p = MlaBench.parse(c);
+            if (p[2] != 4096) continue;
+            double sec = e.getValue()[0], gf = MlaBench.flops(c) / sec / 1e9;
+            if (p[1] == 128 && peak != null)
+                out.add(String.format(Locale.ROOT, "  %-12s %6.1f%% of peak FMA -> %s", c, 100 * gf / peak.gflops(),
+                        gf / peak.gflops() >= TARGET_MLA_PEAK ? "MET" : "NOT MET"));
+            double[] nv = naive.get(c);
+            if (nv != null)
+                out.add(String.format(Locale.ROOT, "  %-12s >= %.1fx the naive path -> %s", c, nv[0] / sec,
+                        nv[0] / sec >= TARGET_MLA_NAIVE ? "MET" : "NOT MET (a lower bound)"));
+        }
+        return out;
+    }
 
     static final List<String> ROPE_CASES = List.of("f32/16384", "bf16/32768", "f32/128");
     /** The issue's target for rope.apply: >= 70% of read bandwidth on tensors >> L3. */

@@ -212,6 +212,69 @@ public class Dsk4jH extends Dsk4jH$shared {
     public static int DSK4J_ROPE_NEOX() {
         return DSK4J_ROPE_NEOX;
     }
+    private static final int DSK4J_MLA_LATENT = (int)512L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_LATENT 512
+     * }
+     */
+    public static int DSK4J_MLA_LATENT() {
+        return DSK4J_MLA_LATENT;
+    }
+    private static final int DSK4J_MLA_ROPE = (int)64L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_ROPE 64
+     * }
+     */
+    public static int DSK4J_MLA_ROPE() {
+        return DSK4J_MLA_ROPE;
+    }
+    private static final int DSK4J_MLA_PAGE_TOKENS = (int)64L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_PAGE_TOKENS 64
+     * }
+     */
+    public static int DSK4J_MLA_PAGE_TOKENS() {
+        return DSK4J_MLA_PAGE_TOKENS;
+    }
+    private static final int DSK4J_MLA_CACHE_F32 = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_CACHE_F32 0
+     * }
+     */
+    public static int DSK4J_MLA_CACHE_F32() {
+        return DSK4J_MLA_CACHE_F32;
+    }
+    private static final int DSK4J_MLA_CACHE_BF16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_CACHE_BF16 1
+     * }
+     */
+    public static int DSK4J_MLA_CACHE_BF16() {
+        return DSK4J_MLA_CACHE_BF16;
+    }
+    private static final int DSK4J_MLA_CACHE_FP8 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_CACHE_FP8 2
+     * }
+     */
+    public static int DSK4J_MLA_CACHE_FP8() {
+        return DSK4J_MLA_CACHE_FP8;
+    }
+    private static final int DSK4J_MLA_CAUSAL = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MLA_CAUSAL 1
+     * }
+     */
+    public static int DSK4J_MLA_CAUSAL() {
+        return DSK4J_MLA_CAUSAL;
+    }
 
     private static class dsk4j_last_error {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -1615,6 +1678,449 @@ public class Dsk4jH extends Dsk4jH$shared {
                 traceDowncall("dsk4j_rope_apply", ctx, y, y_bytes, x, x_bytes, dtype, positions, positions_bytes, cos_table, cos_bytes, sin_table, sin_bytes, tokens, heads, dim, max_seq_len, layout);
             }
             return (int)mh$.invokeExact(ctx, y, y_bytes, x, x_bytes, dtype, positions, positions_bytes, cos_table, cos_bytes, sin_table, sin_bytes, tokens, heads, dim, max_seq_len, layout);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_mla_cache_token_bytes {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_mla_cache_token_bytes");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_token_bytes(int64_t *out_bytes, int32_t format)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_mla_cache_token_bytes$descriptor() {
+        return dsk4j_mla_cache_token_bytes.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_token_bytes(int64_t *out_bytes, int32_t format)
+     * }
+     */
+    public static MethodHandle dsk4j_mla_cache_token_bytes$handle() {
+        return dsk4j_mla_cache_token_bytes.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_token_bytes(int64_t *out_bytes, int32_t format)
+     * }
+     */
+    public static MemorySegment dsk4j_mla_cache_token_bytes$address() {
+        return dsk4j_mla_cache_token_bytes.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_token_bytes(int64_t *out_bytes, int32_t format)
+     * }
+     */
+    public static int dsk4j_mla_cache_token_bytes(MemorySegment out_bytes, int format) {
+        var mh$ = dsk4j_mla_cache_token_bytes.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_mla_cache_token_bytes", out_bytes, format);
+            }
+            return (int)mh$.invokeExact(out_bytes, format);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_mla_cache_append {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_mla_cache_append");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_append(dsk4j_context *ctx, void *cache, int64_t cache_bytes, int32_t format, const void *kv_latent, int64_t kv_latent_bytes, const void *k_pe, int64_t k_pe_bytes, int32_t dtype, const int32_t *seq_ids, int64_t seq_ids_bytes, const int32_t *positions, int64_t positions_bytes, const int32_t *block_table, int64_t block_table_bytes, int64_t batch, int64_t max_pages, int64_t num_pages, int64_t tokens)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_mla_cache_append$descriptor() {
+        return dsk4j_mla_cache_append.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_append(dsk4j_context *ctx, void *cache, int64_t cache_bytes, int32_t format, const void *kv_latent, int64_t kv_latent_bytes, const void *k_pe, int64_t k_pe_bytes, int32_t dtype, const int32_t *seq_ids, int64_t seq_ids_bytes, const int32_t *positions, int64_t positions_bytes, const int32_t *block_table, int64_t block_table_bytes, int64_t batch, int64_t max_pages, int64_t num_pages, int64_t tokens)
+     * }
+     */
+    public static MethodHandle dsk4j_mla_cache_append$handle() {
+        return dsk4j_mla_cache_append.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_append(dsk4j_context *ctx, void *cache, int64_t cache_bytes, int32_t format, const void *kv_latent, int64_t kv_latent_bytes, const void *k_pe, int64_t k_pe_bytes, int32_t dtype, const int32_t *seq_ids, int64_t seq_ids_bytes, const int32_t *positions, int64_t positions_bytes, const int32_t *block_table, int64_t block_table_bytes, int64_t batch, int64_t max_pages, int64_t num_pages, int64_t tokens)
+     * }
+     */
+    public static MemorySegment dsk4j_mla_cache_append$address() {
+        return dsk4j_mla_cache_append.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_mla_cache_append(dsk4j_context *ctx, void *cache, int64_t cache_bytes, int32_t format, const void *kv_latent, int64_t kv_latent_bytes, const void *k_pe, int64_t k_pe_bytes, int32_t dtype, const int32_t *seq_ids, int64_t seq_ids_bytes, const int32_t *positions, int64_t positions_bytes, const int32_t *block_table, int64_t block_table_bytes, int64_t batch, int64_t max_pages, int64_t num_pages, int64_t tokens)
+     * }
+     */
+    public static int dsk4j_mla_cache_append(MemorySegment ctx, MemorySegment cache, long cache_bytes, int format, MemorySegment kv_latent, long kv_latent_bytes, MemorySegment k_pe, long k_pe_bytes, int dtype, MemorySegment seq_ids, long seq_ids_bytes, MemorySegment positions, long positions_bytes, MemorySegment block_table, long block_table_bytes, long batch, long max_pages, long num_pages, long tokens) {
+        var mh$ = dsk4j_mla_cache_append.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_mla_cache_append", ctx, cache, cache_bytes, format, kv_latent, kv_latent_bytes, k_pe, k_pe_bytes, dtype, seq_ids, seq_ids_bytes, positions, positions_bytes, block_table, block_table_bytes, batch, max_pages, num_pages, tokens);
+            }
+            return (int)mh$.invokeExact(ctx, cache, cache_bytes, format, kv_latent, kv_latent_bytes, k_pe, k_pe_bytes, dtype, seq_ids, seq_ids_bytes, positions, positions_bytes, block_table, block_table_bytes, batch, max_pages, num_pages, tokens);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_mla_decode {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_FLOAT,
+            Dsk4jH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_mla_decode");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_decode(dsk4j_context *ctx, void *o_latent, int64_t o_latent_bytes, float *lse, int64_t lse_bytes, const void *q_latent, int64_t q_latent_bytes, const void *q_pe, int64_t q_pe_bytes, int32_t dtype, const void *cache, int64_t cache_bytes, int32_t format, const int32_t *block_table, int64_t block_table_bytes, const int32_t *seq_lens, int64_t seq_lens_bytes, int64_t batch, int64_t sq, int64_t heads, int64_t max_pages, int64_t num_pages, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_mla_decode$descriptor() {
+        return dsk4j_mla_decode.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_decode(dsk4j_context *ctx, void *o_latent, int64_t o_latent_bytes, float *lse, int64_t lse_bytes, const void *q_latent, int64_t q_latent_bytes, const void *q_pe, int64_t q_pe_bytes, int32_t dtype, const void *cache, int64_t cache_bytes, int32_t format, const int32_t *block_table, int64_t block_table_bytes, const int32_t *seq_lens, int64_t seq_lens_bytes, int64_t batch, int64_t sq, int64_t heads, int64_t max_pages, int64_t num_pages, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static MethodHandle dsk4j_mla_decode$handle() {
+        return dsk4j_mla_decode.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_decode(dsk4j_context *ctx, void *o_latent, int64_t o_latent_bytes, float *lse, int64_t lse_bytes, const void *q_latent, int64_t q_latent_bytes, const void *q_pe, int64_t q_pe_bytes, int32_t dtype, const void *cache, int64_t cache_bytes, int32_t format, const int32_t *block_table, int64_t block_table_bytes, const int32_t *seq_lens, int64_t seq_lens_bytes, int64_t batch, int64_t sq, int64_t heads, int64_t max_pages, int64_t num_pages, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static MemorySegment dsk4j_mla_decode$address() {
+        return dsk4j_mla_decode.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_mla_decode(dsk4j_context *ctx, void *o_latent, int64_t o_latent_bytes, float *lse, int64_t lse_bytes, const void *q_latent, int64_t q_latent_bytes, const void *q_pe, int64_t q_pe_bytes, int32_t dtype, const void *cache, int64_t cache_bytes, int32_t format, const int32_t *block_table, int64_t block_table_bytes, const int32_t *seq_lens, int64_t seq_lens_bytes, int64_t batch, int64_t sq, int64_t heads, int64_t max_pages, int64_t num_pages, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static int dsk4j_mla_decode(MemorySegment ctx, MemorySegment o_latent, long o_latent_bytes, MemorySegment lse, long lse_bytes, MemorySegment q_latent, long q_latent_bytes, MemorySegment q_pe, long q_pe_bytes, int dtype, MemorySegment cache, long cache_bytes, int format, MemorySegment block_table, long block_table_bytes, MemorySegment seq_lens, long seq_lens_bytes, long batch, long sq, long heads, long max_pages, long num_pages, float softmax_scale, int flags) {
+        var mh$ = dsk4j_mla_decode.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_mla_decode", ctx, o_latent, o_latent_bytes, lse, lse_bytes, q_latent, q_latent_bytes, q_pe, q_pe_bytes, dtype, cache, cache_bytes, format, block_table, block_table_bytes, seq_lens, seq_lens_bytes, batch, sq, heads, max_pages, num_pages, softmax_scale, flags);
+            }
+            return (int)mh$.invokeExact(ctx, o_latent, o_latent_bytes, lse, lse_bytes, q_latent, q_latent_bytes, q_pe, q_pe_bytes, dtype, cache, cache_bytes, format, block_table, block_table_bytes, seq_lens, seq_lens_bytes, batch, sq, heads, max_pages, num_pages, softmax_scale, flags);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_mla_prefill {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_FLOAT,
+            Dsk4jH.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_mla_prefill");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_prefill(dsk4j_context *ctx, void *o, int64_t o_bytes, float *lse, int64_t lse_bytes, const void *q, int64_t q_bytes, const void *k, int64_t k_bytes, const void *v, int64_t v_bytes, int32_t dtype, const int32_t *cu_seqlens, int64_t cu_seqlens_bytes, int64_t nseq, int64_t tokens, int64_t heads, int64_t qk_dim, int64_t v_dim, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_mla_prefill$descriptor() {
+        return dsk4j_mla_prefill.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_prefill(dsk4j_context *ctx, void *o, int64_t o_bytes, float *lse, int64_t lse_bytes, const void *q, int64_t q_bytes, const void *k, int64_t k_bytes, const void *v, int64_t v_bytes, int32_t dtype, const int32_t *cu_seqlens, int64_t cu_seqlens_bytes, int64_t nseq, int64_t tokens, int64_t heads, int64_t qk_dim, int64_t v_dim, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static MethodHandle dsk4j_mla_prefill$handle() {
+        return dsk4j_mla_prefill.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_prefill(dsk4j_context *ctx, void *o, int64_t o_bytes, float *lse, int64_t lse_bytes, const void *q, int64_t q_bytes, const void *k, int64_t k_bytes, const void *v, int64_t v_bytes, int32_t dtype, const int32_t *cu_seqlens, int64_t cu_seqlens_bytes, int64_t nseq, int64_t tokens, int64_t heads, int64_t qk_dim, int64_t v_dim, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static MemorySegment dsk4j_mla_prefill$address() {
+        return dsk4j_mla_prefill.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_mla_prefill(dsk4j_context *ctx, void *o, int64_t o_bytes, float *lse, int64_t lse_bytes, const void *q, int64_t q_bytes, const void *k, int64_t k_bytes, const void *v, int64_t v_bytes, int32_t dtype, const int32_t *cu_seqlens, int64_t cu_seqlens_bytes, int64_t nseq, int64_t tokens, int64_t heads, int64_t qk_dim, int64_t v_dim, float softmax_scale, int32_t flags)
+     * }
+     */
+    public static int dsk4j_mla_prefill(MemorySegment ctx, MemorySegment o, long o_bytes, MemorySegment lse, long lse_bytes, MemorySegment q, long q_bytes, MemorySegment k, long k_bytes, MemorySegment v, long v_bytes, int dtype, MemorySegment cu_seqlens, long cu_seqlens_bytes, long nseq, long tokens, long heads, long qk_dim, long v_dim, float softmax_scale, int flags) {
+        var mh$ = dsk4j_mla_prefill.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_mla_prefill", ctx, o, o_bytes, lse, lse_bytes, q, q_bytes, k, k_bytes, v, v_bytes, dtype, cu_seqlens, cu_seqlens_bytes, nseq, tokens, heads, qk_dim, v_dim, softmax_scale, flags);
+            }
+            return (int)mh$.invokeExact(ctx, o, o_bytes, lse, lse_bytes, q, q_bytes, k, k_bytes, v, v_bytes, dtype, cu_seqlens, cu_seqlens_bytes, nseq, tokens, heads, qk_dim, v_dim, softmax_scale, flags);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_mla_absorb_q {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_mla_absorb_q");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_q(dsk4j_context *ctx, void *q_latent, int64_t q_latent_bytes, const void *q_nope, int64_t q_nope_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads, int64_t q_head_stride)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_mla_absorb_q$descriptor() {
+        return dsk4j_mla_absorb_q.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_q(dsk4j_context *ctx, void *q_latent, int64_t q_latent_bytes, const void *q_nope, int64_t q_nope_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads, int64_t q_head_stride)
+     * }
+     */
+    public static MethodHandle dsk4j_mla_absorb_q$handle() {
+        return dsk4j_mla_absorb_q.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_q(dsk4j_context *ctx, void *q_latent, int64_t q_latent_bytes, const void *q_nope, int64_t q_nope_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads, int64_t q_head_stride)
+     * }
+     */
+    public static MemorySegment dsk4j_mla_absorb_q$address() {
+        return dsk4j_mla_absorb_q.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_q(dsk4j_context *ctx, void *q_latent, int64_t q_latent_bytes, const void *q_nope, int64_t q_nope_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads, int64_t q_head_stride)
+     * }
+     */
+    public static int dsk4j_mla_absorb_q(MemorySegment ctx, MemorySegment q_latent, long q_latent_bytes, MemorySegment q_nope, long q_nope_bytes, int dtype, MemorySegment wkv_b, long wkv_b_bytes, int w_dtype, long tokens, long heads, long q_head_stride) {
+        var mh$ = dsk4j_mla_absorb_q.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_mla_absorb_q", ctx, q_latent, q_latent_bytes, q_nope, q_nope_bytes, dtype, wkv_b, wkv_b_bytes, w_dtype, tokens, heads, q_head_stride);
+            }
+            return (int)mh$.invokeExact(ctx, q_latent, q_latent_bytes, q_nope, q_nope_bytes, dtype, wkv_b, wkv_b_bytes, w_dtype, tokens, heads, q_head_stride);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_mla_absorb_o {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_mla_absorb_o");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_o(dsk4j_context *ctx, void *o, int64_t o_bytes, const void *o_latent, int64_t o_latent_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_mla_absorb_o$descriptor() {
+        return dsk4j_mla_absorb_o.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_o(dsk4j_context *ctx, void *o, int64_t o_bytes, const void *o_latent, int64_t o_latent_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads)
+     * }
+     */
+    public static MethodHandle dsk4j_mla_absorb_o$handle() {
+        return dsk4j_mla_absorb_o.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_o(dsk4j_context *ctx, void *o, int64_t o_bytes, const void *o_latent, int64_t o_latent_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads)
+     * }
+     */
+    public static MemorySegment dsk4j_mla_absorb_o$address() {
+        return dsk4j_mla_absorb_o.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_mla_absorb_o(dsk4j_context *ctx, void *o, int64_t o_bytes, const void *o_latent, int64_t o_latent_bytes, int32_t dtype, const void *wkv_b, int64_t wkv_b_bytes, int32_t w_dtype, int64_t tokens, int64_t heads)
+     * }
+     */
+    public static int dsk4j_mla_absorb_o(MemorySegment ctx, MemorySegment o, long o_bytes, MemorySegment o_latent, long o_latent_bytes, int dtype, MemorySegment wkv_b, long wkv_b_bytes, int w_dtype, long tokens, long heads) {
+        var mh$ = dsk4j_mla_absorb_o.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_mla_absorb_o", ctx, o, o_bytes, o_latent, o_latent_bytes, dtype, wkv_b, wkv_b_bytes, w_dtype, tokens, heads);
+            }
+            return (int)mh$.invokeExact(ctx, o, o_bytes, o_latent, o_latent_bytes, dtype, wkv_b, wkv_b_bytes, w_dtype, tokens, heads);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -2,6 +2,7 @@ package dev.dsk4j.conformance;
 
 import dev.dsk4j.DType;
 import dev.dsk4j.Fp8;
+import dev.dsk4j.Mla;
 import dev.dsk4j.Rope;
 import dev.dsk4j.Tensor;
 import java.io.IOException;
@@ -177,12 +178,66 @@ public final class Golden {
                     Rope.apply(s.context(), y, x, positions, Rope.table(s.context(), c), layout);
                     result.put("y", download(a, s, y));
                 }
+                case "mla.decode" -> mlaDecode(a, s, params, t, result);
                 default -> {
                     return null;
                 }
             }
         }
         return result;
+    }
+
+    /**
+     * mla.decode from contiguous caches (DESIGN.md 5): kv_cache [B, L, 512] and pe_cache [B, L, 64] in the
+     * file's dtype become a paged cache of that format (F32 or BF16, exact), sequence b on pages
+     * b·ceil(L/64) ...; the first seq_lens[b] tokens of each are appended; q_latent, q_pe
+     * [B, Sq, H, ...] (their dtype is the output's).
+     */
+    private static void mlaDecode(Arena a, Session s, Map<?, ?> params, Map<String, SafeTensors.Entry> t,
+                                  Map<String, SafeTensors.Entry> result) {
+        Tensor ql = upload(a, s, in(t, "q_latent")), qp = upload(a, s, in(t, "q_pe"));
+        SafeTensors.Entry kvE = in(t, "kv_cache"), peE = in(t, "pe_cache");
+        DType cd = kvE.dsk4jType();
+        if (peE.dsk4jType() != cd) throw new IllegalArgumentException("in.kv_cache and in.pe_cache differ in dtype");
+        Mla.CacheFormat format = switch (cd) {
+            case F32 -> Mla.CacheFormat.F32;
+            case BF16 -> Mla.CacheFormat.BF16;
+            default -> throw new IllegalArgumentException("in.kv_cache must be F32 or BF16, got " + cd.label());
+        };
+        long[] ks = kvE.shape();
+        if (ks.length != 3 || ks[2] != Mla.LATENT) throw new IllegalArgumentException("in.kv_cache must be [B, L, 512]");
+        int batch = (int) ks[0], len = (int) ks[1], per = (len + Mla.PAGE_TOKENS - 1) / Mla.PAGE_TOKENS;
+        int[] lens = in(t, "seq_lens").raw();
+        if (lens.length != batch) throw new IllegalArgumentException("in.seq_lens must be [B]");
+        int[] bt = new int[batch * Math.max(per, 1)];
+        for (int i = 0; i < bt.length; i++) bt[i] = i;
+        int total = 0;
+        for (int l : lens) {
+            if (l < 0 || l > len) throw new IllegalArgumentException("in.seq_lens entry " + l + " outside [0, " + len + "]");
+            total += l;
+        }
+        int[] seq = new int[total], pos = new int[total], kvRaw = kvE.raw(), peRaw = peE.raw();
+        int[] lat = new int[total * Mla.LATENT], pe = new int[total * Mla.ROPE];
+        for (int b = 0, i = 0; b < batch; b++)
+            for (int p = 0; p < lens[b]; p++, i++) {
+                seq[i] = b;
+                pos[i] = p;
+                System.arraycopy(kvRaw, (b * len + p) * Mla.LATENT, lat, i * Mla.LATENT, Mla.LATENT);
+                System.arraycopy(peRaw, (b * len + p) * Mla.ROPE, pe, i * Mla.ROPE, Mla.ROPE);
+            }
+        Mla.LatentCache cache = Mla.LatentCache.allocate(s.context(), a, format, (long) batch * per);
+        Tensor btT = s.input(a, Tensor.ofInts(a, bt, batch, Math.max(per, 1)));
+        if (total > 0)
+            Mla.append(s.context(), cache, s.input(a, Fp8Checks.hostOfRaw(a, cd, lat).reshape(total, Mla.LATENT)),
+                    s.input(a, Fp8Checks.hostOfRaw(a, cd, pe).reshape(total, Mla.ROPE)),
+                    s.input(a, Tensor.ofInts(a, seq, total)), s.input(a, Tensor.ofInts(a, pos, total)), btT);
+        boolean causal = Boolean.TRUE.equals(params.get("causal"));
+        Tensor o = s.output(a, ql.dtype(), ql.shape());
+        Tensor lse = s.output(a, DType.F32, ql.dim(0), ql.dim(1), ql.dim(2));
+        Mla.decode(s.context(), o, lse, ql, qp, cache, btT, s.input(a, Tensor.ofInts(a, lens.clone(), batch)),
+                param(params, "softmax_scale"), causal);
+        result.put("o_latent", download(a, s, o));
+        result.put("lse", download(a, s, lse));
     }
 
     /** The YaRN parameters of a rope.* case (DESIGN.md 5: dim theta factor original_seq_len max_seq_len beta_fast beta_slow). */
@@ -354,6 +409,45 @@ public final class Golden {
             String tol = "{\"max_abs\":" + (0x1p-21 * maxMag) + ",\"max_rel\":1.2e-7}";
             written.add(write(dir, "rope_apply_" + layout.name().toLowerCase() + "_6x4x64", "rope.apply", params, t, tol));
         }
+        // mla.decode, f32 caches, causal over the last Sq = 2 positions, one sequence shorter than the cache
+        {
+            int batch = 2, sq = 2, heads = 4, len = 100;
+            int[] lens = {100, 70};
+            float[] kv = new float[batch * len * Mla.LATENT], pe = new float[batch * len * Mla.ROPE];
+            for (int i = 0; i < kv.length; i++) kv[i] = (float) Values.gaussian(r);
+            for (int i = 0; i < pe.length; i++) pe[i] = (float) Values.gaussian(r);
+            int rows = batch * sq * heads;
+            float[] ql = new float[rows * Mla.LATENT], qp = new float[rows * Mla.ROPE];
+            for (int i = 0; i < ql.length; i++) ql[i] = (float) Values.gaussian(r);
+            for (int i = 0; i < qp.length; i++) qp[i] = (float) Values.gaussian(r);
+            double[][][] seqs = new double[batch][][];
+            for (int b = 0; b < batch; b++) {
+                seqs[b] = new double[lens[b]][MlaReference.KD];
+                for (int p = 0; p < lens[b]; p++) {
+                    for (int c = 0; c < Mla.LATENT; c++) seqs[b][p][c] = kv[(b * len + p) * Mla.LATENT + c];
+                    for (int c = 0; c < Mla.ROPE; c++) seqs[b][p][Mla.LATENT + c] = pe[(b * len + p) * Mla.ROPE + c];
+                }
+            }
+            float scale = 0.1352338f;
+            MlaReference.Decode ref = MlaReference.decode(ql, qp, seqs, lens, batch, sq, heads, scale, true);
+            float[] o = new float[rows * Mla.LATENT], lse = new float[rows];
+            for (int i = 0; i < rows; i++) {
+                for (int c = 0; c < Mla.LATENT; c++) o[i * Mla.LATENT + c] = (float) ref.o()[i][c];
+                lse[i] = (float) ref.lse()[i];
+            }
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.q_latent", SafeTensors.entry(ql, batch, sq, heads, Mla.LATENT));
+            t.put("in.q_pe", SafeTensors.entry(qp, batch, sq, heads, Mla.ROPE));
+            t.put("in.kv_cache", SafeTensors.entry(kv, batch, len, Mla.LATENT));
+            t.put("in.pe_cache", SafeTensors.entry(pe, batch, len, Mla.ROPE));
+            t.put("in.seq_lens", SafeTensors.entry(DType.I32, lens, batch));
+            t.put("out.o_latent", SafeTensors.entry(o, batch, sq, heads, Mla.LATENT));
+            t.put("out.lse", SafeTensors.entry(lse, batch, sq, heads));
+            Map<String, Object> params = new LinkedHashMap<>();
+            params.put("softmax_scale", (double) scale);
+            params.put("causal", true);
+            written.add(write(dir, "mla_decode_f32_2x2x4x100", "mla.decode", params, t, "{\"max_abs\":1e-4,\"max_rel\":1e-5}"));
+        }
         return written;
     }
 
@@ -374,7 +468,7 @@ public final class Golden {
         meta.put("op", op);
         meta.put("params", Json.write(params));
         meta.put("tolerance", tolerance);
-        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference)");
+        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference, MlaReference)");
         Path p = dir.resolve(name + ".safetensors");
         SafeTensors.write(p, meta, t);
         return p;

@@ -189,6 +189,28 @@ public final class Main {
                             add(merged, counts, cmp.what(), cmp);
                     }
             }
+            // mla: append + decode in every cache format and dtype, absorbed == naive, prefill, absorption
+            for (int c = 0; c < Math.max(1, cases / 8); c++) {
+                for (dev.dsk4j.Mla.CacheFormat f : dev.dsk4j.Mla.CacheFormat.values())
+                    for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+                        int sq = r.nextInt(1, 3);
+                        boolean causal = r.nextBoolean();
+                        int[] lens = MlaChecks.lengths(r, r.nextInt(1, 4), causal ? sq : 1, 200 + r.nextInt(400));
+                        for (Comparison cmp : MlaChecks.decode(s, r, f, dt, lens, sq, r.nextInt(1, 20), causal))
+                            add(merged, counts, cmp.what(), cmp);
+                    }
+                Comparison eq = MlaChecks.equivalence(s, r, dev.dsk4j.Mla.CacheFormat.values()[r.nextInt(3)], DType.F32,
+                        MlaChecks.lengths(r, 2, 1, 100), 1, r.nextInt(1, 4), false);
+                add(merged, counts, eq.what(), eq);
+                for (DType dt : new DType[] {DType.F32, DType.BF16})
+                    for (Comparison cmp : MlaChecks.prefill(s, r, MlaChecks.cuSeqlens(r, r.nextInt(1, 4), 150), r.nextInt(1, 3), 192,
+                            128, dt, true))
+                        add(merged, counts, cmp.what(), cmp);
+                for (boolean oSide : new boolean[] {false, true}) {
+                    Comparison ab = MlaChecks.absorb(s, r, r.nextInt(1, 70), r.nextInt(1, 3), 192, oSide, DType.F32, DType.BF16);
+                    add(merged, counts, ab.what(), ab);
+                }
+            }
         }
         List<Row> rows = new ArrayList<>();
         for (Map.Entry<String, Comparison> e : merged.entrySet())

@@ -19,7 +19,7 @@ class GoldenTest {
     @Test
     void generatedCasesPassOnEveryBackend() throws Exception {
         List<Path> files = Golden.generate(dir, System.nanoTime());
-        assertEquals(12, files.size());
+        assertEquals(13, files.size());
         List<Golden.CaseResult> results = Golden.run(dir, Backends.all().toList());
         assertEquals(files.size() * Backends.all().count(), results.size());
         for (Golden.CaseResult r : results) assertTrue(r.passed(), r::toString);
@@ -59,6 +59,22 @@ class GoldenTest {
         SafeTensors.write(f, file.metadata(), t);
         for (Golden.CaseResult r : Golden.run(dir, Backends.all().limit(1).toList()))
             if (r.file().equals("rope_apply_neox_6x4x64.safetensors")) assertFalse(r.passed(), r::toString);
+            else assertTrue(r.passed(), r::toString);
+    }
+
+    @Test
+    void anMlaDecodeValueOutsideTheToleranceFails() throws Exception {
+        Golden.generate(dir, 13);
+        Path f = dir.resolve("mla_decode_f32_2x2x4x100.safetensors");
+        SafeTensors.File file = SafeTensors.read(f);
+        Map<String, SafeTensors.Entry> t = new LinkedHashMap<>(file.tensors());
+        SafeTensors.Entry o = t.get("out.o_latent");
+        byte[] data = o.data().clone();
+        data[4 * 1000 + 3] ^= 0x40; // bit 30 of element 1000's f32 (exponent): off by a factor 2^128 or more
+        t.put("out.o_latent", new SafeTensors.Entry(o.dtype(), o.shape(), data));
+        SafeTensors.write(f, file.metadata(), t);
+        for (Golden.CaseResult r : Golden.run(dir, Backends.all().limit(1).toList()))
+            if (r.file().equals("mla_decode_f32_2x2x4x100.safetensors")) assertFalse(r.passed(), r::toString);
             else assertTrue(r.passed(), r::toString);
     }
 
