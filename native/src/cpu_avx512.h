@@ -34,4 +34,9 @@ void cpu_avx512_act_quant_128(uint8_t* y, float* s, const void* x, int32_t x_dty
 void cpu_avx512_dequant_e4m3(void* y, int32_t y_dtype, const uint8_t* w, int64_t n, float s,
                              int stream);
 
+/* rope.apply, one token (cpu_avx512_rope.c): bf16 with dim % 32 == 0 (interleaved) or
+ * (dim / 2) % 16 == 0 (neox), dim <= 1024; anything else is passed to cpu_avx2_rope_token. */
+void cpu_avx512_rope_token(void* y, const void* x, int32_t dtype, const float* c, const float* s, int64_t heads,
+                           int64_t dim, int32_t layout, int64_t base);
+
 #endif

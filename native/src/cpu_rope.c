@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "cpu_avx2.h"
+#include "cpu_avx512.h"
 #include "internal.h"
 
 /* Tokens per chunk, at least: a chunk of this many DeepSeek q_pe rows (128 heads x 64) is
@@ -111,7 +112,9 @@ static void apply_tokens(void* arg, int64_t t0, int64_t t1) {
         const int64_t p = a->positions[t];
         const float* c = a->cos_table + p * half;
         const float* s = a->sin_table + p * half;
-        if (j->simd != SIMD_PORTABLE)
+        if (j->simd == SIMD_AVX512)
+            cpu_avx512_rope_token(a->y, a->x, a->dtype, c, s, a->heads, a->dim, a->layout, t * per_token);
+        else if (j->simd != SIMD_PORTABLE)
             cpu_avx2_rope_token(a->y, a->x, a->dtype, c, s, a->heads, a->dim, a->layout, t * per_token);
         else
             port_token(a->y, a->x, a->dtype, c, s, a->heads, a->dim, a->layout, t * per_token);
