@@ -126,6 +126,35 @@ void rope_yarn_table_host(dsk4j_context* ctx, float* cos_t, float* sin_t, int64_
                           double beta_slow);
 void cpu_rope_apply(dsk4j_context* ctx, const rope_args* a);
 
+
+/* moe.gate as the backends see it (validated by api_moe.c). */
+typedef struct moe_gate_args {
+    int32_t* indices;        /* [tokens, top_k] */
+    float* weights;          /* [tokens, top_k] */
+    float* logits;           /* [tokens, experts] or NULL */
+    const void* x;           /* [tokens, hidden], x_dtype */
+    const void* wg;          /* [experts, hidden], wg_dtype */
+    const float* bias;       /* [experts] or NULL */
+    int32_t x_dtype, wg_dtype;
+    int64_t tokens, hidden, experts, top_k, n_group, topk_group;
+    int32_t score_func, norm_topk_prob;
+    float scale;
+} moe_gate_args;
+
+#define MOE_MAX_EXPERTS 4096
+/* cpu_moe.c */
+void cpu_moe_gate(dsk4j_context* ctx, const moe_gate_args* a);
+/* The logits of one token against experts [e0, e1) (the 16-lane order of dsk4j.h moe.gate). */
+void cpu_moe_logits_portable(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                             int64_t hidden, int64_t e0, int64_t e1);
+void cpu_avx2_moe_logits(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                         int64_t hidden, int64_t e0, int64_t e1); /* cpu_avx2_moe.c */
+void cpu_moe_gather(dsk4j_context* ctx, void* xp, const void* x, size_t elem, const int32_t* src_of, int64_t rows,
+                    int64_t top_k, int64_t hidden);
+void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e, int32_t e_dtype,
+                     const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
+                     int64_t tokens, int64_t top_k, int64_t hidden);
+
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
  * cuGetErrorString text and the call that failed). */

@@ -1,0 +1,39 @@
+/* cpu_avx2_moe.c - the moe.gate logits with AVX2+FMA: the 16 lanes of dsk4j.h are two 8-wide
+ * accumulators (lanes 0-7 and 8-15), the tail goes to the same lanes one element at a time, and
+ * the pairwise reduction is the contract's, so the bits equal cpu_moe_logits_portable's. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "internal.h"
+
+static inline __m256 load8(const void* p, int32_t dt, int64_t i) {
+    if (dt == DSK4J_DTYPE_F32) return _mm256_loadu_ps((const float*)p + i);
+    __m128i h = _mm_loadu_si128((const __m128i*)((const uint16_t*)p + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+static inline float ld1(const void* p, int32_t dt, int64_t i) {
+    return dt == DSK4J_DTYPE_F32 ? ((const float*)p)[i] : cpu_bf16_to_f32(((const uint16_t*)p)[i]);
+}
+
+void cpu_avx2_moe_logits(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                         int64_t hidden, int64_t e0, int64_t e1) {
+    const int64_t full = hidden & ~(int64_t)15;
+    for (int64_t e = e0; e < e1; e++) {
+        const int64_t base = e * hidden;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (int64_t j = 0; j < full; j += 16) {
+            a0 = _mm256_fmadd_ps(load8(x, x_dtype, j), load8(wg, wg_dtype, base + j), a0);
+            a1 = _mm256_fmadd_ps(load8(x, x_dtype, j + 8), load8(wg, wg_dtype, base + j + 8), a1);
+        }
+        float acc[16];
+        _mm256_storeu_ps(acc, a0);
+        _mm256_storeu_ps(acc + 8, a1);
+        for (int64_t j = full; j < hidden; j++)
+            acc[j & 15] = fmaf(ld1(x, x_dtype, j), ld1(wg, wg_dtype, base + j), acc[j & 15]);
+        for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
+        for (int l = 0; l < 4; l++) acc[l] += acc[l + 4];
+        for (int l = 0; l < 2; l++) acc[l] += acc[l + 2];
+        out[e - e0] = acc[0] + acc[1];
+    }
+}
