@@ -287,6 +287,33 @@ DSK4J_EXPORT int dsk4j_moe_combine(dsk4j_context* ctx, void* y, int64_t y_bytes,
 DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t bias_bytes, const int32_t* counts,
                                        int64_t counts_bytes, int64_t experts, float gamma);
 
+/* moe.forward: one whole MoE layer on the cpu backend, composed in C of the kernels above:
+ *   moe.gate(x, wg, bias) -> moe.dispatch (contiguous, no padding) -> per token activations
+ *   (fp8: fp8.act_quant 1x128; bf16: rounded to bf16) gathered into expert order -> grouped GEMM
+ *   with w13 -> a = silu(g)*u (f32, silu(g) = g / (1 + expf(-g)); fp8: quantized 1x128 as
+ *   fp8.act_quant does; bf16: rounded) -> grouped GEMM with w2 -> moe.combine in token order,
+ *   plus the shared expert (the same SwiGLU with s13/s2 on every token) when shared_inter > 0.
+ * w_dtype DSK4J_DTYPE_E4M3: w13 e4m3 [experts, 2*inter, hidden] (rows 0..inter-1 = w1 "gate_proj",
+ *   inter..2*inter-1 = w3 "up_proj") with w13_scale f32 [experts, ceil(2*inter/128), hidden/128];
+ *   w2 e4m3 [experts, hidden, inter] with w2_scale f32 [experts, ceil(hidden/128), inter/128];
+ *   s13 e4m3 [2*shared_inter, hidden] + scale, s2 e4m3 [hidden, shared_inter] + scale (same
+ *   block layout); hidden, inter and shared_inter multiples of 128.
+ * w_dtype DSK4J_DTYPE_BF16: the same tensors in bf16, every scale NULL (0 bytes).
+ * y f32|bf16 [tokens, hidden]; counts NULL or i32 [experts]: the rows each expert received (the
+ * load statistics of moe.bias_update). x, wg, bias and the router parameters as moe.gate.
+ * The workspace (about tokens*top_k*(2*inter + 2*hidden) * 4 bytes) is allocated per call. */
+DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, int32_t* counts,
+                                   int64_t counts_bytes, const void* x, int64_t x_bytes, int32_t x_dtype,
+                                   const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias,
+                                   int64_t bias_bytes, int32_t w_dtype, const void* w13, int64_t w13_bytes,
+                                   const float* w13_scale, int64_t w13_scale_bytes, const void* w2, int64_t w2_bytes,
+                                   const float* w2_scale, int64_t w2_scale_bytes, const void* s13, int64_t s13_bytes,
+                                   const float* s13_scale, int64_t s13_scale_bytes, const void* s2, int64_t s2_bytes,
+                                   const float* s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden,
+                                   int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k,
+                                   int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob,
+                                   float routed_scaling_factor);
+
 #ifdef __cplusplus
 }
 #endif

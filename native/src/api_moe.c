@@ -45,14 +45,12 @@ static int bytes2(const char* fn, const char* what, int64_t a, int64_t b, int64_
     return check_mul(fn, what, n, es, out);
 }
 
-DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t indices_bytes, float* weights,
-                                int64_t weights_bytes, float* logits, int64_t logits_bytes, const void* x,
-                                int64_t x_bytes, int32_t x_dtype, const void* wg, int64_t wg_bytes, int32_t wg_dtype,
-                                const float* bias, int64_t bias_bytes, int64_t tokens, int64_t hidden,
-                                int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group,
-                                int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor) {
-    static const char* fn = "dsk4j_moe_gate";
-    TRY(check_ctx(fn, ctx));
+/* The router's arguments shared by moe.gate and moe.forward; the byte sizes of x, wg and bias. */
+static int check_router(const char* fn, dsk4j_context* ctx, const void* x, int64_t x_bytes, int32_t x_dtype,
+                        const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias, int64_t bias_bytes,
+                        int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k, int64_t n_group,
+                        int64_t topk_group, int32_t score_func, float routed_scaling_factor, int64_t* xneed_out,
+                        int64_t* wneed_out, int64_t* bneed_out) {
     TRY(check_float_dtype(fn, "x_dtype", x_dtype));
     TRY(check_float_dtype(fn, "wg_dtype", wg_dtype));
     if (score_func != DSK4J_MOE_SIGMOID && score_func != DSK4J_MOE_SOFTMAX)
@@ -75,18 +73,36 @@ DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t in
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
                           "%s: argument 'n_group': groups of one expert have no top-2 score (bias given)", fn);
     const int64_t xes = (int64_t)dsk4j_dtype_size(x_dtype), wes = (int64_t)dsk4j_dtype_size(wg_dtype);
-    int64_t xneed, wneed, ineed, lneed, bneed = bias ? experts * 4 : 0;
+    int64_t xneed, wneed, bneed = bias ? experts * 4 : 0;
     TRY(bytes2(fn, "x bytes", tokens, hidden, xes, &xneed));
     TRY(bytes2(fn, "wg bytes", experts, hidden, wes, &wneed));
+    TRY(check_buf(fn, ctx, "x", x, x_bytes, xneed, (size_t)xes));
+    TRY(check_buf(fn, ctx, "wg", wg, wg_bytes, wneed, (size_t)wes));
+    if (bias) TRY(check_buf(fn, ctx, "bias", bias, bias_bytes, bneed, 4));
+    *xneed_out = xneed;
+    *wneed_out = wneed;
+    *bneed_out = bneed;
+    return DSK4J_OK;
+}
+
+DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t indices_bytes, float* weights,
+                                int64_t weights_bytes, float* logits, int64_t logits_bytes, const void* x,
+                                int64_t x_bytes, int32_t x_dtype, const void* wg, int64_t wg_bytes, int32_t wg_dtype,
+                                const float* bias, int64_t bias_bytes, int64_t tokens, int64_t hidden,
+                                int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group,
+                                int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor) {
+    static const char* fn = "dsk4j_moe_gate";
+    TRY(check_ctx(fn, ctx));
+    int64_t xneed, wneed, bneed;
+    TRY(check_router(fn, ctx, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, tokens, hidden, experts,
+                     top_k, n_group, topk_group, score_func, routed_scaling_factor, &xneed, &wneed, &bneed));
+    int64_t ineed, lneed;
     TRY(bytes2(fn, "indices bytes", tokens, top_k, 4, &ineed));
     TRY(bytes2(fn, "logits bytes", tokens, experts, 4, &lneed));
     if (!logits) lneed = 0;
     TRY(check_buf(fn, ctx, "indices", indices, indices_bytes, ineed, 4));
     TRY(check_buf(fn, ctx, "weights", weights, weights_bytes, ineed, 4));
     if (logits) TRY(check_buf(fn, ctx, "logits", logits, logits_bytes, lneed, 4));
-    TRY(check_buf(fn, ctx, "x", x, x_bytes, xneed, (size_t)xes));
-    TRY(check_buf(fn, ctx, "wg", wg, wg_bytes, wneed, (size_t)wes));
-    if (bias) TRY(check_buf(fn, ctx, "bias", bias, bias_bytes, bneed, 4));
     const void* outs[3] = {indices, weights, logits};
     const int64_t on[3] = {ineed, ineed, lneed};
     const char* onames[3] = {"indices", "weights", "logits"};
@@ -290,4 +306,88 @@ DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t 
         else if (counts[e] > mean) bias[e] -= gamma;
     }
     return finish(DSK4J_OK);
+}
+
+/* A weight tensor [groups, n, k] of w_dtype and its block scales [groups, ceil(n/128), k/128] (fp8). */
+static int check_weight(const char* fn, dsk4j_context* ctx, const char* arg, const char* sarg, const void* w,
+                        int64_t w_bytes, const float* ws, int64_t ws_bytes, int32_t w_dtype, int64_t groups, int64_t n,
+                        int64_t k, int64_t* need_out) {
+    int64_t per, need, sneed = 0;
+    TRY(check_mul(fn, arg, n, k, &per));
+    TRY(check_mul(fn, arg, per, groups, &need));
+    TRY(check_mul(fn, arg, need, (int64_t)dsk4j_dtype_size(w_dtype), &need));
+    TRY(check_buf(fn, ctx, arg, w, w_bytes, need, dsk4j_dtype_size(w_dtype)));
+    if (w_dtype == DSK4J_DTYPE_E4M3) {
+        TRY(check_mul(fn, sarg, (n + 127) / 128, k / 128, &sneed));
+        TRY(check_mul(fn, sarg, sneed, groups * 4, &sneed));
+        TRY(check_buf(fn, ctx, sarg, ws, ws_bytes, sneed, 4));
+    } else if (ws) {
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be NULL for bf16 weights", fn, sarg);
+    }
+    *need_out = need;
+    return DSK4J_OK;
+}
+
+DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, int32_t* counts,
+                                   int64_t counts_bytes, const void* x, int64_t x_bytes, int32_t x_dtype,
+                                   const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias,
+                                   int64_t bias_bytes, int32_t w_dtype, const void* w13, int64_t w13_bytes,
+                                   const float* w13_scale, int64_t w13_scale_bytes, const void* w2, int64_t w2_bytes,
+                                   const float* w2_scale, int64_t w2_scale_bytes, const void* s13, int64_t s13_bytes,
+                                   const float* s13_scale, int64_t s13_scale_bytes, const void* s2, int64_t s2_bytes,
+                                   const float* s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden,
+                                   int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k,
+                                   int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob,
+                                   float routed_scaling_factor) {
+    static const char* fn = "dsk4j_moe_forward";
+    TRY(check_ctx(fn, ctx));
+    int64_t xneed, wneed, bneed;
+    TRY(check_router(fn, ctx, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, tokens, hidden, experts,
+                     top_k, n_group, topk_group, score_func, routed_scaling_factor, &xneed, &wneed, &bneed));
+    TRY(check_float_dtype(fn, "y_dtype", y_dtype));
+    if (w_dtype != DSK4J_DTYPE_E4M3 && w_dtype != DSK4J_DTYPE_BF16)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'w_dtype' must be e4m3 or bf16, got %s", fn,
+                          dsk4j_dtype_name(w_dtype));
+    TRY(range(fn, "inter", inter, 1, INT32_MAX));
+    TRY(range(fn, "shared_inter", shared_inter, 0, INT32_MAX));
+    if (w_dtype == DSK4J_DTYPE_E4M3 && (hidden % 128 || inter % 128 || shared_inter % 128))
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
+                          "%s: fp8 weights need hidden (%lld), inter (%lld) and shared_inter (%lld) multiples of 128", fn,
+                          (long long)hidden, (long long)inter, (long long)shared_inter);
+    int64_t pairs;
+    TRY(check_mul(fn, "tokens * top_k", tokens, top_k, &pairs));
+    if (pairs > INT32_MAX)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: tokens * top_k (%lld) exceeds 2^31 - 1", fn, (long long)pairs);
+    int64_t yneed, n13, n2, ns13 = 0, ns2 = 0, cneed = counts ? experts * 4 : 0;
+    TRY(bytes2(fn, "y bytes", tokens, hidden, (int64_t)dsk4j_dtype_size(y_dtype), &yneed));
+    TRY(check_buf(fn, ctx, "y", y, y_bytes, yneed, dsk4j_dtype_size(y_dtype)));
+    if (counts) TRY(check_buf(fn, ctx, "counts", counts, counts_bytes, cneed, 4));
+    TRY(check_weight(fn, ctx, "w13", "w13_scale", w13, w13_bytes, w13_scale, w13_scale_bytes, w_dtype, experts,
+                     2 * inter, hidden, &n13));
+    TRY(check_weight(fn, ctx, "w2", "w2_scale", w2, w2_bytes, w2_scale, w2_scale_bytes, w_dtype, experts, hidden, inter,
+                     &n2));
+    if (shared_inter > 0) {
+        TRY(check_weight(fn, ctx, "s13", "s13_scale", s13, s13_bytes, s13_scale, s13_scale_bytes, w_dtype, 1,
+                         2 * shared_inter, hidden, &ns13));
+        TRY(check_weight(fn, ctx, "s2", "s2_scale", s2, s2_bytes, s2_scale, s2_scale_bytes, w_dtype, 1, hidden,
+                         shared_inter, &ns2));
+    }
+    const void* ins[7] = {x, wg, bias, w13, w2, s13, s2};
+    const int64_t in[7] = {xneed, wneed, bneed, n13, n2, ns13, ns2};
+    const char* inames[7] = {"x", "wg", "bias", "w13", "w2", "s13", "s2"};
+    TRY(check_disjoint(fn, "y", y, yneed, "counts", counts, cneed));
+    for (int k = 0; k < 7; k++) {
+        TRY(check_disjoint(fn, "y", y, yneed, inames[k], ins[k], in[k]));
+        TRY(check_disjoint(fn, "counts", counts, cneed, inames[k], ins[k], in[k]));
+    }
+    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
+    if (tokens == 0) {
+        if (counts) memset(counts, 0, (size_t)cneed);
+        return finish(DSK4J_OK);
+    }
+    moe_forward_args a = {{NULL, NULL, NULL, x, wg, bias, x_dtype, wg_dtype, tokens, hidden, experts, top_k, n_group,
+                           topk_group, score_func, norm_topk_prob != 0, routed_scaling_factor},
+                          y, y_dtype, counts, w_dtype, w13, w2, shared_inter > 0 ? s13 : NULL,
+                          shared_inter > 0 ? s2 : NULL, w13_scale, w2_scale, s13_scale, s2_scale, inter, shared_inter};
+    return finish(cpu_moe_forward(ctx, &a));
 }

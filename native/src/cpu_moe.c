@@ -2,6 +2,7 @@
  * the exact contract). Arguments arrive validated (api_moe.c). moe.dispatch and moe.bias_update are
  * sequential host loops in api_moe.c. The logits use the 16-lane order of dsk4j.h on every path
  * (portable here, AVX2+FMA in cpu_avx2_moe.c), so every path chooses the same experts. */
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
@@ -176,4 +177,170 @@ void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e
     int64_t per = top_k * hidden;
     int64_t grain = per >= 16384 ? 1 : 16384 / (per > 0 ? per : 1);
     cpu_parallel_for(ctx, tokens, grain, combine_tokens, &j);
+}
+
+/* ---------------- forward (one MoE layer, composed of the cpu kernels) ---------------- */
+
+typedef struct {
+    const float* h; /* [rows, 2*inter] f32: gate (w1) columns then up (w3) columns */
+    int64_t inter;
+    uint8_t* q;     /* fp8: [rows, inter] e4m3 */
+    float* qs;      /* fp8: [rows, inter/128] */
+    uint16_t* b;    /* bf16: [rows, inter] */
+} silu_job;
+
+static inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+static void silu_rows(void* arg, int64_t r0, int64_t r1) {
+    const silu_job* j = (const silu_job*)arg;
+    const int64_t I = j->inter;
+    float a[128];
+    for (int64_t r = r0; r < r1; r++) {
+        const float* g = j->h + r * 2 * I;
+        const float* u = g + I;
+        if (j->b) {
+            for (int64_t c = 0; c < I; c++) j->b[r * I + c] = cpu_f32_to_bf16(silu_mul(g[c], u[c]));
+            continue;
+        }
+        for (int64_t c0 = 0; c0 < I; c0 += 128) {
+            float amax = 0;
+            for (int c = 0; c < 128; c++) {
+                a[c] = silu_mul(g[c0 + c], u[c0 + c]);
+                float m = fabsf(a[c]);
+                if (m > amax) amax = m; /* NaN ignored */
+            }
+            if (amax < 1e-4f) amax = 1e-4f;
+            const float s = amax / 448.0f;
+            for (int c = 0; c < 128; c++) j->q[r * I + c0 + c] = cpu_f32_to_e4m3(a[c] / s);
+            j->qs[r * (I / 128) + c0 / 128] = s;
+        }
+    }
+}
+
+/* silu(g)*u of h [rows, 2*inter] into e4m3 + 1x128 scales (q, qs) or bf16 (b) */
+static void silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
+                       uint16_t* b) {
+    silu_job j = {h, inter, q, qs, b};
+    int64_t grain = inter >= 4096 ? 1 : 4096 / inter;
+    cpu_parallel_for(ctx, rows, grain, silu_rows, &j);
+}
+
+/* One GEMM of rows [row0, row0+rows) against expert weights b (n x k), f32 out. */
+static void expert_gemm(dsk4j_context* ctx, const moe_forward_args* a, float* d, const void* act, const float* act_s,
+                        const void* w, const float* ws, int64_t rows, int64_t n, int64_t k) {
+    gemm_args g = {d, DSK4J_DTYPE_F32, act, act_s, k / 128, 1, w, ws, NULL, rows, n, k};
+    if (a->w_dtype == DSK4J_DTYPE_E4M3) cpu_gemm_fp8_block(ctx, &g);
+    else cpu_gemm_bf16(ctx, &g);
+}
+
+int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
+    const int64_t T = a->gate.tokens, H = a->gate.hidden, I = a->inter, Is = a->shared_inter, E = a->gate.experts,
+                  K = a->gate.top_k, M = T * K;
+    const int fp8 = a->w_dtype == DSK4J_DTYPE_E4M3;
+    const size_t aes = fp8 ? 1 : 2; /* activation element size */
+    const int64_t Hs = fp8 ? H / 128 : 0, Ismax = I > Is ? I : Is;
+    const int64_t Tm = T > M ? T : M;
+    /* one workspace: idx, w, offsets, row_of, src_of, xq, xs, aq, as, h13, act, acts, eo, sh */
+    size_t sz[14] = {(size_t)M * 4, (size_t)M * 4, (size_t)(E + 1) * 4, (size_t)M * 4, (size_t)M * 4,
+                     (size_t)(T * H) * aes, (size_t)(T * Hs) * 4, (size_t)(M * H) * aes, (size_t)(M * Hs) * 4,
+                     (size_t)(Tm * 2 * Ismax) * 4, (size_t)(Tm * Ismax) * aes, (size_t)(fp8 ? Tm * (Ismax / 128) : 0) * 4,
+                     (size_t)(M * H) * 4, (size_t)(Is > 0 ? T * H : 0) * 4};
+    size_t total = 0, off[14];
+    for (int i = 0; i < 14; i++) {
+        off[i] = total;
+        total += (sz[i] + 63) & ~(size_t)63;
+    }
+    char* ws = (char*)malloc(total ? total : 1);
+    if (!ws)
+        return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_moe_forward: cannot allocate a %zu-byte workspace", total);
+    int32_t* idx = (int32_t*)(ws + off[0]);
+    float* wts = (float*)(ws + off[1]);
+    int32_t* offs = (int32_t*)(ws + off[2]);
+    int32_t* row_of = (int32_t*)(ws + off[3]);
+    int32_t* src_of = (int32_t*)(ws + off[4]);
+    void* xq = ws + off[5];
+    float* xs = (float*)(ws + off[6]);
+    void* aq = ws + off[7];
+    float* as = (float*)(ws + off[8]);
+    float* h13 = (float*)(ws + off[9]);
+    void* act = ws + off[10];
+    float* acts = (float*)(ws + off[11]);
+    float* eo = (float*)(ws + off[12]);
+    float* sh = Is > 0 ? (float*)(ws + off[13]) : NULL;
+
+    /* 1. route */
+    moe_gate_args g = a->gate;
+    g.indices = idx;
+    g.weights = wts;
+    g.logits = NULL;
+    cpu_moe_gate(ctx, &g);
+    /* 2. dispatch (contiguous, no padding: the cpu GEMMs take any row offsets) */
+    int64_t* cur = (int64_t*)calloc((size_t)E + 1, sizeof(int64_t));
+    if (!cur) {
+        free(ws);
+        return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_moe_forward: cannot allocate the expert counters");
+    }
+    for (int64_t p = 0; p < M; p++) cur[idx[p]]++;
+    if (a->counts)
+        for (int64_t e = 0; e < E; e++) a->counts[e] = (int32_t)cur[e];
+    int64_t acc = 0;
+    for (int64_t e = 0; e < E; e++) {
+        int64_t c = cur[e];
+        offs[e] = (int32_t)acc;
+        cur[e] = acc;
+        acc += c;
+    }
+    offs[E] = (int32_t)acc;
+    for (int64_t p = 0; p < M; p++) {
+        int64_t r = cur[idx[p]]++;
+        row_of[p] = (int32_t)r;
+        src_of[r] = (int32_t)p;
+    }
+    free(cur);
+    /* 3. the activations once per token, then gathered into expert order */
+    if (fp8) {
+        cpu_fp8_act_quant(ctx, (uint8_t*)xq, xs, Hs, 1, a->gate.x, a->gate.x_dtype, T, H, 128, 0);
+        cpu_moe_gather(ctx, as, xs, 4, src_of, M, K, Hs);
+    } else {
+        for (int64_t i = 0; i < T * H; i++)
+            ((uint16_t*)xq)[i] = a->gate.x_dtype == DSK4J_DTYPE_BF16 ? ((const uint16_t*)a->gate.x)[i]
+                                                                    : cpu_f32_to_bf16(((const float*)a->gate.x)[i]);
+    }
+    cpu_moe_gather(ctx, aq, xq, aes, src_of, M, K, H);
+    /* 4. routed experts: w13, silu*u (+ quant), w2 */
+    const size_t w13e = (size_t)(2 * I * H) * (fp8 ? 1 : 2), w2e = (size_t)(H * I) * (fp8 ? 1 : 2);
+    const int64_t s13e = fp8 ? (2 * I + 127) / 128 * (H / 128) : 0, s2e = fp8 ? (H + 127) / 128 * (I / 128) : 0;
+    if (fp8) {
+        gemm_grouped_args gg = {{h13, DSK4J_DTYPE_F32, aq, as, Hs, 1, a->w13, a->w13_scale, NULL, M, 2 * I, H},
+                                E, offs, NULL, 0};
+        cpu_gemm_fp8_grouped(ctx, &gg);
+    } else {
+        for (int64_t e = 0; e < E; e++)
+            if (offs[e + 1] > offs[e])
+                expert_gemm(ctx, a, h13 + (size_t)offs[e] * 2 * I, (const uint16_t*)aq + (size_t)offs[e] * H, NULL,
+                            (const char*)a->w13 + e * w13e, NULL, offs[e + 1] - offs[e], 2 * I, H);
+    }
+    silu_quant(ctx, h13, M, I, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
+    if (fp8) {
+        gemm_grouped_args gg = {{eo, DSK4J_DTYPE_F32, act, acts, I / 128, 1, a->w2, a->w2_scale, NULL, M, H, I},
+                                E, offs, NULL, 0};
+        cpu_gemm_fp8_grouped(ctx, &gg);
+    } else {
+        for (int64_t e = 0; e < E; e++)
+            if (offs[e + 1] > offs[e])
+                expert_gemm(ctx, a, eo + (size_t)offs[e] * H, (const uint16_t*)act + (size_t)offs[e] * I, NULL,
+                            (const char*)a->w2 + e * w2e, NULL, offs[e + 1] - offs[e], H, I);
+    }
+    (void)s13e;
+    (void)s2e;
+    /* 5. shared expert on every token */
+    if (sh) {
+        expert_gemm(ctx, a, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H);
+        silu_quant(ctx, h13, T, Is, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
+        expert_gemm(ctx, a, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is);
+    }
+    /* 6. combine in token order */
+    cpu_moe_combine(ctx, a->y, a->y_dtype, eo, DSK4J_DTYPE_F32, wts, row_of, sh, DSK4J_DTYPE_F32, T, K, H);
+    free(ws);
+    return DSK4J_OK;
 }

@@ -151,6 +151,18 @@ void cpu_avx2_moe_logits(float* out, const void* x, int32_t x_dtype, const void*
                          int64_t hidden, int64_t e0, int64_t e1); /* cpu_avx2_moe.c */
 void cpu_moe_gather(dsk4j_context* ctx, void* xp, const void* x, size_t elem, const int32_t* src_of, int64_t rows,
                     int64_t top_k, int64_t hidden);
+/* moe.forward as the cpu backend sees it (validated by api_moe.c). */
+typedef struct moe_forward_args {
+    moe_gate_args gate;      /* x, wg, bias and the router parameters; indices/weights/logits unused */
+    void* y;                 /* [tokens, hidden], y_dtype */
+    int32_t y_dtype;
+    int32_t* counts;         /* [experts] or NULL */
+    int32_t w_dtype;         /* DSK4J_DTYPE_E4M3 (with scales) or DSK4J_DTYPE_BF16 */
+    const void *w13, *w2, *s13, *s2; /* s13/s2 NULL when shared_inter == 0 */
+    const float *w13_scale, *w2_scale, *s13_scale, *s2_scale;
+    int64_t inter, shared_inter;
+} moe_forward_args;
+int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
 void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e, int32_t e_dtype,
                      const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
                      int64_t tokens, int64_t top_k, int64_t hidden);

@@ -271,6 +271,109 @@ public final class Moe {
         }
     }
 
+
+    // ------------------------------------------------------------------ moe.forward
+
+    /**
+     * The weights of one MoE layer. Routed experts: {@code w13} [E, 2·inter, H] (rows
+     * {@code 0..inter-1} = gate_proj (w1), {@code inter..2·inter-1} = up_proj (w3)) and {@code w2}
+     * [E, H, inter]; shared expert (null for none): {@code sharedW13} [2·sharedInter, H],
+     * {@code sharedW2} [H, sharedInter]. FP8 weights are e4m3 with f32 128x128 block scales
+     * ({@code [.., ceil(n/128), k/128]}, as {@link Fp8#weightQuant} writes them); bf16 weights have
+     * null scales. {@code wg} f32|bf16 [E, H] and {@code bias} f32 [E] (or null) are the router's.
+     */
+    public record Layer(GateConfig gate, Tensor wg, Tensor bias, Tensor w13, Tensor w13Scale, Tensor w2, Tensor w2Scale,
+                        Tensor sharedW13, Tensor sharedW13Scale, Tensor sharedW2, Tensor sharedW2Scale) {
+        public Layer {
+            Objects.requireNonNull(gate, "argument 'gate' is null");
+            Objects.requireNonNull(wg, "argument 'wg' is null");
+            Objects.requireNonNull(w13, "argument 'w13' is null");
+            Objects.requireNonNull(w2, "argument 'w2' is null");
+            if ((sharedW13 == null) != (sharedW2 == null))
+                throw new IllegalArgumentException("arguments 'sharedW13' and 'sharedW2' must be both null or both given");
+        }
+
+        public long hidden() { return wg.dim(1); }
+
+        public long inter() { return w2.dim(2); }
+
+        public long sharedInter() { return sharedW2 == null ? 0 : sharedW2.dim(1); }
+
+        public DType weightType() { return w13.dtype(); }
+    }
+
+    /**
+     * moe.forward: one whole layer in one native call (composed in C of moe.gate, moe.dispatch,
+     * fp8.act_quant, gemm.fp8_grouped_contiguous (or gemm.bf16 per expert), a fused silu(g)·u with
+     * the 1x128 fp8 quantization, and moe.combine plus the shared expert). {@code x} f32|bf16
+     * [T, H], {@code y} f32|bf16 [T, H]; {@code counts} i32 [E] (or null) receives the rows each
+     * expert got, for {@link #biasUpdate}. CPU only for now.
+     */
+    public static void forward(Context ctx, Tensor y, Tensor x, Layer layer, Tensor counts) {
+        Objects.requireNonNull(ctx, "argument 'ctx' is null");
+        Objects.requireNonNull(layer, "argument 'layer' is null");
+        GateConfig c = layer.gate();
+        Ops.checkTensor(ctx, "x", x);
+        Ops.checkTensor(ctx, "y", y);
+        Ops.checkDType("x", x, DType.F32, DType.BF16);
+        Ops.checkDType("y", y, DType.F32, DType.BF16);
+        Ops.checkRank("x", x, 2);
+        long t = x.dim(0), h = x.dim(1), inter = layer.inter(), si = layer.sharedInter(), e = c.experts();
+        Ops.checkShape("y", y, t, h);
+        Ops.checkShape("wg", layer.wg(), e, h);
+        DType wt = layer.weightType();
+        if (wt != DType.E4M3 && wt != DType.BF16)
+            throw new IllegalArgumentException("argument 'w13' must be e4m3 or bf16, got " + wt.label());
+        checkWeight(ctx, "w13", layer.w13(), layer.w13Scale(), wt, e, 2 * inter, h);
+        checkWeight(ctx, "w2", layer.w2(), layer.w2Scale(), wt, e, h, inter);
+        if (si > 0) {
+            checkWeight(ctx, "sharedW13", layer.sharedW13(), layer.sharedW13Scale(), wt, 0, 2 * si, h);
+            checkWeight(ctx, "sharedW2", layer.sharedW2(), layer.sharedW2Scale(), wt, 0, h, si);
+        }
+        if (counts != null) {
+            Ops.checkTensor(ctx, "counts", counts);
+            Ops.checkDType("counts", counts, DType.I32);
+            Ops.checkShape("counts", counts, e);
+        }
+        if (layer.bias() != null) {
+            Ops.checkTensor(ctx, "bias", layer.bias());
+            Ops.checkShape("bias", layer.bias(), e);
+        }
+        Ops.checkTensor(ctx, "wg", layer.wg());
+        ctx.acquire();
+        try {
+            Native.check(Dsk4jH.dsk4j_moe_forward(ctx.handle(), y.segment(), y.byteSize(), y.dtype().code(), seg(counts),
+                    size(counts), x.segment(), x.byteSize(), x.dtype().code(), layer.wg().segment(),
+                    layer.wg().byteSize(), layer.wg().dtype().code(), seg(layer.bias()), size(layer.bias()), wt.code(),
+                    layer.w13().segment(), layer.w13().byteSize(), seg(layer.w13Scale()), size(layer.w13Scale()),
+                    layer.w2().segment(), layer.w2().byteSize(), seg(layer.w2Scale()), size(layer.w2Scale()),
+                    seg(layer.sharedW13()), size(layer.sharedW13()), seg(layer.sharedW13Scale()),
+                    size(layer.sharedW13Scale()), seg(layer.sharedW2()), size(layer.sharedW2()),
+                    seg(layer.sharedW2Scale()), size(layer.sharedW2Scale()), t, h, inter, si, e, c.topK(), c.nGroup(),
+                    c.topkGroup(), c.scoreFunction().code(), c.normTopkProb() ? 1 : 0, c.routedScalingFactor()));
+        } finally {
+            ctx.release();
+        }
+    }
+
+    /** w [groups, n, k] (groups == 0: [n, k]) of dtype wt, fp8 scales [groups, ceil(n/128), k/128]. */
+    private static void checkWeight(Context ctx, String arg, Tensor w, Tensor scale, DType wt, long groups, long n, long k) {
+        Ops.checkTensor(ctx, arg, w);
+        Ops.checkDType(arg, w, wt);
+        if (groups > 0) Ops.checkShape(arg, w, groups, n, k);
+        else Ops.checkShape(arg, w, n, k);
+        if (wt == DType.E4M3) {
+            Objects.requireNonNull(scale, "argument '" + arg + "Scale' is null (fp8 weights need scales)");
+            Ops.checkTensor(ctx, arg + "Scale", scale);
+            Ops.checkDType(arg + "Scale", scale, DType.F32);
+            long nb = (n + 127) / 128, kb = k / 128;
+            if (groups > 0) Ops.checkShape(arg + "Scale", scale, groups, nb, kb);
+            else Ops.checkShape(arg + "Scale", scale, nb, kb);
+        } else if (scale != null) {
+            throw new IllegalArgumentException("argument '" + arg + "Scale' must be null for bf16 weights");
+        }
+    }
+
     private static MemorySegment seg(Tensor t) { return t == null ? MemorySegment.NULL : t.segment(); }
 
     private static long size(Tensor t) { return t == null ? 0 : t.byteSize(); }

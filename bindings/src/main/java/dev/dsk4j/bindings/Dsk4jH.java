@@ -2011,6 +2011,107 @@ public class Dsk4jH extends Dsk4jH$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class dsk4j_moe_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_forward$descriptor() {
+        return dsk4j_moe_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_forward$handle() {
+        return dsk4j_moe_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_forward$address() {
+        return dsk4j_moe_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static int dsk4j_moe_forward(MemorySegment ctx, MemorySegment y, long y_bytes, int y_dtype, MemorySegment counts, long counts_bytes, MemorySegment x, long x_bytes, int x_dtype, MemorySegment wg, long wg_bytes, int wg_dtype, MemorySegment bias, long bias_bytes, int w_dtype, MemorySegment w13, long w13_bytes, MemorySegment w13_scale, long w13_scale_bytes, MemorySegment w2, long w2_bytes, MemorySegment w2_scale, long w2_scale_bytes, MemorySegment s13, long s13_bytes, MemorySegment s13_scale, long s13_scale_bytes, MemorySegment s2, long s2_bytes, MemorySegment s2_scale, long s2_scale_bytes, long tokens, long hidden, long inter, long shared_inter, long experts, long top_k, long n_group, long topk_group, int score_func, int norm_topk_prob, float routed_scaling_factor) {
+        var mh$ = dsk4j_moe_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_forward", ctx, y, y_bytes, y_dtype, counts, counts_bytes, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, w_dtype, w13, w13_bytes, w13_scale, w13_scale_bytes, w2, w2_bytes, w2_scale, w2_scale_bytes, s13, s13_bytes, s13_scale, s13_scale_bytes, s2, s2_bytes, s2_scale, s2_scale_bytes, tokens, hidden, inter, shared_inter, experts, top_k, n_group, topk_group, score_func, norm_topk_prob, routed_scaling_factor);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, y_dtype, counts, counts_bytes, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, w_dtype, w13, w13_bytes, w13_scale, w13_scale_bytes, w2, w2_bytes, w2_scale, w2_scale_bytes, s13, s13_bytes, s13_scale, s13_scale_bytes, s2, s2_bytes, s2_scale, s2_scale_bytes, tokens, hidden, inter, shared_inter, experts, top_k, n_group, topk_group, score_func, norm_topk_prob, routed_scaling_factor);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int DSK4J_ERR_INVALID_ARGUMENT = (int)-1L;
     /**
      * {@snippet lang=c :

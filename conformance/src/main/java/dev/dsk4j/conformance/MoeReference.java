@@ -141,4 +141,69 @@ public final class MoeReference {
             else if (counts[e] > mean) bias[e] -= gamma;
         }
     }
+
+    /** The activation as the layer feeds it to a GEMM: fp8 (act_quant 1x128 and back) or bf16-rounded. */
+    static float[] asActivation(float[] v, int rows, int k, boolean fp8) {
+        float[] out = new float[v.length];
+        if (!fp8) {
+            for (int i = 0; i < v.length; i++) out[i] = Fp8Reference.bf16ToFloat(Fp8Reference.floatToBf16(v[i]));
+            return out;
+        }
+        byte[] q = new byte[v.length];
+        float[] sc = new float[rows * (k / 128)];
+        Fp8Reference.actQuant(v, rows, k, false, q, sc);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < k; j++) out[r * k + j] = Fp8Reference.e4m3ToFloat(q[r * k + j]) * sc[r * (k / 128) + j / 128];
+        return out;
+    }
+
+    /** One SwiGLU expert on one token's activation xa[h] with dense f32 weights w13 [2I, H], w2 [H, I] (double sums). */
+    static double[] expert(float[] xa, float[] w13, int w13Off, float[] w2, int w2Off, int h, int inter, boolean fp8) {
+        float[] a = new float[inter];
+        for (int n = 0; n < inter; n++) {
+            double g = 0, u = 0;
+            for (int j = 0; j < h; j++) {
+                g += (double) xa[j] * w13[w13Off + n * h + j];
+                u += (double) xa[j] * w13[w13Off + (n + inter) * h + j];
+            }
+            a[n] = (float) (g / (1 + Math.exp(-g)) * u);
+        }
+        float[] aa = asActivation(a, 1, inter, fp8);
+        double[] out = new double[h];
+        for (int c = 0; c < h; c++) {
+            double acc = 0;
+            for (int j = 0; j < inter; j++) acc += (double) aa[j] * w2[w2Off + c * inter + j];
+            out[c] = acc;
+        }
+        return out;
+    }
+
+    /**
+     * A dense per-token evaluation of a MoE layer: route each token ({@link #gate}), run each chosen
+     * expert and the shared one on it and sum with the routing weights. Weights are given dequantized
+     * (f32 values of e4m3 x scale, or of bf16); {@code fp8} says how activations are quantized.
+     * w13 [E, 2I, H], w2 [E, H, I], s13 [2Is, H] / s2 [H, Is] or null. Returns y [T, H]; idx gets the routing.
+     */
+    public static float[] denseLayer(float[] x, float[] wg, float[] bias, float[] w13, float[] w2, float[] s13, float[] s2,
+                                     int t, int h, int inter, int sharedInter, Moe.GateConfig c, boolean fp8, int[] idx) {
+        float[] w = new float[t * c.topK()];
+        gate(x, wg, bias, t, h, c, idx, w);
+        float[] xa = asActivation(x, t, h, fp8);
+        float[] y = new float[t * h];
+        for (int i = 0; i < t; i++) {
+            float[] xt = java.util.Arrays.copyOfRange(xa, i * h, (i + 1) * h);
+            double[] acc = new double[h];
+            for (int k = 0; k < c.topK(); k++) {
+                int e = idx[i * c.topK() + k];
+                double[] o = expert(xt, w13, e * 2 * inter * h, w2, e * h * inter, h, inter, fp8);
+                for (int j = 0; j < h; j++) acc[j] += w[i * c.topK() + k] * o[j];
+            }
+            if (s13 != null) {
+                double[] o = expert(xt, s13, 0, s2, 0, h, sharedInter, fp8);
+                for (int j = 0; j < h; j++) acc[j] += o[j];
+            }
+            for (int j = 0; j < h; j++) y[i * h + j] = (float) acc[j];
+        }
+        return y;
+    }
 }

@@ -307,6 +307,79 @@ class MoeTest {
         return s.toHost(a, y).toFloatArray();
     }
 
+
+    /** Quantized weights of [g, n, k] (fp8: per expert weight_quant) and their dequantized values. */
+    record Weights(Tensor values, Tensor scales, float[] dense) {}
+
+    static Weights weights(Session s, Arena a, float[] w, int g, int n, int k, boolean fp8) {
+        if (!fp8) {
+            Tensor t = Fp8Checks.hostInput(a, w, DType.BF16, g == 0 ? new long[] {n, k} : new long[] {g, n, k});
+            return new Weights(s.input(a, t), null, Fp8Checks.roundToBf16(w));
+        }
+        int gg = Math.max(g, 1), nb = (n + 127) / 128, kb = k / 128;
+        byte[] q = new byte[gg * n * k];
+        float[] sc = new float[gg * nb * kb], dense = new float[gg * n * k];
+        for (int e = 0; e < gg; e++) {
+            float[] we = Arrays.copyOfRange(w, e * n * k, (e + 1) * n * k);
+            byte[] qe = new byte[n * k];
+            float[] se = new float[nb * kb];
+            Fp8Reference.weightQuant(we, n, k, false, qe, se);
+            System.arraycopy(qe, 0, q, e * n * k, n * k);
+            System.arraycopy(se, 0, sc, e * nb * kb, nb * kb);
+            System.arraycopy(Fp8Reference.weightDequant(qe, n, k, se), 0, dense, e * n * k, n * k);
+        }
+        long[] shape = g == 0 ? new long[] {n, k} : new long[] {g, n, k};
+        long[] sshape = g == 0 ? new long[] {nb, kb} : new long[] {g, nb, kb};
+        return new Weights(s.input(a, Tensor.ofBytes(a, DType.E4M3, q, shape)), s.input(a, Tensor.ofFloats(a, sc, sshape)),
+                dense);
+    }
+
+    /** moe.forward equals a dense per-token evaluation of the chosen experts (fp8 and bf16 weights, with/without shared). */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void forwardEqualsDensePerTokenEvaluation(Backend backend) {
+        try (Session s = new Session(backend)) {
+            Context ctx = s.context();
+            qt().withExamples(8).forAll(longs().all(), integers().between(0, 3)).checkAssert((seed, opts) -> {
+                SplittableRandom r = new SplittableRandom(seed);
+                boolean fp8 = (opts & 1) == 0, shared = (opts & 2) == 0;
+                int t = new int[] {1, 3, 9, 20}[r.nextInt(4)], h = 256, inter = 128, si = shared ? 128 : 0;
+                Moe.GateConfig c = r.nextBoolean() ? new Moe.GateConfig(16, 4, 4, 2, Moe.ScoreFunction.SIGMOID, true, 2.5f)
+                        : new Moe.GateConfig(12, 3, 1, 1, Moe.ScoreFunction.SOFTMAX, false, 1f);
+                int e = c.experts();
+                float[] x = normals(r, t * h, 1), wg = normals(r, e * h, 0.06);
+                float[] bias = c.scoreFunction() == Moe.ScoreFunction.SIGMOID ? normals(r, e, 0.01) : null;
+                try (Arena a = Arena.ofConfined()) {
+                    Weights w13 = weights(s, a, normals(r, e * 2 * inter * h, 0.06), e, 2 * inter, h, fp8);
+                    Weights w2 = weights(s, a, normals(r, e * h * inter, 0.09), e, h, inter, fp8);
+                    Weights s13 = shared ? weights(s, a, normals(r, 2 * si * h, 0.06), 0, 2 * si, h, fp8) : null;
+                    Weights s2 = shared ? weights(s, a, normals(r, h * si, 0.09), 0, h, si, fp8) : null;
+                    Moe.Layer layer = new Moe.Layer(c, s.input(a, Tensor.ofFloats(a, wg, e, h)),
+                            bias == null ? null : s.input(a, Tensor.ofFloats(a, bias, e)), w13.values(), w13.scales(),
+                            w2.values(), w2.scales(), shared ? s13.values() : null, shared ? s13.scales() : null,
+                            shared ? s2.values() : null, shared ? s2.scales() : null);
+                    Tensor y = s.output(a, DType.F32, t, h), counts = s.output(a, DType.I32, e);
+                    Moe.forward(ctx, y, s.input(a, Tensor.ofFloats(a, x, t, h)), layer, counts);
+                    int[] idx = new int[t * c.topK()];
+                    float[] ref = MoeReference.denseLayer(x, wg, bias, w13.dense(), w2.dense(), shared ? s13.dense() : null,
+                            shared ? s2.dense() : null, t, h, inter, si, c, fp8, idx);
+                    float[] got = s.toHost(a, y).toFloatArray();
+                    double num = 0, den = 0;
+                    for (int i = 0; i < ref.length; i++) {
+                        num += (got[i] - ref[i]) * (double) (got[i] - ref[i]);
+                        den += ref[i] * (double) ref[i];
+                    }
+                    double rel = Math.sqrt(num / den);
+                    String what = backend + " " + (fp8 ? "fp8" : "bf16") + (shared ? " +shared" : "") + " T=" + t + " " + c;
+                    assertTrue(rel < (fp8 ? 2e-2 : 5e-3), what + ": relative L2 error " + rel);
+                    int[] refCounts = new int[e];
+                    for (int i : idx) refCounts[i]++;
+                    assertArrayEquals(refCounts, s.toHost(a, counts).toIntArray(), what + " counts");
+                }
+            });
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("backends")
     void biasUpdateFollowsTheLoadSign(Backend backend) {
