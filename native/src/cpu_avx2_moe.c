@@ -37,3 +37,37 @@ void cpu_avx2_moe_logits(float* out, const void* x, int32_t x_dtype, const void*
         out[e - e0] = acc[0] + acc[1];
     }
 }
+
+/* The logits of 4 tokens (x rows x_ld elements apart) at once: each gate row is loaded once for the
+ * four; per (token, expert) the lanes and their order are those of cpu_avx2_moe_logits. out row i
+ * (token i) is out + i*out_ld. */
+void cpu_avx2_moe_logits4(float* out, int64_t out_ld, const void* x, int64_t x_ld, int32_t x_dtype, const void* wg,
+                          int32_t wg_dtype, int64_t hidden, int64_t e0, int64_t e1) {
+    const int64_t full = hidden & ~(int64_t)15;
+    const size_t xes = x_dtype == DSK4J_DTYPE_F32 ? 4 : 2;
+    const void* xr[4];
+    for (int i = 0; i < 4; i++) xr[i] = (const char*)x + (size_t)(i * x_ld) * xes;
+    for (int64_t e = e0; e < e1; e++) {
+        const int64_t base = e * hidden;
+        __m256 a[4][2];
+        for (int i = 0; i < 4; i++) a[i][0] = a[i][1] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < full; j += 16) {
+            __m256 w0 = load8(wg, wg_dtype, base + j), w1 = load8(wg, wg_dtype, base + j + 8);
+            for (int i = 0; i < 4; i++) {
+                a[i][0] = _mm256_fmadd_ps(load8(xr[i], x_dtype, j), w0, a[i][0]);
+                a[i][1] = _mm256_fmadd_ps(load8(xr[i], x_dtype, j + 8), w1, a[i][1]);
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            float acc[16];
+            _mm256_storeu_ps(acc, a[i][0]);
+            _mm256_storeu_ps(acc + 8, a[i][1]);
+            for (int64_t j = full; j < hidden; j++)
+                acc[j & 15] = fmaf(ld1(xr[i], x_dtype, j), ld1(wg, wg_dtype, base + j), acc[j & 15]);
+            for (int l = 0; l < 8; l++) acc[l] += acc[l + 8];
+            for (int l = 0; l < 4; l++) acc[l] += acc[l + 4];
+            for (int l = 0; l < 2; l++) acc[l] += acc[l + 2];
+            out[i * out_ld + (e - e0)] = acc[0] + acc[1];
+        }
+    }
+}

@@ -34,81 +34,96 @@ typedef struct {
     int simd;
 } gate_job;
 
+/* Scores, group selection, top-k and weights of token t from its logits lg[experts]. */
+static void route_token(const moe_gate_args* a, const float* lg, int64_t t) {
+    const int64_t E = a->experts, K = a->top_k, G = a->n_group, per = E / G;
+    float s[MOE_MAX_EXPERTS], b[MOE_MAX_EXPERTS], gscore[MOE_MAX_EXPERTS];
+    unsigned char excl[MOE_MAX_EXPERTS], gkeep[MOE_MAX_EXPERTS];
+    if (a->logits) memcpy(a->logits + t * E, lg, (size_t)E * 4);
+    if (a->score_func == DSK4J_MOE_SIGMOID) {
+        for (int64_t e = 0; e < E; e++) s[e] = (float)(1.0 / (1.0 + exp(-(double)lg[e])));
+    } else {
+        float m = lg[0];
+        for (int64_t e = 1; e < E; e++)
+            if (lg[e] > m) m = lg[e];
+        double sum = 0;
+        for (int64_t e = 0; e < E; e++) sum += exp((double)lg[e] - (double)m);
+        for (int64_t e = 0; e < E; e++) s[e] = (float)(exp((double)lg[e] - (double)m) / sum);
+    }
+    for (int64_t e = 0; e < E; e++) b[e] = a->bias ? s[e] + a->bias[e] : s[e];
+    memset(excl, 0, (size_t)E);
+    if (G > 1) {
+        for (int64_t g = 0; g < G; g++) {
+            const float* bg = b + g * per;
+            int64_t i1 = 0;
+            for (int64_t i = 1; i < per; i++)
+                if (better(bg[i], i, bg[i1], i1)) i1 = i;
+            if (a->bias) {
+                int64_t i2 = -1;
+                for (int64_t i = 0; i < per; i++)
+                    if (i != i1 && (i2 < 0 || better(bg[i], i, bg[i2], i2))) i2 = i;
+                gscore[g] = bg[i1] + bg[i2];
+            } else {
+                gscore[g] = bg[i1];
+            }
+            gkeep[g] = 0;
+        }
+        for (int64_t r = 0; r < a->topk_group; r++) {
+            int64_t best = -1;
+            for (int64_t g = 0; g < G; g++)
+                if (!gkeep[g] && (best < 0 || better(gscore[g], g, gscore[best], best))) best = g;
+            gkeep[best] = 1;
+        }
+        for (int64_t e = 0; e < E; e++) excl[e] = !gkeep[e / per];
+    }
+    int32_t* idx = a->indices + t * K;
+    float* w = a->weights + t * K;
+    for (int64_t r = 0; r < K; r++) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < E; e++)
+            if (!excl[e] && (best < 0 || better(b[e], e, b[best], best))) best = e;
+        excl[best] = 1;
+        idx[r] = (int32_t)best;
+        w[r] = s[best];
+    }
+    if (a->norm_topk_prob) {
+        float sum = 0;
+        for (int64_t r = 0; r < K; r++) sum += w[r];
+        if (sum > 0)
+            for (int64_t r = 0; r < K; r++) w[r] /= sum;
+    }
+    for (int64_t r = 0; r < K; r++) w[r] *= a->scale;
+}
+
+#define GATE_BLOCK 4
+
 static void gate_tokens(void* arg, int64_t t0, int64_t t1) {
     const gate_job* j = (const gate_job*)arg;
     const moe_gate_args* a = j->a;
-    const int64_t E = a->experts, K = a->top_k, G = a->n_group, per = E / G;
+    const int64_t E = a->experts;
     const size_t xes = dsk4j_dtype_size(a->x_dtype);
-    float lg[MOE_MAX_EXPERTS], s[MOE_MAX_EXPERTS], b[MOE_MAX_EXPERTS];
-    unsigned char excl[MOE_MAX_EXPERTS], gkeep[MOE_MAX_EXPERTS];
-    float gscore[MOE_MAX_EXPERTS];
-    for (int64_t t = t0; t < t1; t++) {
+    float lg[GATE_BLOCK * MOE_MAX_EXPERTS];
+    for (int64_t t = t0; t < t1;) {
         const void* xt = (const char*)a->x + (size_t)(t * a->hidden) * xes;
-        if (j->simd != SIMD_PORTABLE)
+        int64_t nt = 1;
+        if (j->simd != SIMD_PORTABLE && t1 - t >= GATE_BLOCK) {
+            cpu_avx2_moe_logits4(lg, E, xt, a->hidden, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
+            nt = GATE_BLOCK;
+        } else if (j->simd != SIMD_PORTABLE) {
             cpu_avx2_moe_logits(lg, xt, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
-        else
-            cpu_moe_logits_portable(lg, xt, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
-        if (a->logits) memcpy(a->logits + t * E, lg, (size_t)E * 4);
-        if (a->score_func == DSK4J_MOE_SIGMOID) {
-            for (int64_t e = 0; e < E; e++) s[e] = (float)(1.0 / (1.0 + exp(-(double)lg[e])));
         } else {
-            float m = lg[0];
-            for (int64_t e = 1; e < E; e++)
-                if (lg[e] > m) m = lg[e];
-            double sum = 0;
-            for (int64_t e = 0; e < E; e++) sum += exp((double)lg[e] - (double)m);
-            for (int64_t e = 0; e < E; e++) s[e] = (float)(exp((double)lg[e] - (double)m) / sum);
+            cpu_moe_logits_portable(lg, xt, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
         }
-        for (int64_t e = 0; e < E; e++) b[e] = a->bias ? s[e] + a->bias[e] : s[e];
-        memset(excl, 0, (size_t)E);
-        if (G > 1) {
-            for (int64_t g = 0; g < G; g++) {
-                const float* bg = b + g * per;
-                int64_t i1 = 0;
-                for (int64_t i = 1; i < per; i++)
-                    if (better(bg[i], i, bg[i1], i1)) i1 = i;
-                if (a->bias) {
-                    int64_t i2 = -1;
-                    for (int64_t i = 0; i < per; i++)
-                        if (i != i1 && (i2 < 0 || better(bg[i], i, bg[i2], i2))) i2 = i;
-                    gscore[g] = bg[i1] + bg[i2];
-                } else {
-                    gscore[g] = bg[i1];
-                }
-                gkeep[g] = 0;
-            }
-            for (int64_t r = 0; r < a->topk_group; r++) {
-                int64_t best = -1;
-                for (int64_t g = 0; g < G; g++)
-                    if (!gkeep[g] && (best < 0 || better(gscore[g], g, gscore[best], best))) best = g;
-                gkeep[best] = 1;
-            }
-            for (int64_t e = 0; e < E; e++) excl[e] = !gkeep[e / per];
-        }
-        int32_t* idx = a->indices + t * K;
-        float* w = a->weights + t * K;
-        for (int64_t r = 0; r < K; r++) {
-            int64_t best = -1;
-            for (int64_t e = 0; e < E; e++)
-                if (!excl[e] && (best < 0 || better(b[e], e, b[best], best))) best = e;
-            excl[best] = 1;
-            idx[r] = (int32_t)best;
-            w[r] = s[best];
-        }
-        if (a->norm_topk_prob) {
-            float sum = 0;
-            for (int64_t r = 0; r < K; r++) sum += w[r];
-            if (sum > 0)
-                for (int64_t r = 0; r < K; r++) w[r] /= sum;
-        }
-        for (int64_t r = 0; r < K; r++) w[r] *= a->scale;
+        for (int64_t i = 0; i < nt; i++) route_token(a, lg + i * E, t + i);
+        t += nt;
     }
 }
 
 void cpu_moe_gate(dsk4j_context* ctx, const moe_gate_args* a) {
     gate_job j = {a, ctx->simd};
     int64_t work = a->experts * a->hidden;
-    int64_t grain = work >= (1 << 18) ? 1 : (1 << 18) / (work > 0 ? work : 1);
+    int64_t grain = work >= (1 << 18) ? GATE_BLOCK : (1 << 18) / (work > 0 ? work : 1);
+    if (grain < GATE_BLOCK) grain = GATE_BLOCK;
     cpu_parallel_for(ctx, a->tokens, grain, gate_tokens, &j);
 }
 
