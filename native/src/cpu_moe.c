@@ -96,26 +96,36 @@ static void route_token(const moe_gate_args* a, const float* lg, int64_t t) {
 }
 
 #define GATE_BLOCK 4
+#define GATE_TOKENS 32 /* tokens whose logits are computed together (a [32, experts] f32 buffer) */
+#define GATE_EXPERTS 16 /* gate rows per L2-resident panel (16 x 7168 f32 = 448 KiB) */
 
 static void gate_tokens(void* arg, int64_t t0, int64_t t1) {
     const gate_job* j = (const gate_job*)arg;
     const moe_gate_args* a = j->a;
-    const int64_t E = a->experts;
+    const int64_t E = a->experts, H = a->hidden;
     const size_t xes = dsk4j_dtype_size(a->x_dtype);
-    float lg[GATE_BLOCK * MOE_MAX_EXPERTS];
-    for (int64_t t = t0; t < t1;) {
-        const void* xt = (const char*)a->x + (size_t)(t * a->hidden) * xes;
-        int64_t nt = 1;
-        if (j->simd != SIMD_PORTABLE && t1 - t >= GATE_BLOCK) {
-            cpu_avx2_moe_logits4(lg, E, xt, a->hidden, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
-            nt = GATE_BLOCK;
-        } else if (j->simd != SIMD_PORTABLE) {
-            cpu_avx2_moe_logits(lg, xt, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
+    static _Thread_local float lg[GATE_TOKENS * MOE_MAX_EXPERTS];
+    for (int64_t tc = t0; tc < t1; tc += GATE_TOKENS) {
+        const int64_t nt = t1 - tc < GATE_TOKENS ? t1 - tc : GATE_TOKENS;
+        const char* xc = (const char*)a->x + (size_t)(tc * H) * xes;
+        if (j->simd == SIMD_PORTABLE) {
+            for (int64_t i = 0; i < nt; i++)
+                cpu_moe_logits_portable(lg + i * E, xc + (size_t)(i * H) * xes, a->x_dtype, a->wg, a->wg_dtype, H, 0, E);
         } else {
-            cpu_moe_logits_portable(lg, xt, a->x_dtype, a->wg, a->wg_dtype, a->hidden, 0, E);
+            /* expert panels outside, token blocks inside: each panel of gate rows is read from memory
+             * once per GATE_TOKENS tokens and from cache for the rest */
+            for (int64_t e0 = 0; e0 < E; e0 += GATE_EXPERTS) {
+                const int64_t e1 = E - e0 < GATE_EXPERTS ? E : e0 + GATE_EXPERTS;
+                int64_t i = 0;
+                for (; i + GATE_BLOCK <= nt; i += GATE_BLOCK)
+                    cpu_avx2_moe_logits4(lg + i * E + e0, E, xc + (size_t)(i * H) * xes, H, a->x_dtype, a->wg,
+                                         a->wg_dtype, H, e0, e1);
+                for (; i < nt; i++)
+                    cpu_avx2_moe_logits_x4(lg + i * E + e0, xc + (size_t)(i * H) * xes, a->x_dtype, a->wg, a->wg_dtype,
+                                           H, e0, e1);
+            }
         }
-        for (int64_t i = 0; i < nt; i++) route_token(a, lg + i * E, t + i);
-        t += nt;
+        for (int64_t i = 0; i < nt; i++) route_token(a, lg + i * E, tc + i);
     }
 }
 

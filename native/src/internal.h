@@ -152,6 +152,9 @@ void cpu_avx2_moe_logits(float* out, const void* x, int32_t x_dtype, const void*
 /* The same for 4 tokens at once (rows x_ld elements apart), out row i at out + i*out_ld. */
 void cpu_avx2_moe_logits4(float* out, int64_t out_ld, const void* x, int64_t x_ld, int32_t x_dtype, const void* wg,
                           int32_t wg_dtype, int64_t hidden, int64_t e0, int64_t e1);
+/* One token against experts [e0, e1), four experts per pass (same bits). */
+void cpu_avx2_moe_logits_x4(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                            int64_t hidden, int64_t e0, int64_t e1);
 void cpu_moe_gather(dsk4j_context* ctx, void* xp, const void* x, size_t elem, const int32_t* src_of, int64_t rows,
                     int64_t top_k, int64_t hidden);
 /* moe.forward as the cpu backend sees it (validated by api_moe.c). */
