@@ -287,6 +287,14 @@ DSK4J_EXPORT int dsk4j_moe_combine(dsk4j_context* ctx, void* y, int64_t y_bytes,
 DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t bias_bytes, const int32_t* counts,
                                        int64_t counts_bytes, int64_t experts, float gamma);
 
+/* moe.silu_quant (the expert activation, fused with fp8.act_quant): h f32 [rows, 2*inter] (columns
+ * 0..inter-1 = g = x.w1, inter..2*inter-1 = u = x.w3, as a fused w13 GEMM writes them) ->
+ * a = silu(g) * u in f32 (silu(g) = g / (1 + expf(-g))), quantized per 128 columns of a row as
+ * fp8.act_quant does: amax = max(max|a| (NaN ignored), 1e-4), s = amax/448, y = e4m3(a / s).
+ * y e4m3 [rows, inter], scale f32 [rows, inter/128] (row-major); inter % 128 == 0. */
+DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_bytes, float* scale, int64_t scale_bytes,
+                                      const float* h, int64_t h_bytes, int64_t rows, int64_t inter);
+
 /* moe.forward: one whole MoE layer on the cpu backend, composed in C of the kernels above:
  *   moe.gate(x, wg, bias) -> moe.dispatch (contiguous, no padding) -> per token activations
  *   (fp8: fp8.act_quant 1x128; bf16: rounded to bf16) gathered into expert order -> grouped GEMM

@@ -391,3 +391,28 @@ DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes,
                           shared_inter > 0 ? s2 : NULL, w13_scale, w2_scale, s13_scale, s2_scale, inter, shared_inter};
     return finish(cpu_moe_forward(ctx, &a));
 }
+
+DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_bytes, float* scale, int64_t scale_bytes,
+                                      const float* h, int64_t h_bytes, int64_t rows, int64_t inter) {
+    static const char* fn = "dsk4j_moe_silu_quant";
+    TRY(check_ctx(fn, ctx));
+    TRY(check_nonneg(fn, "rows", rows));
+    TRY(range(fn, "inter", inter, 128, INT32_MAX));
+    if (inter % 128 != 0)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'inter' (%lld) is not a multiple of 128", fn,
+                          (long long)inter);
+    int64_t yneed, sneed, hneed;
+    TRY(bytes2(fn, "y bytes", rows, inter, 1, &yneed));
+    TRY(bytes2(fn, "scale bytes", rows, inter / 128, 4, &sneed));
+    TRY(bytes2(fn, "h bytes", rows, 2 * inter, 4, &hneed));
+    TRY(check_buf(fn, ctx, "y", y, y_bytes, yneed, 1));
+    TRY(check_buf(fn, ctx, "scale", scale, scale_bytes, sneed, 4));
+    TRY(check_buf(fn, ctx, "h", h, h_bytes, hneed, 4));
+    TRY(check_disjoint(fn, "y", y, yneed, "scale", scale, sneed));
+    TRY(check_disjoint(fn, "y", y, yneed, "h", h, hneed));
+    TRY(check_disjoint(fn, "scale", scale, sneed, "h", h, hneed));
+    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
+    if (rows == 0) return finish(DSK4J_OK);
+    cpu_moe_silu_quant(ctx, h, rows, inter, (uint8_t*)y, scale, NULL);
+    return finish(DSK4J_OK);
+}

@@ -243,8 +243,8 @@ static void silu_rows(void* arg, int64_t r0, int64_t r1) {
 }
 
 /* silu(g)*u of h [rows, 2*inter] into e4m3 + 1x128 scales (q, qs) or bf16 (b) */
-static void silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
-                       uint16_t* b) {
+void cpu_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
+                        uint16_t* b) {
     silu_job j = {h, inter, q, qs, b};
     int64_t grain = inter >= 4096 ? 1 : 4096 / inter;
     cpu_parallel_for(ctx, rows, grain, silu_rows, &j);
@@ -345,7 +345,7 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
                 expert_gemm(ctx, a, h13 + (size_t)offs[e] * 2 * I, (const uint16_t*)aq + (size_t)offs[e] * H, NULL,
                             (const char*)a->w13 + e * w13e, NULL, offs[e + 1] - offs[e], 2 * I, H);
     }
-    silu_quant(ctx, h13, M, I, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
+    cpu_moe_silu_quant(ctx, h13, M, I, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
     if (fp8) {
         gemm_grouped_args gg = {{eo, DSK4J_DTYPE_F32, act, acts, I / 128, 1, a->w2, a->w2_scale, NULL, M, H, I},
                                 E, offs, NULL, 0};
@@ -361,7 +361,7 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     /* 5. shared expert on every token */
     if (sh) {
         expert_gemm(ctx, a, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H);
-        silu_quant(ctx, h13, T, Is, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
+        cpu_moe_silu_quant(ctx, h13, T, Is, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
         expert_gemm(ctx, a, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is);
     }
     /* 6. combine in token order */

@@ -169,6 +169,9 @@ typedef struct moe_forward_args {
     int64_t inter, shared_inter;
 } moe_forward_args;
 int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
+/* silu(g)*u of h [rows, 2*inter] f32 into e4m3 + 1x128 scales (q, qs) or, when q is NULL, bf16 (b). */
+void cpu_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
+                        uint16_t* b);
 void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e, int32_t e_dtype,
                      const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
                      int64_t tokens, int64_t top_k, int64_t hidden);

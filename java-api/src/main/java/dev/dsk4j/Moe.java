@@ -272,6 +272,38 @@ public final class Moe {
     }
 
 
+    // ------------------------------------------------------------------ moe.silu_quant
+
+    /**
+     * moe.silu_quant, the expert activation fused with the fp8 1x128 quantization: {@code h} f32
+     * [rows, 2·inter] (gate columns, then up columns, as a fused w13 GEMM writes them) into
+     * {@code y} e4m3 [rows, inter] and {@code scale} f32 [rows, inter/128] with
+     * {@code a = silu(g)·u} quantized as {@link Fp8#actQuant} does; inter % 128 == 0.
+     */
+    public static void siluQuant(Context ctx, Tensor y, Tensor scale, Tensor h) {
+        Objects.requireNonNull(ctx, "argument 'ctx' is null");
+        Ops.checkTensor(ctx, "y", y);
+        Ops.checkTensor(ctx, "scale", scale);
+        Ops.checkTensor(ctx, "h", h);
+        Ops.checkDType("y", y, DType.E4M3);
+        Ops.checkDType("scale", scale, DType.F32);
+        Ops.checkDType("h", h, DType.F32);
+        Ops.checkRank("h", h, 2);
+        long rows = h.dim(0), inter = h.dim(1) / 2;
+        if (h.dim(1) % 256 != 0)
+            throw new IllegalArgumentException("argument 'h' must have 2*inter columns with inter % 128 == 0, got "
+                    + h.dim(1));
+        Ops.checkShape("y", y, rows, inter);
+        Ops.checkShape("scale", scale, rows, inter / 128);
+        ctx.acquire();
+        try {
+            Native.check(Dsk4jH.dsk4j_moe_silu_quant(ctx.handle(), y.segment(), y.byteSize(), scale.segment(),
+                    scale.byteSize(), h.segment(), h.byteSize(), rows, inter));
+        } finally {
+            ctx.release();
+        }
+    }
+
     // ------------------------------------------------------------------ moe.forward
 
     /**

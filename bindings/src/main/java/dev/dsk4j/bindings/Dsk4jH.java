@@ -2012,6 +2012,74 @@ public class Dsk4jH extends Dsk4jH$shared {
         }
     }
 
+    private static class dsk4j_moe_silu_quant {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_silu_quant");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_silu_quant$descriptor() {
+        return dsk4j_moe_silu_quant.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_silu_quant$handle() {
+        return dsk4j_moe_silu_quant.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_silu_quant$address() {
+        return dsk4j_moe_silu_quant.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static int dsk4j_moe_silu_quant(MemorySegment ctx, MemorySegment y, long y_bytes, MemorySegment scale, long scale_bytes, MemorySegment h, long h_bytes, long rows, long inter) {
+        var mh$ = dsk4j_moe_silu_quant.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_silu_quant", ctx, y, y_bytes, scale, scale_bytes, h, h_bytes, rows, inter);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, scale, scale_bytes, h, h_bytes, rows, inter);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class dsk4j_moe_forward {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Dsk4jH.C_INT,

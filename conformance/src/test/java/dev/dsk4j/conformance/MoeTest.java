@@ -308,6 +308,48 @@ class MoeTest {
     }
 
 
+    /**
+     * moe.silu_quant against silu(g)·u in f32 and the act_quant reference: scales within 1e-6
+     * relative, codes equal or (an f32 rounding of exp apart, at an e4m3 rounding boundary) adjacent.
+     */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void siluQuantMatchesTheReference(Backend backend) {
+        try (Session s = new Session(backend)) {
+            Context ctx = s.context();
+            qt().withExamples(20).forAll(longs().all(), integers().between(0, 17)).checkAssert((seed, rows) -> {
+                SplittableRandom r = new SplittableRandom(seed);
+                int inter = 128 * (1 + r.nextInt(3));
+                float[] h = normals(r, rows * 2 * inter, Math.pow(10, r.nextDouble(-3, 1)));
+                float[] a = new float[rows * inter];
+                for (int i = 0; i < rows; i++)
+                    for (int c = 0; c < inter; c++) {
+                        float g = h[i * 2 * inter + c], u = h[i * 2 * inter + inter + c];
+                        a[i * inter + c] = g / (1f + (float) Math.exp(-g)) * u;
+                    }
+                byte[] q = new byte[rows * inter];
+                float[] sc = new float[rows * (inter / 128)];
+                Fp8Reference.actQuant(a, rows, inter, false, q, sc);
+                try (Arena ar = Arena.ofConfined()) {
+                    if (ctx.isCuda()) return;
+                    Tensor y = s.output(ar, DType.E4M3, rows, inter), scale = s.output(ar, DType.F32, rows, inter / 128);
+                    Moe.siluQuant(ctx, y, scale, s.input(ar, Tensor.ofFloats(ar, h, rows, 2 * inter)));
+                    byte[] gy = s.toHost(ar, y).toByteArray();
+                    float[] gs = s.toHost(ar, scale).toFloatArray();
+                    for (int i = 0; i < sc.length; i++) assertEquals(sc[i], gs[i], 1e-6f * sc[i], backend + " scale " + i);
+                    int off = 0;
+                    for (int i = 0; i < q.length; i++) {
+                        int d = Math.abs((q[i] & 0x7f) - (gy[i] & 0x7f));
+                        boolean sameSign = (q[i] & 0x80) == (gy[i] & 0x80) || (q[i] & 0x7f) == 0 || (gy[i] & 0x7f) == 0;
+                        assertTrue(d <= 1 && sameSign, backend + " code " + i + ": " + (gy[i] & 0xff) + " vs " + (q[i] & 0xff));
+                        if (d != 0) off++;
+                    }
+                    assertTrue(off <= Math.max(1, q.length / 1000), backend + ": " + off + " codes one step off");
+                }
+            });
+        }
+    }
+
     /** Quantized weights of [g, n, k] (fp8: per expert weight_quant) and their dequantized values. */
     record Weights(Tensor values, Tensor scales, float[] dense) {}
 
