@@ -330,6 +330,112 @@ DSK4J_EXPORT int dsk4j_mla_absorb_q(dsk4j_context* ctx, void* q_latent, int64_t 
 DSK4J_EXPORT int dsk4j_mla_absorb_o(dsk4j_context* ctx, void* o, int64_t o_bytes, const void* o_latent,
                                     int64_t o_latent_bytes, int32_t dtype, const void* wkv_b, int64_t wkv_b_bytes,
                                     int32_t w_dtype, int64_t tokens, int64_t heads);
+/* ---- moe (DESIGN.md 4.5): router, dispatch, combine ---- */
+
+/* moe.gate score functions (codes are contract) */
+#define DSK4J_MOE_SIGMOID 0 /* DeepSeek-V3 */
+#define DSK4J_MOE_SOFTMAX 1 /* DeepSeek-V2 / V2-Lite */
+
+/* moe.gate: x[tokens, hidden] f32|bf16 (x_dtype), wg[experts, hidden] f32|bf16 (wg_dtype).
+ *  logits[t, e] = f32 dot of x[t] and wg[e] in exactly this order on every backend: 16 lanes,
+ *    lane l = fmaf(x[j], w[j], lane l) for j = l, l+16, ... ascending (bf16 widened exactly), then
+ *    the lanes summed pairwise: l += l+8 (l < 8), l += l+4, l += l+2, lane0 + lane1.
+ *  s = sigmoid(logit) = (float)(1 / (1 + exp(-(double)logit))), or softmax over the experts of
+ *    a token: m = max logit, s_e = (float)(exp(l_e - m) / sum_e' exp(l_e' - m)) (double, sum ascending e).
+ *  b = s + bias[e] (f32; bias f32 [experts] or NULL = 0): used ONLY to choose.
+ *  n_group > 1: experts split into n_group groups of experts/n_group consecutive ids; group score
+ *    = sum of the top-2 b of the group (f32, larger first) when bias is given, else the max b;
+ *    the topk_group best groups are kept (descending score, ties to the lower group id), the
+ *    experts of the others are excluded.
+ *  indices[t, 0..top_k) i32 = the top_k kept experts by descending b, ties to the lower expert id
+ *    (also the output order).
+ *  weights[t, i] f32 = s[indices[t,i]]; when norm_topk_prob != 0 divided by their f32 sum (taken in
+ *    output order; skipped when it is not > 0); then multiplied by routed_scaling_factor.
+ *  logits: NULL, or f32 [tokens, experts] receiving the logits.
+ * Requires experts % n_group == 0, 1 <= topk_group <= n_group, 1 <= top_k <= topk_group *
+ * experts/n_group, experts/n_group >= 2 when n_group > 1 and bias != NULL, hidden >= 1,
+ * routed_scaling_factor finite. NaN logits or bias: the result is unspecified but in range. */
+DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t indices_bytes, float* weights,
+                                int64_t weights_bytes, float* logits, int64_t logits_bytes, const void* x,
+                                int64_t x_bytes, int32_t x_dtype, const void* wg, int64_t wg_bytes, int32_t wg_dtype,
+                                const float* bias, int64_t bias_bytes, int64_t tokens, int64_t hidden,
+                                int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group,
+                                int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor);
+
+/* moe.dispatch: indices i32 [tokens, top_k] (each in [0, experts), as moe.gate writes them) ->
+ *  counts i32 [experts]: the (token, slot) pairs routed to each expert;
+ *  offsets i32 [experts + 1]: contiguous layout (m_max == 0): offsets[0] = 0, offsets[e+1] =
+ *    offsets[e] + counts[e] rounded up to a multiple of align (align >= 1; 128 = DeepGEMM's M
+ *    alignment); masked layout (m_max > 0): offsets[e] = e * m_max (counts[e] <= m_max is
+ *    required, m_max >= tokens always suffices), offsets[experts] = experts * m_max;
+ *  row_of i32 [tokens * top_k]: the row of pair p = t*top_k + i in that layout; inside an expert
+ *    rows follow ascending p;
+ *  src_of i32 [rows]: the pair each row holds, -1 for padding rows; rows >= offsets[experts] only
+ *    when the buffer is larger: those are set to -1 too. rows = src_of_bytes / 4 must be >=
+ *    offsets[experts] (tokens*top_k + experts*(align-1) always suffices; masked: experts*m_max).
+ * On a cuda context every buffer is device memory. */
+DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t counts_bytes, int32_t* offsets,
+                                    int64_t offsets_bytes, int32_t* row_of, int64_t row_of_bytes, int32_t* src_of,
+                                    int64_t src_of_bytes, const int32_t* indices, int64_t indices_bytes,
+                                    int64_t tokens, int64_t top_k, int64_t experts, int32_t align, int64_t m_max);
+
+/* moe.gather: xp[rows, hidden] = x[src_of[r] / top_k] for src_of[r] >= 0, zero for src_of[r] < 0;
+ * x, xp of dtype (f32, bf16 or e4m3: any element size is copied bit for bit). */
+DSK4J_EXPORT int dsk4j_moe_gather(dsk4j_context* ctx, void* xp, int64_t xp_bytes, const void* x, int64_t x_bytes,
+                                  int32_t dtype, const int32_t* src_of, int64_t src_of_bytes, int64_t rows,
+                                  int64_t tokens, int64_t top_k, int64_t hidden);
+
+/* moe.combine: y[t] = sum over i = 0..top_k-1 in that order of weights[t, i] * e[row_of[t*top_k+i]]
+ * (acc = fmaf(w, e, acc) from acc = 0, f32), then acc + shared[t] when shared is not NULL, rounded
+ * once to y_dtype (f32|bf16). e f32|bf16 [rows, hidden] (e_dtype); shared NULL or f32|bf16
+ * [tokens, hidden] (shared_dtype); weights f32 [tokens, top_k]; row_of i32 [tokens, top_k] (as
+ * moe.dispatch writes it), entries in [0, rows). */
+DSK4J_EXPORT int dsk4j_moe_combine(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, const void* e,
+                                   int64_t e_bytes, int32_t e_dtype, const float* weights, int64_t weights_bytes,
+                                   const int32_t* row_of, int64_t row_of_bytes, const void* shared,
+                                   int64_t shared_bytes, int32_t shared_dtype, int64_t tokens, int64_t top_k,
+                                   int64_t rows, int64_t hidden);
+
+/* moe.bias_update (aux-loss-free balancing): with mean = sum(counts) / experts (double), for each
+ * expert bias[e] += gamma if counts[e] < mean, -= gamma if counts[e] > mean (f32 add), unchanged
+ * when equal. counts i32 [experts] (as moe.dispatch writes them). */
+DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t bias_bytes, const int32_t* counts,
+                                       int64_t counts_bytes, int64_t experts, float gamma);
+
+/* moe.silu_quant (the expert activation, fused with fp8.act_quant): h f32 [rows, 2*inter] (columns
+ * 0..inter-1 = g = x.w1, inter..2*inter-1 = u = x.w3, as a fused w13 GEMM writes them) ->
+ * a = silu(g) * u in f32 (silu(g) = g / (1 + expf(-g))), quantized per 128 columns of a row as
+ * fp8.act_quant does: amax = max(max|a| (NaN ignored), 1e-4), s = amax/448, y = e4m3(a / s).
+ * y e4m3 [rows, inter], scale f32 [rows, inter/128] (row-major); inter % 128 == 0. */
+DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_bytes, float* scale, int64_t scale_bytes,
+                                      const float* h, int64_t h_bytes, int64_t rows, int64_t inter);
+
+/* moe.forward: one whole MoE layer on the cpu backend, composed in C of the kernels above:
+ *   moe.gate(x, wg, bias) -> moe.dispatch (contiguous, no padding) -> per token activations
+ *   (fp8: fp8.act_quant 1x128; bf16: rounded to bf16) gathered into expert order -> grouped GEMM
+ *   with w13 -> a = silu(g)*u (f32, silu(g) = g / (1 + expf(-g)); fp8: quantized 1x128 as
+ *   fp8.act_quant does; bf16: rounded) -> grouped GEMM with w2 -> moe.combine in token order,
+ *   plus the shared expert (the same SwiGLU with s13/s2 on every token) when shared_inter > 0.
+ * w_dtype DSK4J_DTYPE_E4M3: w13 e4m3 [experts, 2*inter, hidden] (rows 0..inter-1 = w1 "gate_proj",
+ *   inter..2*inter-1 = w3 "up_proj") with w13_scale f32 [experts, ceil(2*inter/128), hidden/128];
+ *   w2 e4m3 [experts, hidden, inter] with w2_scale f32 [experts, ceil(hidden/128), inter/128];
+ *   s13 e4m3 [2*shared_inter, hidden] + scale, s2 e4m3 [hidden, shared_inter] + scale (same
+ *   block layout); hidden, inter and shared_inter multiples of 128.
+ * w_dtype DSK4J_DTYPE_BF16: the same tensors in bf16, every scale NULL (0 bytes).
+ * y f32|bf16 [tokens, hidden]; counts NULL or i32 [experts]: the rows each expert received (the
+ * load statistics of moe.bias_update). x, wg, bias and the router parameters as moe.gate.
+ * The workspace (about tokens*top_k*(2*inter + 2*hidden) * 4 bytes) is allocated per call. */
+DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, int32_t* counts,
+                                   int64_t counts_bytes, const void* x, int64_t x_bytes, int32_t x_dtype,
+                                   const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias,
+                                   int64_t bias_bytes, int32_t w_dtype, const void* w13, int64_t w13_bytes,
+                                   const float* w13_scale, int64_t w13_scale_bytes, const void* w2, int64_t w2_bytes,
+                                   const float* w2_scale, int64_t w2_scale_bytes, const void* s13, int64_t s13_bytes,
+                                   const float* s13_scale, int64_t s13_scale_bytes, const void* s2, int64_t s2_bytes,
+                                   const float* s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden,
+                                   int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k,
+                                   int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob,
+                                   float routed_scaling_factor);
 
 #ifdef __cplusplus
 }

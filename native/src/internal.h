@@ -205,6 +205,54 @@ void cpu_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a);
 int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a);
 int cpu_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a);
 int cpu_mla_absorb(dsk4j_context* ctx, const mla_absorb_args* a);
+/* moe.gate as the backends see it (validated by api_moe.c). */
+typedef struct moe_gate_args {
+    int32_t* indices;        /* [tokens, top_k] */
+    float* weights;          /* [tokens, top_k] */
+    float* logits;           /* [tokens, experts] or NULL */
+    const void* x;           /* [tokens, hidden], x_dtype */
+    const void* wg;          /* [experts, hidden], wg_dtype */
+    const float* bias;       /* [experts] or NULL */
+    int32_t x_dtype, wg_dtype;
+    int64_t tokens, hidden, experts, top_k, n_group, topk_group;
+    int32_t score_func, norm_topk_prob;
+    float scale;
+} moe_gate_args;
+
+#define MOE_MAX_EXPERTS 4096
+/* cpu_moe.c */
+void cpu_moe_gate(dsk4j_context* ctx, const moe_gate_args* a);
+/* The logits of one token against experts [e0, e1) (the 16-lane order of dsk4j.h moe.gate). */
+void cpu_moe_logits_portable(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                             int64_t hidden, int64_t e0, int64_t e1);
+void cpu_avx2_moe_logits(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                         int64_t hidden, int64_t e0, int64_t e1); /* cpu_avx2_moe.c */
+/* The same for 4 tokens at once (rows x_ld elements apart), out row i at out + i*out_ld. */
+void cpu_avx2_moe_logits4(float* out, int64_t out_ld, const void* x, int64_t x_ld, int32_t x_dtype, const void* wg,
+                          int32_t wg_dtype, int64_t hidden, int64_t e0, int64_t e1);
+/* One token against experts [e0, e1), four experts per pass (same bits). */
+void cpu_avx2_moe_logits_x4(float* out, const void* x, int32_t x_dtype, const void* wg, int32_t wg_dtype,
+                            int64_t hidden, int64_t e0, int64_t e1);
+void cpu_moe_gather(dsk4j_context* ctx, void* xp, const void* x, size_t elem, const int32_t* src_of, int64_t rows,
+                    int64_t top_k, int64_t hidden);
+/* moe.forward as the cpu backend sees it (validated by api_moe.c). */
+typedef struct moe_forward_args {
+    moe_gate_args gate;      /* x, wg, bias and the router parameters; indices/weights/logits unused */
+    void* y;                 /* [tokens, hidden], y_dtype */
+    int32_t y_dtype;
+    int32_t* counts;         /* [experts] or NULL */
+    int32_t w_dtype;         /* DSK4J_DTYPE_E4M3 (with scales) or DSK4J_DTYPE_BF16 */
+    const void *w13, *w2, *s13, *s2; /* s13/s2 NULL when shared_inter == 0 */
+    const float *w13_scale, *w2_scale, *s13_scale, *s2_scale;
+    int64_t inter, shared_inter;
+} moe_forward_args;
+int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
+/* silu(g)*u of h [rows, 2*inter] f32 into e4m3 + 1x128 scales (q, qs) or, when q is NULL, bf16 (b). */
+void cpu_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
+                        uint16_t* b);
+void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e, int32_t e_dtype,
+                     const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
+                     int64_t tokens, int64_t top_k, int64_t hidden);
 
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /

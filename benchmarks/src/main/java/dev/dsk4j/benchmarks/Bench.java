@@ -52,11 +52,11 @@ public final class Bench {
     public static void main(String[] args) throws Exception {
         String what = "all";
         int first = 0;
-        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "mla", "all").contains(args[0])) {
+        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "mla", "moe", "all").contains(args[0])) {
             what = args[0];
             first = 1;
         } else if (args.length > 0 && Set.of("-h", "--help", "help").contains(args[0])) {
-            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|mla|all] [JMH ARGS]\n"
+            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|mla|moe|all] [JMH ARGS]\n"
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
@@ -71,6 +71,9 @@ public final class Bench {
                     + "  mla       mla.decode (absorbed) B in {1,8}, H in {16,128}, L in {1024,4096,16384}, bf16 cache (-p fmt=fp8):\n"
                     + "            GFLOP/s and % of the measured peak FMA, cache GB/s and % of read bandwidth, and the naive\n"
                     + "            decompressed path (its decompression GEMM alone: a lower bound) on the same work\n"
+                    + "  moe       a DeepSeek-V3 MoE layer (moe.forward, FP8 experts, 32 resident experts) at T = 1, 16, 128\n"
+                    + "            and the V3 router (moe.gate, 256 experts) alone, with weight GB/s, % of read bandwidth and\n"
+                    + "            GFLOP/s, % of the measured peak FMA rate\n"
                     + "  all       all of them (default)\n"
                     + "JMH ARGS go to JMH (e.g. -p impl=dsk4j,java-mt  -wi 1 -i 2  -f 0); run with '-h' after fp8 for JMH's list.");
             return;
@@ -98,7 +101,7 @@ public final class Bench {
 
         PeakFlops.Result peak = null;
         Optional<AmxPeak.Result> amx = Optional.empty();
-        if (what.equals("gemm") || what.equals("mla") || what.equals("all")) {
+        if (what.equals("gemm") || what.equals("mla") || what.equals("moe") || what.equals("all")) {
             System.out.println("# measuring the peak FMA rate and the AMX-BF16 tile rate (best of 5 passes) ...");
             peak = PeakFlops.measure(5);
             amx = AmxPeak.measure(5);
@@ -119,6 +122,7 @@ public final class Bench {
         if (what.equals("gemm") || what.equals("all")) report.addAll(gemm(cli, bw, peak, amx));
         if (what.equals("rope") || what.equals("all")) report.addAll(rope(cli, bw));
         if (what.equals("mla") || what.equals("all")) report.addAll(mla(cli, bw, peak));
+        if (what.equals("moe") || what.equals("all")) report.addAll(moe(cli, bw, peak));
 
         report.add("load average at end: " + loadAverage());
         System.out.println();
@@ -397,6 +401,52 @@ public final class Bench {
         }
         writeCsv("bench-rope.csv", rows, bestJava, bw);
         return out;
+    }
+
+    // ------------------------------------------------------------------ moe
+
+    static List<String> moe(CommandLineOptions cli, Bandwidth.Result bw, PeakFlops.Result peak) throws RunnerException {
+        Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
+                .include(MoeBench.class.getName() + "\\.").build()).run();
+        List<String> out = new ArrayList<>();
+        out.add("");
+        out.add("DeepSeek-V3 MoE layer on the CPU backend (all cores): hidden 7168, moe_inter 2048, top-8, 8 groups keep 4,");
+        out.add("1 shared expert, FP8 weights (e4m3 + 128x128 scales), x bf16, y f32. layer/T = moe.forward with " + MoeBench.RESIDENT
+                + " RESIDENT experts");
+        out.add("(router restricted to them: 11 GB for 256 does not fit here), router/T = moe.gate alone, V3's 256-expert router.");
+        out.add("weight GB/s = bytes of the experts the routing touched (+ shared, + router) / time; %BW of the read bandwidth");
+        out.add(String.format(Locale.ROOT, "(%.1f GB/s); GFLOP/s = 2*MACs/time; %%peak of the measured FMA peak (%s).", bw.readGBs(),
+                peak == null ? "n/a" : String.format(Locale.ROOT, "%.0f GFLOP/s", peak.gflops())));
+        String hdr = String.format(Locale.ROOT, "%-12s %14s %10s %10s %8s %10s %8s", "case", "time/op", "+-", "wt GB/s", "%BW", "GFLOP/s",
+                "%peak");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        for (RunResult rr : results) {
+            String c = rr.getParams().getParam("c");
+            Result<?> r = rr.getPrimaryResult();
+            double sec = seconds(r.getScore(), r.getScoreUnit());
+            double err = Double.isNaN(r.getScoreError()) ? Double.NaN
+                    : Math.abs(sec - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+            long bytes = touchedBytes(c);
+            double gbs = bytes / sec / 1e9, gf = MoeBench.flops(c) / sec / 1e9;
+            out.add(String.format(Locale.ROOT, "%-12s %14s %10s %10.2f %7.1f%% %10.1f %7.1f%%", c, time(sec),
+                    Double.isNaN(err) ? "-" : time(err), gbs, 100 * gbs / bw.readGBs(), gf,
+                    peak == null ? Double.NaN : 100 * gf / peak.gflops()));
+        }
+        out.add("targets (issue 5): layer/1 >= 80% of read bandwidth over the touched weights; layer/128 >= 70% of peak FMA.");
+        return out;
+    }
+
+    /** The touched weight bytes of a MoeBench case, as its setup computes them (the routing is deterministic). */
+    static long touchedBytes(String c) {
+        MoeBench.Layer s = new MoeBench.Layer();
+        s.c = c;
+        try {
+            s.setup();
+            return s.touchedBytes;
+        } finally {
+            s.close();
+        }
     }
 
     // ------------------------------------------------------------------ gemm

@@ -275,6 +275,24 @@ public class Dsk4jH extends Dsk4jH$shared {
     public static int DSK4J_MLA_CAUSAL() {
         return DSK4J_MLA_CAUSAL;
     }
+    private static final int DSK4J_MOE_SIGMOID = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MOE_SIGMOID 0
+     * }
+     */
+    public static int DSK4J_MOE_SIGMOID() {
+        return DSK4J_MOE_SIGMOID;
+    }
+    private static final int DSK4J_MOE_SOFTMAX = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define DSK4J_MOE_SOFTMAX 1
+     * }
+     */
+    public static int DSK4J_MOE_SOFTMAX() {
+        return DSK4J_MOE_SOFTMAX;
+    }
 
     private static class dsk4j_last_error {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
@@ -2121,6 +2139,547 @@ public class Dsk4jH extends Dsk4jH$shared {
                 traceDowncall("dsk4j_mla_absorb_o", ctx, o, o_bytes, o_latent, o_latent_bytes, dtype, wkv_b, wkv_b_bytes, w_dtype, tokens, heads);
             }
             return (int)mh$.invokeExact(ctx, o, o_bytes, o_latent, o_latent_bytes, dtype, wkv_b, wkv_b_bytes, w_dtype, tokens, heads);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_gate {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_gate");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_gate(dsk4j_context *ctx, int32_t *indices, int64_t indices_bytes, float *weights, int64_t weights_bytes, float *logits, int64_t logits_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_gate$descriptor() {
+        return dsk4j_moe_gate.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_gate(dsk4j_context *ctx, int32_t *indices, int64_t indices_bytes, float *weights, int64_t weights_bytes, float *logits, int64_t logits_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_gate$handle() {
+        return dsk4j_moe_gate.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_gate(dsk4j_context *ctx, int32_t *indices, int64_t indices_bytes, float *weights, int64_t weights_bytes, float *logits, int64_t logits_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_gate$address() {
+        return dsk4j_moe_gate.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_gate(dsk4j_context *ctx, int32_t *indices, int64_t indices_bytes, float *weights, int64_t weights_bytes, float *logits, int64_t logits_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int64_t tokens, int64_t hidden, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static int dsk4j_moe_gate(MemorySegment ctx, MemorySegment indices, long indices_bytes, MemorySegment weights, long weights_bytes, MemorySegment logits, long logits_bytes, MemorySegment x, long x_bytes, int x_dtype, MemorySegment wg, long wg_bytes, int wg_dtype, MemorySegment bias, long bias_bytes, long tokens, long hidden, long experts, long top_k, long n_group, long topk_group, int score_func, int norm_topk_prob, float routed_scaling_factor) {
+        var mh$ = dsk4j_moe_gate.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_gate", ctx, indices, indices_bytes, weights, weights_bytes, logits, logits_bytes, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, tokens, hidden, experts, top_k, n_group, topk_group, score_func, norm_topk_prob, routed_scaling_factor);
+            }
+            return (int)mh$.invokeExact(ctx, indices, indices_bytes, weights, weights_bytes, logits, logits_bytes, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, tokens, hidden, experts, top_k, n_group, topk_group, score_func, norm_topk_prob, routed_scaling_factor);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_dispatch {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_dispatch");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_dispatch(dsk4j_context *ctx, int32_t *counts, int64_t counts_bytes, int32_t *offsets, int64_t offsets_bytes, int32_t *row_of, int64_t row_of_bytes, int32_t *src_of, int64_t src_of_bytes, const int32_t *indices, int64_t indices_bytes, int64_t tokens, int64_t top_k, int64_t experts, int32_t align, int64_t m_max)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_dispatch$descriptor() {
+        return dsk4j_moe_dispatch.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_dispatch(dsk4j_context *ctx, int32_t *counts, int64_t counts_bytes, int32_t *offsets, int64_t offsets_bytes, int32_t *row_of, int64_t row_of_bytes, int32_t *src_of, int64_t src_of_bytes, const int32_t *indices, int64_t indices_bytes, int64_t tokens, int64_t top_k, int64_t experts, int32_t align, int64_t m_max)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_dispatch$handle() {
+        return dsk4j_moe_dispatch.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_dispatch(dsk4j_context *ctx, int32_t *counts, int64_t counts_bytes, int32_t *offsets, int64_t offsets_bytes, int32_t *row_of, int64_t row_of_bytes, int32_t *src_of, int64_t src_of_bytes, const int32_t *indices, int64_t indices_bytes, int64_t tokens, int64_t top_k, int64_t experts, int32_t align, int64_t m_max)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_dispatch$address() {
+        return dsk4j_moe_dispatch.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_dispatch(dsk4j_context *ctx, int32_t *counts, int64_t counts_bytes, int32_t *offsets, int64_t offsets_bytes, int32_t *row_of, int64_t row_of_bytes, int32_t *src_of, int64_t src_of_bytes, const int32_t *indices, int64_t indices_bytes, int64_t tokens, int64_t top_k, int64_t experts, int32_t align, int64_t m_max)
+     * }
+     */
+    public static int dsk4j_moe_dispatch(MemorySegment ctx, MemorySegment counts, long counts_bytes, MemorySegment offsets, long offsets_bytes, MemorySegment row_of, long row_of_bytes, MemorySegment src_of, long src_of_bytes, MemorySegment indices, long indices_bytes, long tokens, long top_k, long experts, int align, long m_max) {
+        var mh$ = dsk4j_moe_dispatch.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_dispatch", ctx, counts, counts_bytes, offsets, offsets_bytes, row_of, row_of_bytes, src_of, src_of_bytes, indices, indices_bytes, tokens, top_k, experts, align, m_max);
+            }
+            return (int)mh$.invokeExact(ctx, counts, counts_bytes, offsets, offsets_bytes, row_of, row_of_bytes, src_of, src_of_bytes, indices, indices_bytes, tokens, top_k, experts, align, m_max);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_gather {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_gather");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_gather(dsk4j_context *ctx, void *xp, int64_t xp_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *src_of, int64_t src_of_bytes, int64_t rows, int64_t tokens, int64_t top_k, int64_t hidden)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_gather$descriptor() {
+        return dsk4j_moe_gather.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_gather(dsk4j_context *ctx, void *xp, int64_t xp_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *src_of, int64_t src_of_bytes, int64_t rows, int64_t tokens, int64_t top_k, int64_t hidden)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_gather$handle() {
+        return dsk4j_moe_gather.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_gather(dsk4j_context *ctx, void *xp, int64_t xp_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *src_of, int64_t src_of_bytes, int64_t rows, int64_t tokens, int64_t top_k, int64_t hidden)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_gather$address() {
+        return dsk4j_moe_gather.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_gather(dsk4j_context *ctx, void *xp, int64_t xp_bytes, const void *x, int64_t x_bytes, int32_t dtype, const int32_t *src_of, int64_t src_of_bytes, int64_t rows, int64_t tokens, int64_t top_k, int64_t hidden)
+     * }
+     */
+    public static int dsk4j_moe_gather(MemorySegment ctx, MemorySegment xp, long xp_bytes, MemorySegment x, long x_bytes, int dtype, MemorySegment src_of, long src_of_bytes, long rows, long tokens, long top_k, long hidden) {
+        var mh$ = dsk4j_moe_gather.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_gather", ctx, xp, xp_bytes, x, x_bytes, dtype, src_of, src_of_bytes, rows, tokens, top_k, hidden);
+            }
+            return (int)mh$.invokeExact(ctx, xp, xp_bytes, x, x_bytes, dtype, src_of, src_of_bytes, rows, tokens, top_k, hidden);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_combine {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_combine");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_combine(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *e, int64_t e_bytes, int32_t e_dtype, const float *weights, int64_t weights_bytes, const int32_t *row_of, int64_t row_of_bytes, const void *shared, int64_t shared_bytes, int32_t shared_dtype, int64_t tokens, int64_t top_k, int64_t rows, int64_t hidden)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_combine$descriptor() {
+        return dsk4j_moe_combine.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_combine(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *e, int64_t e_bytes, int32_t e_dtype, const float *weights, int64_t weights_bytes, const int32_t *row_of, int64_t row_of_bytes, const void *shared, int64_t shared_bytes, int32_t shared_dtype, int64_t tokens, int64_t top_k, int64_t rows, int64_t hidden)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_combine$handle() {
+        return dsk4j_moe_combine.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_combine(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *e, int64_t e_bytes, int32_t e_dtype, const float *weights, int64_t weights_bytes, const int32_t *row_of, int64_t row_of_bytes, const void *shared, int64_t shared_bytes, int32_t shared_dtype, int64_t tokens, int64_t top_k, int64_t rows, int64_t hidden)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_combine$address() {
+        return dsk4j_moe_combine.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_combine(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *e, int64_t e_bytes, int32_t e_dtype, const float *weights, int64_t weights_bytes, const int32_t *row_of, int64_t row_of_bytes, const void *shared, int64_t shared_bytes, int32_t shared_dtype, int64_t tokens, int64_t top_k, int64_t rows, int64_t hidden)
+     * }
+     */
+    public static int dsk4j_moe_combine(MemorySegment ctx, MemorySegment y, long y_bytes, int y_dtype, MemorySegment e, long e_bytes, int e_dtype, MemorySegment weights, long weights_bytes, MemorySegment row_of, long row_of_bytes, MemorySegment shared, long shared_bytes, int shared_dtype, long tokens, long top_k, long rows, long hidden) {
+        var mh$ = dsk4j_moe_combine.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_combine", ctx, y, y_bytes, y_dtype, e, e_bytes, e_dtype, weights, weights_bytes, row_of, row_of_bytes, shared, shared_bytes, shared_dtype, tokens, top_k, rows, hidden);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, y_dtype, e, e_bytes, e_dtype, weights, weights_bytes, row_of, row_of_bytes, shared, shared_bytes, shared_dtype, tokens, top_k, rows, hidden);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_bias_update {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_bias_update");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_bias_update(dsk4j_context *ctx, float *bias, int64_t bias_bytes, const int32_t *counts, int64_t counts_bytes, int64_t experts, float gamma)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_bias_update$descriptor() {
+        return dsk4j_moe_bias_update.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_bias_update(dsk4j_context *ctx, float *bias, int64_t bias_bytes, const int32_t *counts, int64_t counts_bytes, int64_t experts, float gamma)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_bias_update$handle() {
+        return dsk4j_moe_bias_update.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_bias_update(dsk4j_context *ctx, float *bias, int64_t bias_bytes, const int32_t *counts, int64_t counts_bytes, int64_t experts, float gamma)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_bias_update$address() {
+        return dsk4j_moe_bias_update.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_bias_update(dsk4j_context *ctx, float *bias, int64_t bias_bytes, const int32_t *counts, int64_t counts_bytes, int64_t experts, float gamma)
+     * }
+     */
+    public static int dsk4j_moe_bias_update(MemorySegment ctx, MemorySegment bias, long bias_bytes, MemorySegment counts, long counts_bytes, long experts, float gamma) {
+        var mh$ = dsk4j_moe_bias_update.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_bias_update", ctx, bias, bias_bytes, counts, counts_bytes, experts, gamma);
+            }
+            return (int)mh$.invokeExact(ctx, bias, bias_bytes, counts, counts_bytes, experts, gamma);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_silu_quant {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_silu_quant");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_silu_quant$descriptor() {
+        return dsk4j_moe_silu_quant.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_silu_quant$handle() {
+        return dsk4j_moe_silu_quant.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_silu_quant$address() {
+        return dsk4j_moe_silu_quant.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_silu_quant(dsk4j_context *ctx, void *y, int64_t y_bytes, float *scale, int64_t scale_bytes, const float *h, int64_t h_bytes, int64_t rows, int64_t inter)
+     * }
+     */
+    public static int dsk4j_moe_silu_quant(MemorySegment ctx, MemorySegment y, long y_bytes, MemorySegment scale, long scale_bytes, MemorySegment h, long h_bytes, long rows, long inter) {
+        var mh$ = dsk4j_moe_silu_quant.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_silu_quant", ctx, y, y_bytes, scale, scale_bytes, h, h_bytes, rows, inter);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, scale, scale_bytes, h, h_bytes, rows, inter);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_moe_forward {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_moe_forward");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_moe_forward$descriptor() {
+        return dsk4j_moe_forward.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static MethodHandle dsk4j_moe_forward$handle() {
+        return dsk4j_moe_forward.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static MemorySegment dsk4j_moe_forward$address() {
+        return dsk4j_moe_forward.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_moe_forward(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, int32_t *counts, int64_t counts_bytes, const void *x, int64_t x_bytes, int32_t x_dtype, const void *wg, int64_t wg_bytes, int32_t wg_dtype, const float *bias, int64_t bias_bytes, int32_t w_dtype, const void *w13, int64_t w13_bytes, const float *w13_scale, int64_t w13_scale_bytes, const void *w2, int64_t w2_bytes, const float *w2_scale, int64_t w2_scale_bytes, const void *s13, int64_t s13_bytes, const float *s13_scale, int64_t s13_scale_bytes, const void *s2, int64_t s2_bytes, const float *s2_scale, int64_t s2_scale_bytes, int64_t tokens, int64_t hidden, int64_t inter, int64_t shared_inter, int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob, float routed_scaling_factor)
+     * }
+     */
+    public static int dsk4j_moe_forward(MemorySegment ctx, MemorySegment y, long y_bytes, int y_dtype, MemorySegment counts, long counts_bytes, MemorySegment x, long x_bytes, int x_dtype, MemorySegment wg, long wg_bytes, int wg_dtype, MemorySegment bias, long bias_bytes, int w_dtype, MemorySegment w13, long w13_bytes, MemorySegment w13_scale, long w13_scale_bytes, MemorySegment w2, long w2_bytes, MemorySegment w2_scale, long w2_scale_bytes, MemorySegment s13, long s13_bytes, MemorySegment s13_scale, long s13_scale_bytes, MemorySegment s2, long s2_bytes, MemorySegment s2_scale, long s2_scale_bytes, long tokens, long hidden, long inter, long shared_inter, long experts, long top_k, long n_group, long topk_group, int score_func, int norm_topk_prob, float routed_scaling_factor) {
+        var mh$ = dsk4j_moe_forward.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_moe_forward", ctx, y, y_bytes, y_dtype, counts, counts_bytes, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, w_dtype, w13, w13_bytes, w13_scale, w13_scale_bytes, w2, w2_bytes, w2_scale, w2_scale_bytes, s13, s13_bytes, s13_scale, s13_scale_bytes, s2, s2_bytes, s2_scale, s2_scale_bytes, tokens, hidden, inter, shared_inter, experts, top_k, n_group, topk_group, score_func, norm_topk_prob, routed_scaling_factor);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, y_dtype, counts, counts_bytes, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, w_dtype, w13, w13_bytes, w13_scale, w13_scale_bytes, w2, w2_bytes, w2_scale, w2_scale_bytes, s13, s13_bytes, s13_scale, s13_scale_bytes, s2, s2_bytes, s2_scale, s2_scale_bytes, tokens, hidden, inter, shared_inter, experts, top_k, n_group, topk_group, score_func, norm_topk_prob, routed_scaling_factor);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -3,6 +3,7 @@ package dev.dsk4j.conformance;
 import dev.dsk4j.DType;
 import dev.dsk4j.Fp8;
 import dev.dsk4j.Mla;
+import dev.dsk4j.Moe;
 import dev.dsk4j.Rope;
 import dev.dsk4j.Tensor;
 import java.io.IOException;
@@ -179,6 +180,31 @@ public final class Golden {
                     result.put("y", download(a, s, y));
                 }
                 case "mla.decode" -> mlaDecode(a, s, params, t, result);
+                case "moe.gate" -> {
+                    Moe.GateConfig c = gateConfig(params);
+                    Tensor x = upload(a, s, in(t, "x")), wg = upload(a, s, in(t, "wg"));
+                    Tensor bias = t.containsKey("in.bias") ? upload(a, s, in(t, "bias")) : null;
+                    Tensor idx = s.output(a, DType.I32, x.dim(0), c.topK()), w = s.output(a, DType.F32, x.dim(0), c.topK());
+                    Moe.gate(s.context(), idx, w, null, x, wg, bias, c);
+                    result.put("indices", download(a, s, idx));
+                    result.put("weights", download(a, s, w));
+                }
+                case "moe.forward" -> {
+                    Moe.GateConfig c = gateConfig(params);
+                    Tensor x = upload(a, s, in(t, "x"));
+                    boolean shared = t.containsKey("in.s13");
+                    Moe.Layer layer = new Moe.Layer(c, upload(a, s, in(t, "wg")),
+                            t.containsKey("in.bias") ? upload(a, s, in(t, "bias")) : null, upload(a, s, in(t, "w13")),
+                            t.containsKey("in.w13_scale") ? upload(a, s, in(t, "w13_scale")) : null, upload(a, s, in(t, "w2")),
+                            t.containsKey("in.w2_scale") ? upload(a, s, in(t, "w2_scale")) : null,
+                            shared ? upload(a, s, in(t, "s13")) : null,
+                            shared && t.containsKey("in.s13_scale") ? upload(a, s, in(t, "s13_scale")) : null,
+                            shared ? upload(a, s, in(t, "s2")) : null,
+                            shared && t.containsKey("in.s2_scale") ? upload(a, s, in(t, "s2_scale")) : null);
+                    Tensor y = s.output(a, DType.F32, x.shape());
+                    Moe.forward(s.context(), y, x, layer, null);
+                    result.put("y", download(a, s, y));
+                }
                 default -> {
                     return null;
                 }
@@ -238,6 +264,31 @@ public final class Golden {
                 param(params, "softmax_scale"), causal);
         result.put("o_latent", download(a, s, o));
         result.put("lse", download(a, s, lse));
+    }
+
+    /** The router of a moe.* case: experts top_k n_group topk_group score_func ("sigmoid"|"softmax") norm_topk_prob routed_scaling_factor. */
+    static Moe.GateConfig gateConfig(Map<?, ?> params) {
+        Moe.ScoreFunction f = switch (String.valueOf(params.get("score_func"))) {
+            case "sigmoid" -> Moe.ScoreFunction.SIGMOID;
+            case "softmax" -> Moe.ScoreFunction.SOFTMAX;
+            default -> throw new IllegalArgumentException("param 'score_func' must be \"sigmoid\" or \"softmax\", got "
+                    + params.get("score_func"));
+        };
+        return new Moe.GateConfig((int) param(params, "experts"), (int) param(params, "top_k"), (int) param(params, "n_group"),
+                (int) param(params, "topk_group"), f, Boolean.TRUE.equals(params.get("norm_topk_prob")),
+                (float) param(params, "routed_scaling_factor"));
+    }
+
+    static Map<String, Object> gateParams(Moe.GateConfig c) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("experts", c.experts());
+        p.put("top_k", c.topK());
+        p.put("n_group", c.nGroup());
+        p.put("topk_group", c.topkGroup());
+        p.put("score_func", c.scoreFunction().name().toLowerCase());
+        p.put("norm_topk_prob", c.normTopkProb());
+        p.put("routed_scaling_factor", (double) c.routedScalingFactor());
+        return p;
     }
 
     /** The YaRN parameters of a rope.* case (DESIGN.md 5: dim theta factor original_seq_len max_seq_len beta_fast beta_slow). */
@@ -448,7 +499,76 @@ public final class Golden {
             params.put("causal", true);
             written.add(write(dir, "mla_decode_f32_2x2x4x100", "mla.decode", params, t, "{\"max_abs\":1e-4,\"max_rel\":1e-5}"));
         }
+        // moe.gate: V3's router (sigmoid, bias, 8 groups keep 4, top-8 of 256) and V2-Lite's (softmax, greedy)
+        for (Moe.GateConfig c : new Moe.GateConfig[] {Moe.GateConfig.deepSeekV3(), Moe.GateConfig.deepSeekV2Lite()}) {
+            int tokens = 5, h = 200;
+            float[] x = new float[tokens * h], wg = new float[c.experts() * h];
+            for (int i = 0; i < x.length; i++) x[i] = (float) Values.gaussian(r);
+            for (int i = 0; i < wg.length; i++) wg[i] = (float) (Values.gaussian(r) * 0.07);
+            float[] bias = null;
+            if (c.scoreFunction() == Moe.ScoreFunction.SIGMOID) {
+                bias = new float[c.experts()];
+                for (int i = 0; i < bias.length; i++) bias[i] = (float) (Values.gaussian(r) * 0.01);
+            }
+            int[] idx = new int[tokens * c.topK()];
+            float[] w = new float[tokens * c.topK()];
+            MoeReference.gate(x, wg, bias, tokens, h, c, idx, w);
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.x", SafeTensors.entry(x, tokens, h));
+            t.put("in.wg", SafeTensors.entry(wg, c.experts(), h));
+            if (bias != null) t.put("in.bias", SafeTensors.entry(bias, c.experts()));
+            t.put("out.indices", SafeTensors.entry(DType.I32, idx, tokens, c.topK()));
+            t.put("out.weights", SafeTensors.entry(w, tokens, c.topK()));
+            String name = c.scoreFunction() == Moe.ScoreFunction.SIGMOID ? "v3" : "v2_lite";
+            written.add(write(dir, "moe_gate_" + name + "_5x200", "moe.gate", gateParams(c), t, "{\"max_abs\":1e-7,\"max_rel\":1e-6}"));
+        }
+        // moe.forward: fp8 experts (16 experts, 4 groups keep 2, top-4) + a shared expert; the dense per-token reference
+        {
+            Moe.GateConfig c = new Moe.GateConfig(16, 4, 4, 2, Moe.ScoreFunction.SIGMOID, true, 2.5f);
+            int tokens = 3, h = 256, inter = 128, e = c.experts();
+            float[] x = gaussians(r, tokens * h, 1), wg = gaussians(r, e * h, 0.06), bias = gaussians(r, e, 0.01);
+            Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+            t.put("in.x", SafeTensors.entry(x, tokens, h));
+            t.put("in.wg", SafeTensors.entry(wg, e, h));
+            t.put("in.bias", SafeTensors.entry(bias, e));
+            float[] w13 = quantized(t, "w13", gaussians(r, e * 2 * inter * h, 0.06), e, 2 * inter, h);
+            float[] w2 = quantized(t, "w2", gaussians(r, e * h * inter, 0.09), e, h, inter);
+            float[] s13 = quantized(t, "s13", gaussians(r, 2 * inter * h, 0.06), 0, 2 * inter, h);
+            float[] s2 = quantized(t, "s2", gaussians(r, h * inter, 0.09), 0, h, inter);
+            float[] y = MoeReference.denseLayer(x, wg, bias, w13, w2, s13, s2, tokens, h, inter, inter, c, true,
+                    new int[tokens * c.topK()]);
+            double maxMag = 0;
+            for (float v : y) maxMag = Math.max(maxMag, Math.abs(v));
+            t.put("out.y", SafeTensors.entry(y, tokens, h));
+            // fp8 activations: a value next to an e4m3 rounding boundary may round the other way (one e4m3 step)
+            written.add(write(dir, "moe_forward_fp8_3x256", "moe.forward", gateParams(c), t,
+                    "{\"max_abs\":" + (0.05 * maxMag) + ",\"max_rel\":0.02}"));
+        }
         return written;
+    }
+
+    private static float[] gaussians(SplittableRandom r, int n, double sd) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float) (Values.gaussian(r) * sd);
+        return v;
+    }
+
+    /** Puts in.NAME (e4m3 [g, n, k] or [n, k] when g == 0) and in.NAME_scale; returns the dequantized values. */
+    private static float[] quantized(Map<String, SafeTensors.Entry> t, String name, float[] w, int g, int n, int k) {
+        int gg = Math.max(g, 1), nb = (n + 127) / 128, kb = k / 128;
+        int[] q = new int[gg * n * k];
+        float[] sc = new float[gg * nb * kb], dense = new float[gg * n * k];
+        for (int e = 0; e < gg; e++) {
+            byte[] qe = new byte[n * k];
+            float[] se = new float[nb * kb];
+            Fp8Reference.weightQuant(java.util.Arrays.copyOfRange(w, e * n * k, (e + 1) * n * k), n, k, false, qe, se);
+            for (int i = 0; i < n * k; i++) q[e * n * k + i] = qe[i] & 0xff;
+            System.arraycopy(se, 0, sc, e * nb * kb, nb * kb);
+            System.arraycopy(Fp8Reference.weightDequant(qe, n, k, se), 0, dense, e * n * k, n * k);
+        }
+        t.put("in." + name, SafeTensors.entry(DType.E4M3, q, g == 0 ? new long[] {n, k} : new long[] {g, n, k}));
+        t.put("in." + name + "_scale", SafeTensors.entry(sc, g == 0 ? new long[] {nb, kb} : new long[] {g, nb, kb}));
+        return dense;
     }
 
     private static float[] toFloats(double[] d) {
@@ -468,7 +588,7 @@ public final class Golden {
         meta.put("op", op);
         meta.put("params", Json.write(params));
         meta.put("tolerance", tolerance);
-        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference, MlaReference)");
+        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference, MlaReference, MoeReference)");
         Path p = dir.resolve(name + ".safetensors");
         SafeTensors.write(p, meta, t);
         return p;

@@ -211,6 +211,13 @@ public final class Main {
                     add(merged, counts, ab.what(), ab);
                 }
             }
+            // moe: the router (indices and logits bit for bit) and the dispatch layout (exact); not on CUDA yet
+            if (!s.context().isCuda())
+                for (int c = 0; c < Math.max(1, cases / 4); c++) {
+                    for (Comparison cmp : MoeChecks.gate(s, r, r.nextInt(0, 12))) add(merged, counts, cmp.what(), cmp);
+                    Comparison d = MoeChecks.dispatch(s, r);
+                    add(merged, counts, d.what(), d);
+                }
         }
         List<Row> rows = new ArrayList<>();
         for (Map.Entry<String, Comparison> e : merged.entrySet())
