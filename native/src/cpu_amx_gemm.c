@@ -91,15 +91,24 @@ static void dec_init(e4m3_dec* d) {
     d->hi1 = _mm512_loadu_si512(hi + 64);
 }
 
-/* y[q] bf16 = x[pi(q)] e4m3, exactly (NaN -> NaN), q < 64; pi: y[0..8) = x[0..8),
- * y[8..16) = x[16..24), ..., y[32..40) = x[8..16), ... (the in-lane order of VPUNPCK*BW) */
-static inline __attribute__((always_inline)) void dec64(const e4m3_dec* d, uint16_t* y, const uint8_t* x) {
+/* w0, w1 = the bf16 of x[pi(q)] e4m3, q < 32 resp. 32..63, exactly (NaN -> NaN); pi:
+ * q 0..8 <- x[0..8), 8..16 <- x[16..24), ..., 32..40 <- x[8..16), ... (the in-lane order of VPUNPCK*BW) */
+static inline __attribute__((always_inline)) void dec64_words(const e4m3_dec* d, const uint8_t* x, __m512i* w0,
+                                                              __m512i* w1) {
     __m512i v = _mm512_loadu_si512((const void*)x);
     __m512i lo = _mm512_permutex2var_epi8(d->lo0, v, d->lo1);
     __m512i hi = _mm512_permutex2var_epi8(d->hi0, v, d->hi1);
     hi = _mm512_ternarylogic_epi32(hi, v, _mm512_set1_epi8((char)0x80), 0xf8); /* hi | (v & 0x80) */
-    _mm512_storeu_si512((void*)y, _mm512_unpacklo_epi8(lo, hi));
-    _mm512_storeu_si512((void*)(y + 32), _mm512_unpackhi_epi8(lo, hi));
+    *w0 = _mm512_unpacklo_epi8(lo, hi);
+    *w1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
+/* y[0..64) = the bf16 words of dec64_words */
+static inline __attribute__((always_inline)) void dec64(const e4m3_dec* d, uint16_t* y, const uint8_t* x) {
+    __m512i w0, w1;
+    dec64_words(d, x, &w0, &w1);
+    _mm512_storeu_si512((void*)y, w0);
+    _mm512_storeu_si512((void*)(y + 32), w1);
 }
 
 /* ---------------- the job ---------------- */
@@ -310,7 +319,9 @@ int cpu_amx_gemm(const gemm_prob* p) {
  * in f32 per 128-wide K block (part), then acc += (part * a_scale) * b_scale. NaN codes decode
  * to NaN and propagate; no subnormal can arise (products are multiples of 2^-18). */
 
-#define DOT_MAX_M 2 /* M = 3, 4: the tiles measured faster (JMH, cold weights) */
+/* M = 3, 4 stay on the tiles: in JMH (cold weights) the tiles beat the AVX-512 f32 dot path at
+ * M = 4, and this path measured no faster than that one there (one-thread C harness). */
+#define DOT_MAX_M 2
 
 typedef struct {
     const gemm_prob* p;
@@ -337,11 +348,9 @@ static void dot_##MI##_##NJ(const dot_job* D, int64_t j) {                      
             _mm_prefetch((const char*)x + 4 * KB, _MM_HINT_T0);                                           \
             _mm_prefetch((const char*)x + 4 * KB + 64, _MM_HINT_T0);                                      \
             _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {                                        \
-                __m512i v = _mm512_loadu_si512((const void*)(x + 64 * h));                                \
-                __m512i lo = _mm512_permutex2var_epi8(D->dec.lo0, v, D->dec.lo1);                         \
-                __m512i hi = _mm512_permutex2var_epi8(D->dec.hi0, v, D->dec.hi1);                         \
-                hi = _mm512_ternarylogic_epi32(hi, v, _mm512_set1_epi8((char)0x80), 0xf8);                \
-                __m512bh w0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi), w1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi); \
+                __m512i u0, u1;                                                                           \
+                dec64_words(&D->dec, x + 64 * h, &u0, &u1);                                               \
+                const __m512bh w0 = (__m512bh)u0, w1 = (__m512bh)u1;                                      \
                 _Pragma("GCC unroll 8") for (int i = 0; i < MI; i++) {                                   \
                     const uint16_t* a = D->a + i * k + kb * KB + 64 * h;                                  \
                     part[i][jj] = _mm512_dpbf16_ps(part[i][jj], (__m512bh)_mm512_loadu_si512((const void*)a), w0); \

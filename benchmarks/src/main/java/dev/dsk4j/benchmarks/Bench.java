@@ -182,11 +182,7 @@ public final class Bench {
                 .thenComparingLong(r -> r.bytes())
                 .thenComparingInt(r -> IMPLS.indexOf(r.impl())));
 
-        // the best pure-Java peer (java-* or vector-*) of each op and shape
-        Map<String, Row> bestJava = new LinkedHashMap<>();
-        for (Row r : rows)
-            if (r.impl().startsWith("java") || r.impl().startsWith("vector"))
-                bestJava.merge(r.op() + " " + r.shape(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
+        Map<String, Row> bestJava = bestJava(rows);
 
         List<String> out = new ArrayList<>();
         out.add("");
@@ -195,21 +191,7 @@ public final class Bench {
         out.add(String.format(Locale.ROOT, "measured above (%.1f GB/s, %d cores); x best Java = time of the fastest java-*/vector-* run", bw.readGBs(), bw.threads()));
         out.add("of the same op and shape / this time. MB = input + output; L3 = %s.".formatted(
                 bw.l3Bytes() > 0 ? (bw.l3Bytes() >> 20) + " MiB" : "unknown"));
-        String hdr = String.format(Locale.ROOT, "%-18s %-11s %-10s %8s %14s %10s %9s %7s %13s", "op", "shape", "impl", "MB",
-                "time/op", "+-", "GB/s", "%BW", "x best Java");
-        out.add(hdr);
-        out.add("-".repeat(hdr.length()));
-        String last = null;
-        for (Row r : rows) {
-            String key = r.op() + " " + r.shape();
-            if (last != null && !last.equals(key)) out.add("");
-            last = key;
-            Row best = bestJava.get(key);
-            String ratio = best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds());
-            out.add(String.format(Locale.ROOT, "%-18s %-11s %-10s %8.1f %14s %10s %9.2f %6.1f%% %13s", r.op(), r.shape(), r.impl(),
-                    r.bytes() / 1e6, time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()),
-                    r.gbs(), 100 * r.gbs() / bw.readGBs(), ratio));
-        }
+        bandwidthTable(out, rows, bestJava, bw, 18, "shape");
 
         // the target, on the shapes much larger than L3 (and, for the record, the others)
         out.add("");
@@ -364,10 +346,7 @@ public final class Bench {
         }
         rows.sort(Comparator.comparing(Row::op).thenComparingInt((Row r) -> ROPE_CASES.indexOf(r.shape()))
                 .thenComparingInt(r -> IMPLS.indexOf(r.impl())));
-        Map<String, Row> bestJava = new LinkedHashMap<>();
-        for (Row r : rows)
-            if (r.impl().startsWith("java") || r.impl().startsWith("vector"))
-                bestJava.merge(r.op() + " " + r.shape(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
+        Map<String, Row> bestJava = bestJava(rows);
         List<String> out = new ArrayList<>();
         out.add("");
         out.add("rope.apply in place on q_pe [T, 128, 64] (CPU), DeepSeek-V3 YaRN table, positions t mod 16384. time = JMH");
@@ -375,21 +354,7 @@ public final class Bench {
         out.add(String.format(Locale.ROOT, "the read bandwidth measured above (%.1f GB/s, %d cores); L3 = %s. x best Java = time of the",
                 bw.readGBs(), bw.threads(), bw.l3Bytes() > 0 ? (bw.l3Bytes() >> 20) + " MiB" : "unknown"));
         out.add("fastest java-*/vector-* run of the same case / this time. Case = dtype/T.");
-        String hdr = String.format(Locale.ROOT, "%-24s %-11s %-10s %8s %14s %10s %9s %7s %13s", "op", "case", "impl", "MB",
-                "time/op", "+-", "GB/s", "%BW", "x best Java");
-        out.add(hdr);
-        out.add("-".repeat(hdr.length()));
-        String last = null;
-        for (Row r : rows) {
-            String key = r.op() + " " + r.shape();
-            if (last != null && !last.equals(key)) out.add("");
-            last = key;
-            Row best = bestJava.get(key);
-            String ratio = best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds());
-            out.add(String.format(Locale.ROOT, "%-24s %-11s %-10s %8.1f %14s %10s %9.2f %6.1f%% %13s", r.op(), r.shape(), r.impl(),
-                    r.bytes() / 1e6, time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()),
-                    r.gbs(), 100 * r.gbs() / bw.readGBs(), ratio));
-        }
+        bandwidthTable(out, rows, bestJava, bw, 24, "case");
         out.add("");
         out.add(String.format(Locale.ROOT, "target (CPU backend, all cores): >= %.0f%% of read bandwidth on tensors >> L3:", 100 * TARGET_ROPE_BW));
         for (Row r : rows) {
@@ -446,6 +411,36 @@ public final class Bench {
             return s.touchedBytes;
         } finally {
             s.close();
+        }
+    }
+
+    /** The best pure-Java peer (java-* or vector-*) of each "op shape" of rows. */
+    static Map<String, Row> bestJava(List<Row> rows) {
+        Map<String, Row> best = new LinkedHashMap<>();
+        for (Row r : rows)
+            if (r.impl().startsWith("java") || r.impl().startsWith("vector"))
+                best.merge(r.op() + " " + r.shape(), r, (a, b) -> a.seconds() <= b.seconds() ? a : b);
+        return best;
+    }
+
+    /** The GB/s table of rows (fp8 and rope): one block per op and shape, ratios to the read bandwidth and best Java. */
+    static void bandwidthTable(List<String> out, List<Row> rows, Map<String, Row> bestJava, Bandwidth.Result bw, int opWidth,
+                               String shapeTitle) {
+        String cols = "%-" + opWidth + "s %-11s %-10s ";
+        String hdr = String.format(Locale.ROOT, cols + "%8s %14s %10s %9s %7s %13s", "op", shapeTitle, "impl", "MB",
+                "time/op", "+-", "GB/s", "%BW", "x best Java");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        String last = null;
+        for (Row r : rows) {
+            String key = r.op() + " " + r.shape();
+            if (last != null && !last.equals(key)) out.add("");
+            last = key;
+            Row best = bestJava.get(key);
+            String ratio = best == null ? "-" : String.format(Locale.ROOT, "%.2fx", best.seconds() / r.seconds());
+            out.add(String.format(Locale.ROOT, cols + "%8.1f %14s %10s %9.2f %6.1f%% %13s", r.op(), r.shape(), r.impl(),
+                    r.bytes() / 1e6, time(r.seconds()), Double.isNaN(r.errorSeconds()) ? "-" : time(r.errorSeconds()),
+                    r.gbs(), 100 * r.gbs() / bw.readGBs(), ratio));
         }
     }
 
