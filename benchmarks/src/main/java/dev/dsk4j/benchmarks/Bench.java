@@ -52,11 +52,11 @@ public final class Bench {
     public static void main(String[] args) throws Exception {
         String what = "all";
         int first = 0;
-        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "mla", "moe", "all").contains(args[0])) {
+        if (args.length > 0 && Set.of("fp8", "overhead", "gemm", "rope", "mla", "moe", "model", "all").contains(args[0])) {
             what = args[0];
             first = 1;
         } else if (args.length > 0 && Set.of("-h", "--help", "help").contains(args[0])) {
-            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|mla|moe|all] [JMH ARGS]\n"
+            System.out.println("usage: ./dsk4j bench [fp8|overhead|gemm|rope|mla|moe|model|all] [JMH ARGS]\n"
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
@@ -74,6 +74,9 @@ public final class Bench {
                     + "  moe       a DeepSeek-V3 MoE layer (moe.forward, FP8 experts, 32 resident experts) at T = 1, 16, 128\n"
                     + "            and the V3 router (moe.gate, 256 experts) alone, with weight GB/s, % of read bandwidth and\n"
                     + "            GFLOP/s, % of the measured peak FMA rate\n"
+                    + "  model     the model API: decode steps (B = 1, 8 at context 256) and a 128-token prefill of the demo\n"
+                    + "            checkpoint and of one real-sized DeepSeek-V3 layer (32 experts, vocabulary 1024; written once\n"
+                    + "            to benchmarks/target, 1.7 GB), tokens/s, time per op family and peak RSS vs weights + cache\n"
                     + "  all       all of them (default)\n"
                     + "JMH ARGS go to JMH (e.g. -p impl=dsk4j,java-mt  -wi 1 -i 2  -f 0); run with '-h' after fp8 for JMH's list.");
             return;
@@ -123,6 +126,7 @@ public final class Bench {
         if (what.equals("rope") || what.equals("all")) report.addAll(rope(cli, bw));
         if (what.equals("mla") || what.equals("all")) report.addAll(mla(cli, bw, peak));
         if (what.equals("moe") || what.equals("all")) report.addAll(moe(cli, bw, peak));
+        if (what.equals("model") || what.equals("all")) report.addAll(model(cli));
 
         report.add("load average at end: " + loadAverage());
         System.out.println();
@@ -365,6 +369,36 @@ public final class Bench {
                     xl3 >= BIG_L3 ? (pct >= TARGET_ROPE_BW ? "MET" : "NOT MET") : "(fits in L3: informative)"));
         }
         writeCsv("bench-rope.csv", rows, bestJava, bw);
+        return out;
+    }
+
+    // ------------------------------------------------------------------ model
+
+    static List<String> model(CommandLineOptions cli) throws RunnerException {
+        Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
+                .include(ModelBench.class.getName() + "\\.").build()).run();
+        List<String> out = new ArrayList<>();
+        out.add("");
+        out.add("Model API on the CPU backend (all cores), gemm fp8, bf16 latent cache. decode = one step of B sequences at");
+        out.add("context " + ModelBench.CONTEXT + " (+ LM head); prefill = one " + ModelBench.PROMPT
+                + "-token prompt (+ LM head of its last token). demo = the demo");
+        out.add("checkpoint (3 layers, hidden 256); v3layer = one DeepSeek-V3 layer with real shapes, 32 resident experts (256");
+        out.add("do not fit here), vocabulary 1024. Time per op family and peak RSS: see the [model ...] lines of the JMH log.");
+        String hdr = String.format(Locale.ROOT, "%-9s %-8s %5s %14s %10s %12s", "model", "bench", "B", "time/op", "+-", "tokens/s");
+        out.add(hdr);
+        out.add("-".repeat(hdr.length()));
+        for (RunResult rr : results) {
+            String model = rr.getParams().getParam("model"), b = rr.getParams().getParam("batch");
+            String bench = rr.getParams().getBenchmark().substring(rr.getParams().getBenchmark().lastIndexOf('.') + 1);
+            if (bench.equals("prefill") && !b.equals("1")) continue; // prefill runs at batch 1 only
+            Result<?> r = rr.getPrimaryResult();
+            double sec = seconds(r.getScore(), r.getScoreUnit());
+            double err = Double.isNaN(r.getScoreError()) ? Double.NaN
+                    : Math.abs(sec - seconds(r.getScore() + r.getScoreError(), r.getScoreUnit()));
+            double tokens = bench.equals("prefill") ? ModelBench.PROMPT : Integer.parseInt(b);
+            out.add(String.format(Locale.ROOT, "%-9s %-8s %5s %14s %10s %12.1f", model, bench, b, time(sec),
+                    Double.isNaN(err) ? "-" : time(err), tokens / sec));
+        }
         return out;
     }
 

@@ -1,0 +1,243 @@
+package dev.dsk4j.conformance;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.dsk4j.Context;
+import dev.dsk4j.Device;
+import dev.dsk4j.Mla;
+import dev.dsk4j.Tensor;
+import dev.dsk4j.model.Generation;
+import dev.dsk4j.model.GenerationConfig;
+import dev.dsk4j.model.Generator;
+import dev.dsk4j.model.Model;
+import dev.dsk4j.model.Session;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The model API on the demo checkpoint against the plain-Java reference forward: logits in both
+ * GEMM modes, absorbed decode after prefill against a full recomputation, batched against
+ * one-at-a-time generation, MTP on against off, the MTP logits, and the errors.
+ */
+class ModelTest {
+    static Path dir;
+    static ModelReference ref;
+    static Context ctx;
+    static final SplittableRandom RANDOM = new SplittableRandom(); // fresh inputs every run
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        dir = Path.of("target", "test-demo-checkpoint");
+        DemoCheckpoint.write(dir);
+        ref = ModelReference.load(dir);
+        ctx = Context.open(Device.cpu());
+    }
+
+    @AfterAll
+    static void tearDown() {
+        ctx.close();
+    }
+
+    static int[] randomIds(int n) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = RANDOM.nextInt(ref.config().vocabSize());
+        return p;
+    }
+
+    /** Relative Frobenius error of got against exp over all sequences and positions. */
+    static double relError(float[][][] got, float[][][] exp) {
+        double num = 0, den = 0;
+        for (int b = 0; b < exp.length; b++)
+            for (int s = 0; s < exp[b].length; s++)
+                for (int v = 0; v < exp[b][s].length; v++) {
+                    assertTrue(Float.isFinite(got[b][s][v]), "logit not finite at " + b + "," + s + "," + v);
+                    double d = got[b][s][v] - exp[b][s][v];
+                    num += d * d;
+                    den += (double) exp[b][s][v] * exp[b][s][v];
+                }
+        return Math.sqrt(num / den);
+    }
+
+    @Test
+    void dequantLogitsMatchTheReference() throws IOException {
+        int[][] ids = {randomIds(1 + RANDOM.nextInt(20)), randomIds(1 + RANDOM.nextInt(40)), randomIds(1)};
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults().withGemm(Model.GemmMode.DEQUANT))) {
+            float[][][] got = m.logits(ids);
+            float[][][] exp = ref.logits(ids, ModelReference.DEQUANT);
+            double e = relError(got, exp);
+            System.out.printf("model.logits dequant: relative error %.3g%n", e);
+            assertTrue(e <= 1e-4, "relative error " + e);
+        }
+    }
+
+    @Test
+    void fp8LogitsMatchTheReference() throws IOException {
+        int[][] ids = {randomIds(1 + RANDOM.nextInt(20)), randomIds(1 + RANDOM.nextInt(40))};
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults())) {
+            float[][][] got = m.logits(ids);
+            float[][][] exp = ref.logits(ids, ModelReference.FP8);
+            double e = relError(got, exp);
+            System.out.printf("model.logits fp8: relative error %.3g%n", e);
+            // an activation that lands on the other side of an e4m3 rounding boundary changes a quantized
+            // value by one ulp of e4m3 (2^-3 relative): the FP8 tolerance of the conformance suite
+            assertTrue(e <= 2e-2, "relative error " + e);
+        }
+    }
+
+    @Test
+    void absorbedDecodeAfterPrefillEqualsFullRecomputation() throws IOException {
+        int prompt = 1 + RANDOM.nextInt(20), extra = 1 + RANDOM.nextInt(12);
+        int[] ids = randomIds(prompt + extra);
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults().withGemm(Model.GemmMode.DEQUANT).withMtp(false));
+             Session s = m.newSession(1, ids.length, Mla.CacheFormat.F32)) {
+            float[][] full = m.logits(new int[][] {ids})[0];
+            List<float[]> step = new ArrayList<>();
+            try (Arena a = Arena.ofConfined()) {
+                Tensor h = m.forward(s, List.of(new Model.Segment(0, 0, java.util.Arrays.copyOf(ids, prompt))), a);
+                Tensor lg = m.logits(h, a);
+                for (int i = 0; i < prompt; i++) step.add(row(lg, i));
+            }
+            // then one token at a time, and the rest as a multi-token (Sq > 1) decode when there is room
+            int pos = prompt;
+            while (pos < ids.length) {
+                int n = pos + 3 <= ids.length && RANDOM.nextBoolean() ? 3 : 1;
+                try (Arena a = Arena.ofConfined()) {
+                    Tensor h = m.forward(s, List.of(new Model.Segment(0, pos, java.util.Arrays.copyOfRange(ids, pos, pos + n))), a);
+                    Tensor lg = m.logits(h, a);
+                    for (int i = 0; i < n; i++) step.add(row(lg, i));
+                }
+                pos += n;
+            }
+            float[][][] got = {step.toArray(new float[0][])};
+            double e = relError(got, new float[][][] {full});
+            System.out.printf("absorbed decode vs recomputation (prompt %d, +%d): relative error %.3g%n", prompt, extra, e);
+            assertTrue(e <= 1e-4, "relative error " + e);
+        }
+    }
+
+    @Test
+    void batchedGenerationEqualsOneSequenceAtATime() throws IOException {
+        List<int[]> prompts = List.of(randomIds(3), randomIds(17), randomIds(1 + RANDOM.nextInt(30)));
+        GenerationConfig gc = GenerationConfig.greedy(12);
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults().withMtp(false));
+             Session s = m.newSession(3, 64, Mla.CacheFormat.F32)) {
+            Generation batch = new Generator(m).generate(s, prompts, gc);
+            for (int i = 0; i < prompts.size(); i++) {
+                Generation one = new Generator(m).generate(s, List.of(prompts.get(i)), gc);
+                assertArrayEquals(one.tokens().get(0), batch.tokens().get(i), "sequence " + i);
+            }
+        }
+    }
+
+    @Test
+    void mtpGreedyOutputEqualsPlainOutput() throws IOException {
+        List<int[]> prompts = List.of(randomIds(2), randomIds(9), randomIds(1 + RANDOM.nextInt(25)));
+        GenerationConfig gc = GenerationConfig.greedy(20);
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults());
+             Session s = m.newSession(3, 64, Mla.CacheFormat.BF16)) {
+            Generation plain = new Generator(m).generate(s, prompts, gc);
+            Generation spec = new Generator(m).generate(s, prompts, gc.withMtp(true));
+            for (int i = 0; i < prompts.size(); i++)
+                assertArrayEquals(plain.tokens().get(i), spec.tokens().get(i), "sequence " + i);
+            System.out.printf("MTP acceptance %d/%d = %.3f, main steps %d vs %d%n", spec.accepted(), spec.drafted(),
+                    spec.acceptanceRate(), spec.steps(), plain.steps());
+            assertTrue(spec.drafted() > 0);
+            assertTrue(spec.steps() <= plain.steps());
+        }
+    }
+
+    @Test
+    void mtpLogitsMatchTheReference() throws IOException {
+        int[] ids = randomIds(2 + RANDOM.nextInt(20));
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults().withGemm(Model.GemmMode.DEQUANT));
+             Session s = m.newSession(1, ids.length, Mla.CacheFormat.F32); Arena a = Arena.ofConfined()) {
+            Tensor h = m.forward(s, List.of(new Model.Segment(0, 0, ids)), a);
+            int n = ids.length - 1;
+            Tensor hv = Tensor.allocate(a, dev.dsk4j.DType.F32, n, h.dim(1));
+            java.lang.foreign.MemorySegment.copy(h.segment(), 0, hv.segment(), 0, hv.byteSize());
+            Tensor mh = m.mtpForward(s, List.of(new Model.Segment(0, 0, java.util.Arrays.copyOfRange(ids, 1, ids.length))), hv, a);
+            Tensor lg = m.mtpLogits(mh, a);
+            float[][] got = new float[n][];
+            for (int i = 0; i < n; i++) got[i] = row(lg, i);
+            float[][][] exp = ref.mtpLogits(new int[][] {ids}, ModelReference.DEQUANT);
+            double e = relError(new float[][][] {got}, exp);
+            System.out.printf("MTP logits dequant: relative error %.3g%n", e);
+            assertTrue(e <= 1e-4, "relative error " + e);
+        }
+    }
+
+    @Test
+    void samplingIsDeterministicPerSeedAndStopsAtStopTokens() throws IOException {
+        List<int[]> prompts = List.of(randomIds(4), randomIds(7));
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults());
+             Session s = m.newSession(2, 64, Mla.CacheFormat.BF16)) {
+            GenerationConfig gc = GenerationConfig.greedy(10).withSampling(0.8, 0.9, RANDOM.nextLong());
+            Generation a = new Generator(m).generate(s, prompts, gc);
+            Generation b = new Generator(m).generate(s, prompts, gc);
+            Generation c = new Generator(m).generate(s, prompts, gc.withMtp(true));
+            for (int i = 0; i < 2; i++) {
+                assertArrayEquals(a.tokens().get(i), b.tokens().get(i));
+                assertArrayEquals(a.tokens().get(i), c.tokens().get(i), "sampling with MTP draws the same tokens");
+            }
+            int stop = a.tokens().get(0)[3];
+            Generation d = new Generator(m).generate(s, prompts, gc.withStopTokens(Set.of(stop)));
+            int[] t = d.tokens().get(0);
+            assertEquals(stop, t[t.length - 1]);
+            assertTrue(t.length <= 4);
+        }
+    }
+
+    @Test
+    void badInputsGiveClearErrors() throws IOException {
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults());
+             Session s = m.newSession(2, 16, Mla.CacheFormat.BF16); Arena a = Arena.ofConfined()) {
+            var e1 = assertThrows(IllegalArgumentException.class,
+                    () -> m.forward(s, List.of(new Model.Segment(2, 0, new int[] {1})), a));
+            assertTrue(e1.getMessage().contains("slot"), e1.getMessage());
+            var e2 = assertThrows(IllegalArgumentException.class,
+                    () -> m.forward(s, List.of(new Model.Segment(0, 5, new int[] {1})), a));
+            assertTrue(e2.getMessage().contains("holds only"), e2.getMessage());
+            var e3 = assertThrows(IllegalArgumentException.class,
+                    () -> m.forward(s, List.of(new Model.Segment(0, 0, new int[] {ref.config().vocabSize()})), a));
+            assertTrue(e3.getMessage().contains("vocabulary"), e3.getMessage());
+            var e4 = assertThrows(IllegalArgumentException.class,
+                    () -> m.forward(s, List.of(new Model.Segment(0, 0, new int[17])), a));
+            assertTrue(e4.getMessage().contains("maxSeqLen"), e4.getMessage());
+            assertThrows(IllegalArgumentException.class,
+                    () -> new Generator(m).generate(s, List.of(new int[0]), GenerationConfig.greedy(1)));
+        }
+        Path broken = Files.createTempDirectory("dsk4j-broken");
+        try {
+            for (Path p : Files.list(dir).toList()) Files.copy(p, broken.resolve(p.getFileName()));
+            String cfg = Files.readString(broken.resolve("config.json")).replace("\"hidden_size\": 256", "\"hidden_size\": 384")
+                    .replace("\"hidden_size\":256", "\"hidden_size\":384");
+            Files.writeString(broken.resolve("config.json"), cfg);
+            var e = assertThrows(IllegalArgumentException.class, () -> Model.load(ctx, broken, Model.Options.defaults()));
+            assertTrue(e.getMessage().contains("model.embed_tokens.weight") && e.getMessage().contains(".safetensors"),
+                    e.getMessage());
+        } finally {
+            for (Path p : Files.list(broken).toList()) Files.delete(p);
+            Files.delete(broken);
+        }
+    }
+
+    static float[] row(Tensor t, int r) {
+        int w = (int) t.dim(1);
+        float[] out = new float[w];
+        java.lang.foreign.MemorySegment.copy(t.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED,
+                (long) r * w * 4, out, 0, w);
+        return out;
+    }
+}

@@ -1,0 +1,485 @@
+package dev.dsk4j.model;
+
+import dev.dsk4j.Context;
+import dev.dsk4j.DType;
+import dev.dsk4j.Dsk4jException;
+import dev.dsk4j.Fp8;
+import dev.dsk4j.Gemm;
+import dev.dsk4j.Mla;
+import dev.dsk4j.Moe;
+import dev.dsk4j.Rope;
+import dev.dsk4j.Status;
+import dev.dsk4j.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A DeepSeek-V2/V3-family model (DESIGN.md §4.6) over a Hugging Face checkpoint directory:
+ * embedding, blocks {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))} with MLA attention (the
+ * compute form for fresh sequences, the absorbed form over the paged latent cache otherwise), dense
+ * or MoE feed-forward layers, final norm and LM head, and the MTP module. Activations are f32.
+ *
+ * <pre>{@code
+ * try (Context ctx = Context.open(Device.cpu());
+ *      Model model = Model.load(ctx, Path.of("DeepSeek-V3"), Model.Options.defaults());
+ *      Session s = model.newSession(1, 4096, Mla.CacheFormat.BF16)) {
+ *     Generation g = new Generator(model).generate(s, List.of(promptIds), GenerationConfig.greedy(64));
+ * }
+ * }</pre>
+ *
+ * <p>The model holds the checkpoint's files mapped (FP8 weights are used in place in {@code fp8}
+ * mode); close it to unmap them. A model may be used by one thread at a time (the op profile is
+ * per model); load it once per thread for parallel use.
+ */
+public final class Model implements AutoCloseable {
+    /** How linear layers run. */
+    public enum GemmMode {
+        /** act_quant of the activations (1x128 groups) and gemm.fp8_block with the FP8 weights. */
+        FP8,
+        /** Weights dequantized once to bf16 (the reference's bf16 path), gemm.f32 on f32 activations. */
+        DEQUANT
+    }
+
+    /** Loading options: the GEMM mode, whether to load the MTP module, a progress bar on stderr. */
+    public record Options(GemmMode gemm, boolean mtp, boolean progress) {
+        public Options {
+            Objects.requireNonNull(gemm, "argument 'gemm' is null");
+        }
+
+        /** fp8 GEMMs, MTP loaded when the checkpoint has it, no progress output. */
+        public static Options defaults() { return new Options(GemmMode.FP8, true, false); }
+
+        public Options withGemm(GemmMode g) { return new Options(g, mtp, progress); }
+
+        public Options withMtp(boolean m) { return new Options(gemm, m, progress); }
+
+        public Options withProgress(boolean p) { return new Options(gemm, mtp, p); }
+    }
+
+    /**
+     * New tokens of one sequence: {@code tokens} go to positions {@code start, start+1, ...} of
+     * session slot {@code slot} ({@code start} at most the tokens the slot holds: a smaller start
+     * rewinds the sequence, e.g. after a rejected draft).
+     */
+    public record Segment(int slot, int start, int[] tokens) {
+        public Segment {
+            Objects.requireNonNull(tokens, "argument 'tokens' is null");
+            if (tokens.length == 0) throw new IllegalArgumentException("argument 'tokens' is empty");
+            if (start < 0) throw new IllegalArgumentException("argument 'start' must be >= 0, got " + start);
+        }
+    }
+
+    private final Context ctx;
+    private final ModelConfig cfg;
+    private final Checkpoint ckpt;
+    private final Arena arena;
+    private final Weights w;
+    private final GemmMode mode;
+    private final Rope.Table rope;
+    private final double scale;
+    private final Profile profile = new Profile();
+
+    private Model(Context ctx, ModelConfig cfg, Checkpoint ckpt, Arena arena, Weights w, GemmMode mode) {
+        this.ctx = ctx;
+        this.cfg = cfg;
+        this.ckpt = ckpt;
+        this.arena = arena;
+        this.w = w;
+        this.mode = mode;
+        this.rope = Rope.table(ctx, cfg.yarn());
+        this.scale = cfg.softmaxScale();
+    }
+
+    /**
+     * Loads {@code dir} ({@code config.json}, {@code *.safetensors}, optional
+     * {@code model.safetensors.index.json}) for {@code ctx}.
+     *
+     * @throws IOException when a file cannot be read
+     * @throws IllegalArgumentException naming the file, tensor or config key when something does not fit
+     * @throws Dsk4jException with {@link Status#UNSUPPORTED} on a CUDA context (the model runs on the cpu backend)
+     */
+    public static Model load(Context ctx, Path dir, Options options) throws IOException {
+        Objects.requireNonNull(ctx, "argument 'ctx' is null");
+        Objects.requireNonNull(dir, "argument 'dir' is null");
+        Objects.requireNonNull(options, "argument 'options' is null");
+        if (ctx.isCuda())
+            throw new Dsk4jException(Status.UNSUPPORTED, "the model API runs on the cpu backend only for now; the ops "
+                    + "themselves run on " + ctx.device().id() + " (see README: support table)");
+        ModelConfig cfg = ModelConfig.read(dir.resolve("config.json"));
+        Checkpoint ckpt = Checkpoint.open(dir);
+        Arena arena = Arena.ofShared();
+        try {
+            Weights w;
+            try (Progress t = options.progress() ? Progress.start("loading " + dir.getFileName(), ckpt.totalBytes(), "B")
+                    : Progress.quiet()) {
+                w = new Weights(ctx, ckpt, cfg, options.gemm(), options.mtp(), arena, t);
+            }
+            return new Model(ctx, cfg, ckpt, arena, w, options.gemm());
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() { return cfg; }
+
+    public Context context() { return ctx; }
+
+    public GemmMode gemmMode() { return mode; }
+
+    /** Time per op family since loading (or the last {@link Profile#reset()}). */
+    public Profile profile() { return profile; }
+
+    /** True when the MTP module was loaded. */
+    public boolean hasMtp() { return w.mtp != null; }
+
+    /** Bytes of the checkpoint's tensors. */
+    public long checkpointBytes() { return ckpt.totalBytes(); }
+
+    /** Bytes the model allocated beyond the mapped checkpoint (dequantized or packed weights). */
+    public long ownedBytes() { return w.ownedBytes; }
+
+    Weights weights() { return w; }
+
+    /** A session of {@code maxBatch} slots of up to {@code maxSeqLen} tokens with caches of {@code format}. */
+    public Session newSession(int maxBatch, int maxSeqLen, Mla.CacheFormat format) {
+        Objects.requireNonNull(format, "argument 'format' is null");
+        return new Session(this, maxBatch, maxSeqLen, format);
+    }
+
+    // ------------------------------------------------------------------ forward
+
+    private record Group(int row0, int[] slots, int[] starts, int len) {}
+
+    /** The token layout of one forward call. */
+    private record Step(int tokens, int[] ids, int[] positions, int[] slots, boolean prefill, int[] cu, List<Group> groups,
+                        Tensor posT, Tensor slotT) {}
+
+    private Step step(Session s, List<Segment> segs, int[] lengths, Arena a) {
+        Objects.requireNonNull(s, "argument 'session' is null");
+        Objects.requireNonNull(segs, "argument 'segments' is null");
+        if (s.model != this) throw new IllegalArgumentException("argument 'session' belongs to another model");
+        boolean[] seen = new boolean[s.maxBatch];
+        int t = 0;
+        boolean prefill = true;
+        for (Segment g : segs) {
+            if (g.slot() < 0 || g.slot() >= s.maxBatch)
+                throw new IllegalArgumentException("segment slot " + g.slot() + " is outside [0, " + s.maxBatch + ")");
+            if (seen[g.slot()]) throw new IllegalArgumentException("slot " + g.slot() + " appears twice in one call");
+            seen[g.slot()] = true;
+            if (g.start() > lengths[g.slot()])
+                throw new IllegalArgumentException("segment of slot " + g.slot() + " starts at " + g.start()
+                        + " but the slot holds only " + lengths[g.slot()] + " tokens");
+            if ((long) g.start() + g.tokens().length > s.maxSeqLen)
+                throw new IllegalArgumentException("slot " + g.slot() + " would hold " + (g.start() + g.tokens().length)
+                        + " tokens, more than the session's maxSeqLen " + s.maxSeqLen);
+            if (g.start() != 0) prefill = false;
+            t += g.tokens().length;
+        }
+        int[] ids = new int[t], pos = new int[t], slots = new int[t], cu = new int[segs.size() + 1];
+        List<Group> groups = new ArrayList<>();
+        int r = 0;
+        for (int i = 0; i < segs.size(); i++) {
+            Segment g = segs.get(i);
+            int n = g.tokens().length;
+            for (int j = 0; j < n; j++) {
+                ids[r + j] = g.tokens()[j];
+                pos[r + j] = g.start() + j;
+                slots[r + j] = g.slot();
+            }
+            cu[i + 1] = r + n;
+            // consecutive segments of one length share an mla.decode call
+            int k = i;
+            if (groups.isEmpty() || groups.getLast().len() != n || groups.getLast().row0()
+                    + groups.getLast().slots().length * n != r) {
+                groups.add(new Group(r, new int[] {g.slot()}, new int[] {g.start()}, n));
+            } else {
+                Group last = groups.removeLast();
+                int[] sl = Arrays.copyOf(last.slots(), last.slots().length + 1);
+                int[] st = Arrays.copyOf(last.starts(), last.starts().length + 1);
+                sl[sl.length - 1] = g.slot();
+                st[st.length - 1] = g.start();
+                groups.add(new Group(last.row0(), sl, st, n));
+            }
+            r += n;
+        }
+        return new Step(t, ids, pos, slots, prefill, cu, groups, Tensor.ofInts(a, pos), Tensor.ofInts(a, slots));
+    }
+
+    /**
+     * Runs the main blocks on {@code segments} (appending their latents to the session's caches)
+     * and returns the last hidden states (before the final norm) f32 [T, D], rows in segment order,
+     * allocated from {@code arena}. When every segment starts at 0 attention runs in the compute form
+     * (mla.prefill), otherwise in the absorbed form over the cache (mla.decode).
+     */
+    public Tensor forward(Session s, List<Segment> segments, Arena arena) {
+        Step st = step(s, segments, s.length, arena);
+        long t0 = System.nanoTime();
+        Tensor h = f32(arena, st.tokens(), cfg.hiddenSize());
+        HostOps.embed(h, w.embed, st.ids());
+        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        for (Weights.Block b : w.blocks) block(s, b, b.index(), h, st, arena);
+        for (Segment g : segments) s.length[g.slot()] = g.start() + g.tokens().length;
+        return h;
+    }
+
+    /** Logits f32 [R, V] of hidden states {@code hidden} [R, D] (final norm, LM head). */
+    public Tensor logits(Tensor hidden, Arena arena) {
+        return head(hidden, w.finalNorm, w.lmHead, arena);
+    }
+
+    /**
+     * The MTP module on {@code segments} whose tokens are the NEXT tokens (entry i of a segment pairs
+     * token {@code ids[start + i + 1]} with the main model's hidden state at position
+     * {@code start + i}, given as row i of {@code hidden} [T, D]); returns its hidden states [T, D].
+     * Entry positions are those of the hidden states; the MTP block has its own cache.
+     */
+    public Tensor mtpForward(Session s, List<Segment> segments, Tensor hidden, Arena arena) {
+        if (w.mtp == null) throw new IllegalStateException("the model has no MTP module loaded");
+        Step st = step(s, segments, s.mtpLength, arena);
+        int d = cfg.hiddenSize();
+        if (hidden.rank() != 2 || hidden.dim(0) != st.tokens() || hidden.dim(1) != d || hidden.dtype() != DType.F32)
+            throw new IllegalArgumentException("argument 'hidden' must be f32 [" + st.tokens() + ", " + d + "], got "
+                    + hidden);
+        long t0 = System.nanoTime();
+        Tensor e = f32(arena, st.tokens(), d), en = f32(arena, st.tokens(), d), hn = f32(arena, st.tokens(), d);
+        HostOps.embed(e, w.mtp.embed(), st.ids());
+        HostOps.rmsnorm(en, e, d, w.mtp.enorm(), cfg.rmsNormEps());
+        HostOps.rmsnorm(hn, hidden, d, w.mtp.hnorm(), cfg.rmsNormEps());
+        Tensor cat = f32(arena, st.tokens(), 2L * d);
+        HostOps.copyColumns(cat, 2L * d, 0, en, d, 0, d, st.tokens());
+        HostOps.copyColumns(cat, 2L * d, d, hn, d, 0, d, st.tokens());
+        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        Tensor x = linear(w.mtp.ehProj(), cat, arena);
+        block(s, w.mtp.block(), w.blocks.length, x, st, arena);
+        for (Segment g : segments) s.mtpLength[g.slot()] = g.start() + g.tokens().length;
+        return x;
+    }
+
+    /** Logits f32 [R, V] of MTP hidden states (shared_head.norm, shared head). */
+    public Tensor mtpLogits(Tensor hidden, Arena arena) {
+        if (w.mtp == null) throw new IllegalStateException("the model has no MTP module loaded");
+        return head(hidden, w.mtp.headNorm(), w.mtp.head(), arena);
+    }
+
+    /**
+     * Logits [B][S][V] of {@code inputIds} (B sequences, positions 0..S-1 each) in one prefill,
+     * for conformance and tests. Uses a temporary session.
+     */
+    public float[][][] logits(int[][] inputIds) {
+        int b = inputIds.length, maxLen = 1;
+        for (int[] ids : inputIds) maxLen = Math.max(maxLen, ids.length);
+        try (Session s = newSession(Math.max(1, b), maxLen, Mla.CacheFormat.F32); Arena a = Arena.ofConfined()) {
+            List<Segment> segs = new ArrayList<>();
+            for (int i = 0; i < b; i++) if (inputIds[i].length > 0) segs.add(new Segment(i, 0, inputIds[i]));
+            Tensor h = forward(s, segs, a);
+            Tensor lg = logits(h, a);
+            float[][][] out = new float[b][][];
+            int r = 0;
+            for (int i = 0; i < b; i++) {
+                out[i] = new float[inputIds[i].length][];
+                for (int j = 0; j < inputIds[i].length; j++) out[i][j] = HostOps.row(lg, r++);
+            }
+            return out;
+        }
+    }
+
+    private Tensor head(Tensor hidden, float[] norm, Weights.Linear head, Arena a) {
+        long t0 = System.nanoTime();
+        Tensor xn = f32(a, hidden.dim(0), cfg.hiddenSize());
+        HostOps.rmsnorm(xn, hidden, cfg.hiddenSize(), norm, cfg.rmsNormEps());
+        Tensor y = f32(a, hidden.dim(0), head.n());
+        if (hidden.dim(0) > 0) Gemm.f32(ctx, y, xn, head.deq(), null);
+        profile.add(Profile.Family.LM_HEAD, System.nanoTime() - t0);
+        return y;
+    }
+
+    /** h += attn(rmsnorm(h)); h += ffn(rmsnorm(h)). */
+    private void block(Session s, Weights.Block b, int cacheIndex, Tensor h, Step st, Arena a) {
+        if (st.tokens() == 0) return;
+        int d = cfg.hiddenSize();
+        long t0 = System.nanoTime();
+        Tensor xn = f32(a, st.tokens(), d);
+        HostOps.rmsnorm(xn, h, d, b.inputNorm(), cfg.rmsNormEps());
+        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, a);
+        t0 = System.nanoTime();
+        HostOps.addInPlace(h, attn);
+        HostOps.rmsnorm(xn, h, d, b.postNorm(), cfg.rmsNormEps());
+        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        Tensor f = b.mlp() != null ? mlp(b.mlp(), xn, a) : moe(b.moe(), xn, a);
+        t0 = System.nanoTime();
+        HostOps.addInPlace(h, f);
+        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+    }
+
+    private Tensor attention(Session s, Weights.Attention at, int cacheIndex, Tensor xn, Step st, Arena a) {
+        int t = st.tokens(), heads = cfg.numAttentionHeads(), nope = cfg.qkNopeHeadDim(), pe = cfg.qkRopeHeadDim();
+        int qk = nope + pe, vd = cfg.vHeadDim(), lat = cfg.kvLoraRank();
+        double eps = cfg.rmsNormEps();
+        Tensor q;
+        if (at.qA() != null) {
+            Tensor qa = linear(at.qA(), xn, a);
+            long t0 = System.nanoTime();
+            Tensor qan = f32(a, t, cfg.qLoraRank());
+            HostOps.rmsnorm(qan, qa, cfg.qLoraRank(), at.qANorm(), eps);
+            profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+            q = linear(at.qB(), qan, a);
+        } else {
+            q = linear(at.qB(), xn, a);
+        }
+        Tensor kv = linear(at.kvA(), xn, a); // [T, 512 + 64]
+        long t0 = System.nanoTime();
+        Tensor c = f32(a, t, lat), kpe = f32(a, t, pe), qpe = f32(a, t, heads, pe);
+        HostOps.rmsnorm(c, kv, lat + pe, at.kvANorm(), eps);
+        HostOps.copyColumns(kpe, pe, 0, kv, lat + pe, lat, pe, t);
+        for (int h = 0; h < heads; h++)
+            HostOps.copyColumns(qpe, (long) heads * pe, (long) h * pe, q, (long) heads * qk, (long) h * qk + nope, pe, t);
+        long t1 = System.nanoTime();
+        profile.add(Profile.Family.ELEMENTWISE, t1 - t0);
+        Rope.applyInPlace(ctx, qpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
+        Rope.applyInPlace(ctx, kpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
+        long t2 = System.nanoTime();
+        profile.add(Profile.Family.ROPE, t2 - t1);
+        Mla.LatentCache cache = s.caches[cacheIndex];
+        Mla.append(ctx, cache, c, kpe, st.slotT(), st.posT(), s.blockTable);
+        Tensor o = f32(a, t, heads, vd);
+        if (st.prefill()) {
+            profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
+            Tensor kvb = linear(at.kvB(), c, a); // [T, H·(128 + 128)]
+            long t3 = System.nanoTime();
+            Tensor qf = f32(a, t, heads, qk), k = f32(a, t, heads, qk), v = f32(a, t, heads, vd);
+            long kvw = nope + vd;
+            for (int h = 0; h < heads; h++) {
+                HostOps.copyColumns(qf, (long) heads * qk, (long) h * qk, q, (long) heads * qk, (long) h * qk, nope, t);
+                HostOps.copyColumns(qf, (long) heads * qk, (long) h * qk + nope, qpe, (long) heads * pe, (long) h * pe, pe, t);
+                HostOps.copyColumns(k, (long) heads * qk, (long) h * qk, kvb, heads * kvw, h * kvw, nope, t);
+                HostOps.copyColumns(k, (long) heads * qk, (long) h * qk + nope, kpe, pe, 0, pe, t);
+                HostOps.copyColumns(v, (long) heads * vd, (long) h * vd, kvb, heads * kvw, h * kvw + nope, vd, t);
+            }
+            long t4 = System.nanoTime();
+            profile.add(Profile.Family.ELEMENTWISE, t4 - t3);
+            Mla.prefill(ctx, o, null, qf, k, v, Tensor.ofInts(a, st.cu()), scale, true);
+            profile.add(Profile.Family.ATTENTION, System.nanoTime() - t4);
+        } else {
+            Tensor qLat = f32(a, t, heads, lat), oLat = f32(a, t, heads, lat);
+            Mla.absorbQ(ctx, qLat, q.reshape(t, heads, qk), at.wkvB());
+            for (Group g : st.groups()) {
+                int b = g.slots().length, n = g.len();
+                long r0 = g.row0(), r1 = r0 + (long) b * n;
+                int[] bt = new int[b * s.pagesPerSeq], lens = new int[b];
+                for (int i = 0; i < b; i++) {
+                    for (int p = 0; p < s.pagesPerSeq; p++) bt[i * s.pagesPerSeq + p] = g.slots()[i] * s.pagesPerSeq + p;
+                    lens[i] = g.starts()[i] + n;
+                }
+                Mla.decode(ctx, oLat.slice(r0, r1).reshape(b, n, heads, lat), null,
+                        qLat.slice(r0, r1).reshape(b, n, heads, lat), qpe.slice(r0, r1).reshape(b, n, heads, pe), cache,
+                        Tensor.ofInts(a, bt, b, s.pagesPerSeq), Tensor.ofInts(a, lens), scale, n > 1);
+            }
+            Mla.absorbO(ctx, o, oLat, at.wkvB());
+            profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
+        }
+        return linear(at.o(), o.reshape(t, (long) heads * vd), a);
+    }
+
+    private Tensor mlp(Weights.Mlp m, Tensor x, Arena a) {
+        Tensor g = linear(m.gate(), x, a), u = linear(m.up(), x, a);
+        long t0 = System.nanoTime();
+        Tensor act = f32(a, x.dim(0), m.gate().n());
+        HostOps.siluMul(act, g, u);
+        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        return linear(m.down(), act, a);
+    }
+
+    private Tensor moe(Weights.MoeLayer m, Tensor x, Arena a) {
+        long t0 = System.nanoTime();
+        long t = x.dim(0);
+        int d = cfg.hiddenSize();
+        Tensor y = f32(a, t, d);
+        if (m.packed() != null) {
+            Moe.forward(ctx, y, x, m.packed(), null);
+            profile.add(Profile.Family.MOE, System.nanoTime() - t0);
+            return y;
+        }
+        // router, then each expert's rows through gemm.f32, combined in slot order, then the shared expert
+        int k = m.gateConfig().topK();
+        Tensor idx = Tensor.allocate(a, DType.I32, t, k), wts = f32(a, t, k);
+        Moe.gate(ctx, idx, wts, null, x, m.router(), m.bias(), m.gateConfig());
+        int[] ix = idx.toIntArray();
+        float[] wt = wts.toFloatArray();
+        int e = m.gateConfig().experts();
+        int[] count = new int[e];
+        for (int v : ix) count[v]++;
+        float[][] contrib = new float[ix.length][];
+        for (int ex = 0; ex < e; ex++) {
+            if (count[ex] == 0) continue;
+            int[] rows = new int[count[ex]], pairs = new int[count[ex]];
+            int n = 0;
+            for (int p = 0; p < ix.length; p++) if (ix[p] == ex) { rows[n] = p / k; pairs[n++] = p; }
+            Tensor xe = f32(a, n, d);
+            HostOps.gatherRows(xe, x, rows, n);
+            Tensor ye = mlpNoProfile(m.experts()[ex], xe, a);
+            for (int i = 0; i < n; i++) contrib[pairs[i]] = HostOps.row(ye, i);
+        }
+        Tensor sh = m.shared() != null ? mlpNoProfile(m.shared(), x, a) : null;
+        float[] acc = new float[d];
+        for (long r = 0; r < t; r++) {
+            Arrays.fill(acc, 0);
+            for (int j = 0; j < k; j++) {
+                float[] c = contrib[(int) r * k + j];
+                float wj = wt[(int) r * k + j];
+                for (int i = 0; i < d; i++) acc[i] += wj * c[i];
+            }
+            if (sh != null) {
+                float[] sr = HostOps.row(sh, r);
+                for (int i = 0; i < d; i++) acc[i] += sr[i];
+            }
+            HostOps.setRow(y, r, acc);
+        }
+        profile.add(Profile.Family.MOE, System.nanoTime() - t0);
+        return y;
+    }
+
+    private Tensor mlpNoProfile(Weights.Mlp m, Tensor x, Arena a) {
+        Tensor g = linearRaw(m.gate(), x, a), u = linearRaw(m.up(), x, a);
+        Tensor act = f32(a, x.dim(0), m.gate().n());
+        HostOps.siluMul(act, g, u);
+        return linearRaw(m.down(), act, a);
+    }
+
+    /** y[T, n] = x[T, k] · Wᵀ: fp8 (act_quant + gemm.fp8_block) or gemm.f32 on the bf16/f32 weight. */
+    private Tensor linear(Weights.Linear l, Tensor x, Arena a) {
+        long t0 = System.nanoTime();
+        Tensor y = linearRaw(l, x, a);
+        profile.add(Profile.Family.GEMM, System.nanoTime() - t0);
+        return y;
+    }
+
+    private Tensor linearRaw(Weights.Linear l, Tensor x, Arena a) {
+        long t = x.dim(0);
+        Tensor y = f32(a, t, l.n());
+        if (t == 0) return y;
+        if (mode == GemmMode.FP8 && l.isFp8()) {
+            Fp8.Quantized xq = Fp8.actQuant(ctx, a, x, Fp8.ActQuantOptions.defaults());
+            Gemm.fp8Block(ctx, y, xq.values(), xq.scales(), l.w(), l.scale());
+        } else {
+            Gemm.f32(ctx, y, x, l.deq(), null);
+        }
+        return y;
+    }
+
+    private static Tensor f32(Arena a, long... shape) { return Tensor.allocate(a, DType.F32, shape); }
+
+    /** Unmaps the checkpoint and frees the model's own memory. Sessions must be closed first. */
+    @Override
+    public void close() {
+        arena.close();
+        ckpt.close();
+    }
+}
