@@ -547,6 +547,37 @@ public final class Golden {
         return written;
     }
 
+    /**
+     * Writes one {@code model.logits} case (DESIGN.md 5) into {@code dir}: the demo checkpoint ({@link DemoCheckpoint})
+     * in {@code dir/demo-model} and {@code model_logits_demo_dequant_2x8.safetensors} with params
+     * {@code {"model_dir": "demo-model", "gemm": "dequant"}}, in.input_ids I32 [2, 8] (fixed) and out.logits F32
+     * [2, 8, V] from {@link ModelReference}. Not part of {@link #generate}: the runner does not execute model.logits yet.
+     */
+    public static Path generateModelLogits(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        String modelDir = "demo-model";
+        DemoCheckpoint.write(dir.resolve(modelDir));
+        ModelReference ref = ModelReference.load(dir.resolve(modelDir));
+        int batch = 2, seq = 8, vocab = ref.config().vocabSize();
+        SplittableRandom r = new SplittableRandom(20261129L);
+        int[][] ids = new int[batch][seq];
+        int[] flat = new int[batch * seq];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < seq; i++) flat[b * seq + i] = ids[b][i] = r.nextInt(vocab);
+        float[][][] logits = ref.logits(ids, ModelReference.DEQUANT);
+        float[] out = new float[batch * seq * vocab];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < seq; i++) System.arraycopy(logits[b][i], 0, out, (b * seq + i) * vocab, vocab);
+        Map<String, SafeTensors.Entry> t = new LinkedHashMap<>();
+        t.put("in.input_ids", SafeTensors.entry(DType.I32, flat, batch, seq));
+        t.put("out.logits", SafeTensors.entry(out, batch, seq, vocab));
+        Map<String, Object> params = new LinkedHashMap<>();
+        params.put("model_dir", modelDir);
+        params.put("gemm", ModelReference.DEQUANT);
+        return write(dir, "model_logits_demo_dequant_" + batch + "x" + seq, "model.logits", params, t,
+                "{\"max_abs\":1e-4,\"max_rel\":1e-4}");
+    }
+
     private static float[] gaussians(SplittableRandom r, int n, double sd) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) v[i] = (float) (Values.gaussian(r) * sd);
@@ -588,7 +619,7 @@ public final class Golden {
         meta.put("op", op);
         meta.put("params", Json.write(params));
         meta.put("tolerance", tolerance);
-        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference, MlaReference, MoeReference)");
+        meta.put("generator", "dsk4j Java reference (dev.dsk4j.conformance.Fp8Reference, GemmReference, RopeReference, MlaReference, MoeReference, ModelReference)");
         Path p = dir.resolve(name + ".safetensors");
         SafeTensors.write(p, meta, t);
         return p;
