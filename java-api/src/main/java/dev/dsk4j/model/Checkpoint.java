@@ -203,14 +203,27 @@ public final class Checkpoint implements AutoCloseable {
         return st;
     }
 
-    /** Unmaps every file (idempotent); tensors from {@link #tensor} become invalid. */
+    /**
+     * Unmaps every file (idempotent); tensors from {@link #tensor} become invalid. A file still in
+     * use by a running native op stays mapped: {@link IllegalStateException}, and this checkpoint
+     * stays open (call again later).
+     */
     @Override
-    public void close() {
-        synchronized (this) {
-            if (closed) return;
-            closed = true;
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        IllegalStateException failed = null;
+        for (SafeTensors st : files) {
+            try {
+                st.close();
+            } catch (IllegalStateException e) {
+                if (failed == null) failed = e;
+            }
         }
-        for (SafeTensors st : files) st.close();
+        if (failed != null) {
+            closed = false;
+            throw failed;
+        }
     }
 
     private void ensureOpen() {

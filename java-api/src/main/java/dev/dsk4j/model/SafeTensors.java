@@ -359,14 +359,21 @@ public final class SafeTensors implements AutoCloseable {
         });
     }
 
-    /** Unmaps the file (idempotent). Tensors from {@link #tensor} become invalid. */
+    /**
+     * Unmaps the file (idempotent). Tensors from {@link #tensor} become invalid. While a native op
+     * is running on one of them the arena cannot close: {@link IllegalStateException}, and this
+     * object stays open (call again later).
+     */
     @Override
-    public void close() {
-        synchronized (this) {
-            if (closed) return;
-            closed = true;
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            arena.close();
+        } catch (IllegalStateException e) {
+            closed = false;
+            throw e;
         }
-        arena.close();
     }
 
     private void ensureOpen() {

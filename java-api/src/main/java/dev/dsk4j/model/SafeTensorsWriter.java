@@ -151,6 +151,42 @@ public final class SafeTensorsWriter {
         }
     }
 
+    /**
+     * Writes {@code dir/model.safetensors.index.json}: {@code {"metadata": {"total_size": totalSize},
+     * "weight_map": {tensor name: file name}}} (the Hugging Face layout {@link Checkpoint#open} reads),
+     * through a temporary file moved into place.
+     */
+    public static void writeIndex(Path dir, long totalSize, Map<String, String> weightMap) throws IOException {
+        Objects.requireNonNull(dir, "argument 'dir' is null");
+        Objects.requireNonNull(weightMap, "argument 'weightMap' is null");
+        if (totalSize < 0) throw new IllegalArgumentException("argument 'totalSize' must not be negative, got " + totalSize);
+        Map<String, Object> map = new LinkedHashMap<>();
+        weightMap.forEach((k, v) -> map.put(Objects.requireNonNull(k, "argument 'weightMap' has a null key"),
+                Objects.requireNonNull(v, "argument 'weightMap' has a null file for '" + k + "'")));
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("metadata", Map.of("total_size", totalSize));
+        root.put("weight_map", map);
+        Path target = dir.resolve(Checkpoint.INDEX).toAbsolutePath();
+        Path tmp = Files.createTempFile(target.getParent(), "." + Checkpoint.INDEX + ".", ".tmp");
+        boolean done = false;
+        try {
+            Files.writeString(tmp, Json.write(root) + "\n", StandardCharsets.UTF_8);
+            try {
+                Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+            } catch (UnsupportedOperationException x) {
+                // not a POSIX file system: keep its default
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException x) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            done = true;
+        } finally {
+            if (!done) Files.deleteIfExists(tmp);
+        }
+    }
+
     private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) ch.write(b);
     }

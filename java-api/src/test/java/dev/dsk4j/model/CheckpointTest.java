@@ -65,7 +65,16 @@ class CheckpointTest {
                 }
                 for (int s = 0; s < shards; s++)
                     write(d.resolve(String.format("model-%05d-of-%05d.safetensors", s + 1, shards)), a, perFile.get(s).toArray());
-                index(d, map.toString());
+                if (r.nextBoolean()) index(d, map.toString());
+                else {
+                    Map<String, String> weightMap = new LinkedHashMap<>();
+                    for (int s = 0; s < shards; s++)
+                        for (int j = 0; j < perFile.get(s).size(); j += 2)
+                            weightMap.put((String) perFile.get(s).get(j), String.format("model-%05d-of-%05d.safetensors", s + 1, shards));
+                    Map<String, String> ordered = new LinkedHashMap<>();
+                    for (String name : values.keySet()) ordered.put(name, weightMap.get(name));
+                    SafeTensorsWriter.writeIndex(d, bytes, ordered);
+                }
                 // a stray tensor file the index does not list is not part of the checkpoint
                 write(d.resolve("stray.safetensors"), a, "stray", Tensor.ofFloats(a, new float[] {1}));
                 try (Checkpoint c = Checkpoint.open(d)) {
@@ -152,7 +161,8 @@ class CheckpointTest {
                     "unlisted", Tensor.allocate(a, DType.F32, 1));
             index(dir, "\"" + q + "\":\"model-00001.safetensors\"");
         }
-        try (Checkpoint c = Checkpoint.open(dir)) {
+        Checkpoint c = Checkpoint.open(dir);
+        try {
             assertEquals(List.of(q), new ArrayList<>(c.names()));
             assertEquals(128, c.tensor(q, DType.E4M3, 16, 8).byteSize());
             CheckpointException e = assertThrows(CheckpointException.class, () -> c.tensor(q, DType.E4M3, 16, 4));
@@ -161,9 +171,11 @@ class CheckpointTest {
             assertEquals("model-00001.safetensors: tensor '" + q + "' has dtype F8_E4M3, expected BF16", e.getMessage());
             e = assertThrows(CheckpointException.class, () -> c.tensor("nope"));
             assertTrue(e.getMessage().contains("'nope'"), e.getMessage());
+        } finally {
             c.close();
-            assertThrows(IllegalStateException.class, () -> c.tensor(q));
         }
+        assertThrows(IllegalStateException.class, () -> c.tensor(q));
+        assertThrows(IllegalStateException.class, c::names);
     }
 
     @Test
