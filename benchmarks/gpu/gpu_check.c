@@ -8,8 +8,9 @@
  * through dsk4j_fp8_cast -> e4m3 / e5m2 on the GPU (fast kernels) and the CPU. Last, the fast
  * kernels are timed (dsk4j_synchronize + clock_gettime) against a device-to-device copy.
  *
- * Then the gemm ops (gemm.fp8_block, gemm.bf16, gemm.fp8_grouped_contiguous / _masked): cuda ref
- * and fast vs the cpu backend, relative Frobenius error <= 2e-3 (f32 out) / 1e-2 (bf16 out) over
+ * Then the gemm ops (gemm.fp8_block, gemm.bf16, gemm.fp8_grouped_contiguous / _masked, gemm.f32
+ * with f32 and bf16 b): cuda ref and fast vs the cpu backend, relative Frobenius error <= 2e-3
+ * (f32 out; 1e-5 for gemm.f32, exact f32 products on both) / 1e-2 (bf16 out) over
  * the written rows, rows that must not be written still poisoned; and TFLOPS of the fast kernels
  * on m=4096 n=7168 k=16384 and m=64 n=2112 k=7168 (checked against a sampled double reference).
  * Every gemm output has 4096 guard bytes of 0xFF after it that must stay untouched.
@@ -516,7 +517,7 @@ static void check_exhaustive(void) {
 /* ---- gemm (DESIGN.md 4.2): cuda ref and fast vs the cpu backend (relative Frobenius error over
  * the written rows; rows that must not be written stay poisoned 0xFF = NaN bits, which also makes
  * an unwritten element fail). Big timing shapes: fast vs a double reference on sampled elements. */
-enum { G_FP8, G_BF16, G_CONTIG, G_MASKED };
+enum { G_FP8, G_BF16, G_CONTIG, G_MASKED, G_F32, G_F32_BF16 }; /* G_F32*: gemm.f32 with b f32 / bf16 */
 typedef struct {
     int op, d_dtype, with_c, colmajor, sampled; /* sampled: compare fast with a host double reference */
     int64_t m, n, k, groups, m_max, off;        /* off: byte offset of the a and b views (misaligned) */
@@ -548,6 +549,12 @@ static int gemm_exec(dsk4j_context* ctx, const gemm_case* c, void* const* in, vo
         return dsk4j_gemm_bf16(ctx, d, c->d_bytes, c->d_dtype, (const char*)in[0] + o, c->in_bytes[0] - o,
                                (const char*)in[2] + o, c->in_bytes[2] - o, c->with_c ? in[4] : NULL,
                                c->with_c ? c->in_bytes[4] : 0, c->m, c->n, c->k);
+    case G_F32:
+    case G_F32_BF16:
+        return dsk4j_gemm_f32(ctx, d, c->d_bytes, (const float*)(const void*)((const char*)in[0] + o), c->in_bytes[0] - o,
+                              (const char*)in[2] + o, c->in_bytes[2] - o,
+                              c->op == G_F32 ? DSK4J_DTYPE_F32 : DSK4J_DTYPE_BF16, c->with_c ? in[4] : NULL,
+                              c->with_c ? c->in_bytes[4] : 0, c->m, c->n, c->k);
     case G_CONTIG:
         return dsk4j_gemm_fp8_grouped_contiguous(ctx, d, c->d_bytes, c->d_dtype, in[0], c->in_bytes[0], in[1],
                                                  c->in_bytes[1], in[2], c->in_bytes[2], in[3], c->in_bytes[3],
@@ -614,6 +621,11 @@ static double gemm_ref_elem(const gemm_case* c, int64_t i, int64_t j) {
     if (c->op == G_BF16) {
         const uint16_t *a = (const uint16_t*)(const void*)a8, *b = (const uint16_t*)(const void*)b8;
         for (int64_t t = 0; t < c->k; t++) acc += bf16f(a[i * c->k + t]) * bf16f(b[j * c->k + t]);
+    } else if (c->op == G_F32 || c->op == G_F32_BF16) {
+        const float* a = (const float*)(const void*)a8;
+        for (int64_t t = 0; t < c->k; t++)
+            acc += (double)a[i * c->k + t] * (c->op == G_F32 ? (double)((const float*)(const void*)b8)[j * c->k + t]
+                                                           : bf16f(((const uint16_t*)(const void*)b8)[j * c->k + t]));
     } else {
         int64_t g = 0;
         if (c->op == G_CONTIG) {
@@ -692,7 +704,8 @@ static void gemm_check(gemm_case* c, const char* name, int timed) {
     else
         snprintf(r->shape, sizeof r->shape, "m=%lld n=%lld k=%lld%s", (long long)c->m, (long long)c->n,
                  (long long)c->k, c->colmajor ? " colmaj" : "");
-    const double tol = c->d_dtype == DSK4J_DTYPE_BF16 ? 1e-2 : 2e-3;
+    /* gemm.f32 multiplies exactly in f32 on every device (fmaf, no tensor cores): the f32 CPU bound */
+    const double tol = c->d_dtype == DSK4J_DTYPE_BF16 ? 1e-2 : (c->op == G_F32 || c->op == G_F32_BF16) ? 1e-5 : 2e-3;
     r->pass = 1;
     if (!c->sampled) {
         memset(want, 0xFF, (size_t)c->d_bytes);
@@ -810,22 +823,28 @@ static void gemm_run(int op, int d_dtype, int64_t m, int64_t n, int64_t k, int w
         valid_rows += w;
     }
     c.flops = 2.0 * valid_rows * (double)n * (double)k;
-    const int64_t es = op == G_BF16 ? 2 : 1, kb = k / 128, bgroups = c.groups;
-    c.in_bytes[0] = c.rows * k * es + off;
-    c.in_bytes[2] = bgroups * n * k * es + off;
-    c.in[0] = xmalloc((size_t)c.in_bytes[0]);
-    c.in[2] = xmalloc((size_t)c.in_bytes[2]);
+    const int f32op = op == G_F32 || op == G_F32_BF16;
+    const int64_t es_a = op == G_BF16 ? 2 : f32op ? 4 : 1, es_b = op == G_BF16 || op == G_F32_BF16 ? 2 : op == G_F32 ? 4 : 1;
+    const int64_t kb = k / 128, bgroups = c.groups;
+    c.in_bytes[0] = c.rows * k * es_a + off;
+    c.in_bytes[2] = bgroups * n * k * es_b + off;
+    c.in[0] = xmalloc((size_t)c.in_bytes[0] + 1);
+    c.in[2] = xmalloc((size_t)c.in_bytes[2] + 1);
     for (int q = 0; q < 2; q++) {
         uint8_t* p = c.in[q * 2];
+        const int64_t es = q == 0 ? es_a : es_b;
         int64_t cnt = (c.in_bytes[q * 2] - off) / es;
-        if (op == G_BF16) {
+        if (es == 4) {
+            float* f = (float*)(void*)(p + off);
+            for (int64_t i = 0; i < cnt; i++) f[i] = (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2 - 1);
+        } else if (es == 2) {
             uint16_t* h = (uint16_t*)(void*)(p + off);
             for (int64_t i = 0; i < cnt; i++) h[i] = (uint16_t)(f2u((float)((double)(rnd() >> 11) / 9007199254740992.0 * 2 - 1)) >> 16);
         } else {
             for (int64_t i = 0; i < cnt; i++) p[off + i] = rnd_e4m3();
         }
     }
-    if (op != G_BF16) {
+    if (op != G_BF16 && !f32op) {
         c.a_scale_ld = colmajor ? c.rows + 3 : 0;
         int64_t as_n = colmajor ? kb * c.a_scale_ld : c.rows * kb, bs_n = bgroups * ((n + 127) / 128) * kb;
         c.in_bytes[1] = as_n * 4;
@@ -851,7 +870,8 @@ static void gemm_run(int op, int d_dtype, int64_t m, int64_t n, int64_t k, int w
         memcpy(mm, sizes, (size_t)groups * 4);
         c.in[4] = mm;
     }
-    static const char* names[] = {"gemm.fp8_block", "gemm.bf16", "gemm.fp8_grouped_contiguous", "gemm.fp8_grouped_masked"};
+    static const char* names[] = {"gemm.fp8_block", "gemm.bf16", "gemm.fp8_grouped_contiguous", "gemm.fp8_grouped_masked",
+                                  "gemm.f32", "gemm.f32 b=bf16"};
     if (g_wg_mode) wg_check(&c, timed);
     else gemm_check(&c, names[op], timed);
     for (int i = 0; i < 5; i++) free(c.in[i]);
@@ -879,6 +899,16 @@ static void check_gemms(void) {
     gemm_run(G_BF16, F, Q ? 64 : 512, 4096, 7168, 0, 0, 0, 0, NULL, 0, 0, 0);
     gemm_run(G_BF16, F, 33, 70, 13, 1, 0, 1, 0, NULL, 0, 0, 0);    /* odd k, misaligned */
     gemm_run(G_BF16, B, 3, 5, 0, 1, 0, 0, 0, NULL, 0, 0, 0);       /* k = 0: d = c */
+    /* gemm.f32: the gemv kernel (m <= 8) and the tiled one, b f32 and bf16, tails, + c, k = 0, a 4-byte offset view */
+    for (int fb = 0; fb < 2; fb++) {
+        const int op = fb ? G_F32_BF16 : G_F32;
+        gemm_run(op, F, 1, 2112, 7168, 0, 0, 0, 0, NULL, 0, 0, 0);
+        gemm_run(op, F, 8, 7168, 2048, 1, 0, 0, 0, NULL, 0, 0, 0);
+        gemm_run(op, F, 9, 130, 255, 1, 0, 0, 0, NULL, 0, 0, 0);
+        gemm_run(op, F, Q ? 65 : 200, 2112, Q ? 1024 : 7168, 0, 0, 0, 0, NULL, 0, 0, 0);
+        gemm_run(op, F, 129, 131, 17, 1, 0, 4, 0, NULL, 0, 0, 0);
+        gemm_run(op, F, 3, 5, 0, 1, 0, 0, 0, NULL, 0, 0, 0);
+    }
     static const int32_t csz[] = {0, 130, 1, 0, 257, 64, 0, 100};  /* empty groups, odd sizes */
     gemm_run(G_CONTIG, F, 0, Q ? 512 : 4096, 7168, 0, 0, 0, 8, csz, 0, 0, 0);
     static const int32_t csz2[] = {256, 0, 384, 128};
@@ -893,6 +923,8 @@ static void check_gemms(void) {
     gemm_run(G_FP8, B, 4096, 7168, 16384, 0, 0, 0, 0, NULL, 0, 1, 1);
     gemm_run(G_FP8, F, 64, 2112, 7168, 0, 0, 0, 0, NULL, 0, 1, 1);
     gemm_run(G_BF16, F, 4096, 7168, 16384, 0, 0, 0, 0, NULL, 0, 1, 1);
+    gemm_run(G_F32, F, 4096, 7168, 4096, 0, 0, 0, 0, NULL, 0, 1, 1);
+    gemm_run(G_F32_BF16, F, 1, 18432, 7168, 0, 0, 0, 0, NULL, 0, 1, 1); /* decode: 264 MB of bf16 weights */
     static const int32_t tsz[] = {512, 512, 512, 512, 512, 512, 512, 512};
     gemm_run(G_CONTIG, B, 0, 4096, 7168, 0, 0, 0, 8, tsz, 0, 1, 1);
     static const int32_t tm[] = {256, 200, 256, 128, 256, 256, 64, 256};

@@ -5,7 +5,9 @@
 //                     dsk4j_ref_fp8_weight_dequant
 //   fp8_quant.cu:     dsk4j_fp8_cast, dsk4j_fp8_act_quant, dsk4j_fp8_weight_quant,
 //                     dsk4j_fp8_weight_dequant
-//   gemm_reference.cu: dsk4j_ref_gemm_fp8_block, dsk4j_ref_gemm_bf16, dsk4j_ref_gemm_fp8_grouped
+//   gemm_reference.cu: dsk4j_ref_gemm_fp8_block, dsk4j_ref_gemm_bf16, dsk4j_ref_gemm_fp8_grouped,
+//                     dsk4j_ref_gemm_f32
+//   gemm_f32.cu:      dsk4j_gemm_f32_tiled, dsk4j_gemm_f32_gemv (exact f32 fmaf, no tensor cores)
 //   gemm_fast.cu:     dsk4j_gemm_fp8_block_bm64, dsk4j_gemm_fp8_grouped_bm64,
 //                     dsk4j_gemm_bf16_bm{128,64}
 //   sm90_gemm_fp8_wgmma.cu: dsk4j_gemm_fp8_block_sm90 (TMA + wgmma; a body only in the sm_90a
@@ -22,6 +24,7 @@
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
 #include "gemm_fast.cu"
+#include "gemm_f32.cu"
 #include "sm90_gemm_fp8_wgmma.cu"
 #include "rope_reference.cu"
 #include "rope.cu"

@@ -95,3 +95,20 @@ extern "C" __global__ void dsk4j_ref_gemm_fp8_grouped(void* d, int d_dtype, cons
         dsk4j_gemm_store(d, d_dtype, nullptr, idx, v);
     }
 }
+
+// gemm.f32: one thread per d element; a f32 [m,k], b [n,k] f32 or (b_bf16) bf16 widened exactly;
+// d[i,j] = sum_t a[i,t]*b[j,t] (+ c[i,j]) in f32, one fmaf per term in increasing t (exact f32
+// products: no tf32).
+extern "C" __global__ void dsk4j_ref_gemm_f32(float* d, const float* a, const void* b, int b_bf16,
+                                              const float* c, long long m, long long n, long long k) {
+    DSK4J_GRID_STRIDE(idx, m * n) {
+        const long long i = idx / n, j = idx % n;
+        float s = 0.0f;
+        for (long long t = 0; t < k; t++) {
+            const float w = b_bf16 ? dsk4j_bf16_to_f32(((const uint16_t*)b)[j * k + t])
+                                   : ((const float*)b)[j * k + t];
+            s = fmaf(a[i * k + t], w, s);
+        }
+        d[idx] = c != nullptr ? s + c[idx] : s;
+    }
+}

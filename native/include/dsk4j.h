@@ -155,6 +155,16 @@ DSK4J_EXPORT int dsk4j_gemm_bf16(dsk4j_context* ctx, void* d, int64_t d_bytes, i
                                  const void* a, int64_t a_bytes, const void* b, int64_t b_bytes,
                                  const float* c, int64_t c_bytes, int64_t m, int64_t n, int64_t k);
 
+/* gemm.f32 (the model's dequant mode and the LM head): a f32 [m,k], b [n,k] f32 or bf16 (b_dtype
+ * DSK4J_DTYPE_F32 | DSK4J_DTYPE_BF16: weights dequantized to bf16), d f32 [m,n]:
+ *   d[i,j] = sum_{t<k} a[i,t] * b[j,t] (+ c[i,j] when c is not NULL),
+ * exact f32 products (bf16 widened exactly; no tf32), f32 accumulation, any m, n, k >= 0 (k = 0:
+ * d = c or 0). c f32 [m,n] may be d itself (in place); d must not overlap a or b. The cpu
+ * backend sums K in a fixed order per element: the same bits on every call and thread count. */
+DSK4J_EXPORT int dsk4j_gemm_f32(dsk4j_context* ctx, float* d, int64_t d_bytes, const float* a, int64_t a_bytes,
+                                const void* b, int64_t b_bytes, int32_t b_dtype, const float* c, int64_t c_bytes,
+                                int64_t m, int64_t n, int64_t k);
+
 /* gemm.fp8_grouped_contiguous (MoE prefill): rows group_offsets[g] .. group_offsets[g+1]-1 of a
  * belong to expert g (group_offsets i32 [groups+1], non-decreasing, from >= 0 to <= m; rows
  * outside every group are not written; 128-row aligned, padded groups are just offsets).

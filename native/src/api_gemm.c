@@ -114,7 +114,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
     TRY(check_disjoint(fn, "d", d, d_need, "b_scale", b_scale, ((n + 127) / 128) * kb * 4));
     TRY(check_addend(fn, d, d_need, d_dtype, c, c_need));
     if (m == 0 || n == 0) return finish(DSK4J_OK);
-    gemm_args g = {d, d_dtype, a, a_scale, rs, cs, b, b_scale, c, m, n, k};
+    gemm_args g = {d, d_dtype, a, a_scale, rs, cs, b, b_scale, c, m, n, k, DSK4J_DTYPE_E4M3};
     if (ctx->kind == CTX_CUDA) return finish(cuda_gemm_fp8_block(ctx, &g));
     cpu_gemm_fp8_block(ctx, &g);
     return finish(DSK4J_OK);
@@ -142,9 +142,40 @@ DSK4J_EXPORT int dsk4j_gemm_bf16(dsk4j_context* ctx, void* d, int64_t d_bytes, i
     TRY(check_disjoint(fn, "d", d, d_need, "b", b, b_need));
     TRY(check_addend(fn, d, d_need, d_dtype, c, c_need));
     if (m == 0 || n == 0) return finish(DSK4J_OK);
-    gemm_args g = {d, d_dtype, a, NULL, 0, 0, b, NULL, c, m, n, k};
+    gemm_args g = {d, d_dtype, a, NULL, 0, 0, b, NULL, c, m, n, k, DSK4J_DTYPE_BF16};
     if (ctx->kind == CTX_CUDA) return finish(cuda_gemm_bf16(ctx, &g));
     cpu_gemm_bf16(ctx, &g);
+    return finish(DSK4J_OK);
+}
+
+DSK4J_EXPORT int dsk4j_gemm_f32(dsk4j_context* ctx, float* d, int64_t d_bytes, const float* a, int64_t a_bytes,
+                                const void* b, int64_t b_bytes, int32_t b_dtype, const float* c, int64_t c_bytes,
+                                int64_t m, int64_t n, int64_t k) {
+    static const char* fn = "dsk4j_gemm_f32";
+    TRY(check_ctx(fn, ctx));
+    TRY(check_nonneg(fn, "m", m));
+    TRY(check_nonneg(fn, "n", n));
+    TRY(check_nonneg(fn, "k", k));
+    if (b_dtype != DSK4J_DTYPE_F32 && b_dtype != DSK4J_DTYPE_BF16)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'b_dtype' must be f32 or bf16, got %s", fn,
+                          dsk4j_dtype_name(b_dtype));
+    int64_t bsz = (int64_t)dsk4j_dtype_size(b_dtype), a_need, b_need, d_need;
+    TRY(check_mul(fn, "a bytes", m, k, &a_need));
+    TRY(check_mul(fn, "a bytes", a_need, 4, &a_need));
+    TRY(check_mul(fn, "b bytes", n, k, &b_need));
+    TRY(check_mul(fn, "b bytes", b_need, bsz, &b_need));
+    TRY(check_d(fn, ctx, d, d_bytes, DSK4J_DTYPE_F32, m, n, &d_need));
+    TRY(check_buf(fn, ctx, "a", a, a_bytes, a_need, 4));
+    TRY(check_buf(fn, ctx, "b", b, b_bytes, b_need, (size_t)bsz));
+    int64_t c_need = c ? d_need : 0;
+    if (c) TRY(check_buf(fn, ctx, "c", c, c_bytes, c_need, 4));
+    TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
+    TRY(check_disjoint(fn, "d", d, d_need, "b", b, b_need));
+    TRY(check_addend(fn, d, d_need, DSK4J_DTYPE_F32, c, c_need));
+    if (m == 0 || n == 0) return finish(DSK4J_OK);
+    gemm_args g = {d, DSK4J_DTYPE_F32, a, NULL, 0, 0, b, NULL, c, m, n, k, b_dtype};
+    if (ctx->kind == CTX_CUDA) return finish(cuda_gemm_f32(ctx, &g));
+    cpu_gemm_f32(ctx, &g);
     return finish(DSK4J_OK);
 }
 
@@ -186,7 +217,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_contiguous(
         }
     }
     if (groups == 0 || m == 0 || n == 0) return finish(DSK4J_OK);
-    gemm_grouped_args g = {{d, d_dtype, a, a_scale, k / 128, 1, b, b_scale, NULL, m, n, k},
+    gemm_grouped_args g = {{d, d_dtype, a, a_scale, k / 128, 1, b, b_scale, NULL, m, n, k, DSK4J_DTYPE_E4M3},
                            groups, group_offsets, NULL, 0};
     if (ctx->kind == CTX_CUDA) return finish(cuda_gemm_fp8_grouped(ctx, &g));
     cpu_gemm_fp8_grouped(ctx, &g);
@@ -229,7 +260,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_masked(
                                   (long long)g, masked_m[g], (long long)m_max);
     }
     if (groups == 0 || m_max == 0 || n == 0) return finish(DSK4J_OK);
-    gemm_grouped_args g = {{d, d_dtype, a, a_scale, k / 128, 1, b, b_scale, NULL, rows, n, k},
+    gemm_grouped_args g = {{d, d_dtype, a, a_scale, k / 128, 1, b, b_scale, NULL, rows, n, k, DSK4J_DTYPE_E4M3},
                            groups, NULL, masked_m, m_max};
     if (ctx->kind == CTX_CUDA) return finish(cuda_gemm_fp8_grouped(ctx, &g));
     cpu_gemm_fp8_grouped(ctx, &g);

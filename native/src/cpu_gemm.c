@@ -1,6 +1,6 @@
-/* cpu_gemm.c - the gemm ops of the cpu backend (DESIGN.md 4.2): gemm.fp8_block, gemm.bf16 and
- * the grouped fp8 forms, D = A * B^T with f32 accumulation. Arguments were validated by
- * api_gemm.c.
+/* cpu_gemm.c - the gemm ops of the cpu backend (DESIGN.md 4.2): gemm.fp8_block, gemm.bf16,
+ * gemm.f32 and the grouped fp8 forms, D = A * B^T with f32 accumulation. Arguments were
+ * validated by api_gemm.c.
  *
  * Scales. The contract scales each 128-wide K block's partial sum by a_scale[i,kb] *
  * b_scale[j/128,kb]. That product factorizes, so the kernels fold a_scale into the
@@ -16,6 +16,12 @@
  *    a task-local scratch that the epilogue adds c to and stores (f32 or bf16, RNE).
  *  - dot (fp8, M <= 8, AVX2/AVX-512): B is streamed once, decoded in registers and dotted
  *    with the few dequantized A rows (memory-bound on the e4m3 weight bytes); tasks split N.
+ *  - f32 dot (gemm.f32, M <= 8, AVX2/AVX-512): a GEMV streaming the f32 or bf16 rows of B
+ *    once (cpu_avx512_gemm_f32.c, cpu_avx2_gemm_f32.c); tasks split N in units of 48 rows.
+ * gemm.f32 with M > 8 (or on the portable path) takes the outer way (A f32 copied into the
+ * panels, B f32 copied / bf16 widened into the L1 buffer); it never takes the AMX tiles (they
+ * would round A to bf16). Every way sums each element's K in an order fixed by the path and M
+ * alone (the kernels' K blocking, never the thread split): the same bits on every call.
  * Threads: cpu_parallel_for over the tasks (N is always split, so M = 1 uses every core).
  * Portable path: the outer way with a plain C kernel on 128-bit GCC vectors (SSE2).
  */
@@ -30,11 +36,24 @@
 
 /* ---------------- decoding rows ---------------- */
 
-/* y[kc] = A or B row elements [pc, pc + kc) as f32, e4m3 ones times scale s[(t/128) * ss]
- * (pc % 128 == 0 and s already offset to pc / 128 for e4m3). */
-static void unpack_row(const gemm_prob* p, float* y, const void* row, int64_t pc, int64_t kc,
+/* element kinds of the A and B rows */
+enum { ROW_E4M3, ROW_BF16, ROW_F32 };
+
+static inline int a_kind(const gemm_prob* p) { return p->f32 ? ROW_F32 : p->bf16 ? ROW_BF16 : ROW_E4M3; }
+static inline int b_kind(const gemm_prob* p) {
+    return p->f32 ? (p->b_bf16 ? ROW_BF16 : ROW_F32) : p->bf16 ? ROW_BF16 : ROW_E4M3;
+}
+static inline size_t kind_size(int kind) { return kind == ROW_F32 ? 4 : kind == ROW_BF16 ? 2 : 1; }
+
+/* y[kc] = A or B row elements [pc, pc + kc) (of the given kind) as f32, e4m3 ones times scale
+ * s[(t/128) * ss] (pc % 128 == 0 and s already offset to pc / 128 for e4m3). */
+static void unpack_row(const gemm_prob* p, int kind, float* y, const void* row, int64_t pc, int64_t kc,
                        const float* s, int64_t ss) {
-    if (p->bf16) {
+    if (kind == ROW_F32) {
+        memcpy(y, (const float*)row + pc, (size_t)kc * sizeof(float));
+        return;
+    }
+    if (kind == ROW_BF16) {
         const uint16_t* x = (const uint16_t*)row + pc;
         if (p->simd == SIMD_AVX512) cpu_avx512_gemm_unpack_bf16(y, x, kc);
         else if (p->simd == SIMD_AVX2) cpu_avx2_gemm_unpack_bf16(y, x, kc);
@@ -57,11 +76,11 @@ static void unpack_row(const gemm_prob* p, float* y, const void* row, int64_t pc
 }
 
 static inline const void* a_row(const gemm_prob* p, int64_t i) {
-    return (const char*)p->a + (size_t)(i * p->k) * (p->bf16 ? 2 : 1);
+    return (const char*)p->a + (size_t)(i * p->k) * kind_size(a_kind(p));
 }
 
 static inline const void* b_row(const gemm_prob* p, int64_t j) {
-    return (const char*)p->b + (size_t)(j * p->k) * (p->bf16 ? 2 : 1);
+    return (const char*)p->b + (size_t)(j * p->k) * kind_size(b_kind(p));
 }
 
 /* b_scale of row j, K block 0 (stride 1 along K blocks) */
@@ -75,7 +94,12 @@ static void direct_block(const gemm_prob* p, int64_t i0, int64_t i1, int64_t j0,
     for (int64_t i = i0; i < i1; i++)
         for (int64_t j = j0; j < j1; j++) {
             float acc = 0.0f;
-            if (p->bf16) {
+            if (p->f32) {
+                const float* x = (const float*)a_row(p, i);
+                const void* y = b_row(p, j);
+                for (int64_t t = 0; t < p->k; t++)
+                    acc += x[t] * (p->b_bf16 ? cpu_bf16_to_f32(((const uint16_t*)y)[t]) : ((const float*)y)[t]);
+            } else if (p->bf16) {
                 const uint16_t* x = (const uint16_t*)a_row(p, i);
                 const uint16_t* y = (const uint16_t*)b_row(p, j);
                 for (int64_t t = 0; t < p->k; t++) acc += cpu_bf16_to_f32(x[t]) * cpu_bf16_to_f32(y[t]);
@@ -179,7 +203,7 @@ static void pack_a_task(void* vp, int64_t begin, int64_t end) {
                 for (int64_t t = 0; t < k; t++) pan[t * mr + r] = 0.0f;
                 continue;
             }
-            unpack_row(p, row, a_row(p, i), 0, k, p->a_scale ? p->a_scale + i * p->a_rs : NULL, p->a_cs);
+            unpack_row(p, a_kind(p), row, a_row(p, i), 0, k, p->a_scale ? p->a_scale + i * p->a_rs : NULL, p->a_cs);
             for (int64_t t = 0; t < k; t++) pan[t * mr + r] = row[t];
         }
     }
@@ -191,12 +215,12 @@ static void pack_a_task(void* vp, int64_t begin, int64_t end) {
 static void unpack_panel(const gemm_prob* p, const outer_cfg* cf, float* bbuf, int64_t j, int64_t pc, int64_t kc,
                          int64_t pf_pc, int64_t pf_j) {
     int64_t nr = cf->nr;
-    size_t es = p->bf16 ? 2 : 1;
+    size_t es = kind_size(b_kind(p));
     for (int64_t r = 0; r < nr; r++) {
         float* y = bbuf + r * cf->ldb;
         if (j + r < p->n) {
             const float* bs = b_scale_row(p, j + r);
-            unpack_row(p, y, b_row(p, j + r), pc, kc, bs ? bs + pc / 128 : NULL, 1);
+            unpack_row(p, b_kind(p), y, b_row(p, j + r), pc, kc, bs ? bs + pc / 128 : NULL, 1);
         } else {
             memset(y, 0, (size_t)kc * sizeof(float));
         }
@@ -369,7 +393,7 @@ static int dot_run(const gemm_prob* p) {
         return 0;
     }
     for (int64_t i = 0; i < p->m; i++)
-        unpack_row(p, D.adot + i * p->k, a_row(p, i), 0, p->k, p->a_scale + i * p->a_rs, p->a_cs);
+        unpack_row(p, ROW_E4M3, D.adot + i * p->k, a_row(p, i), 0, p->k, p->a_scale + i * p->a_rs, p->a_cs);
     /* keep the A chunk (m rows x kch f32) within about 32 KiB of L1 */
     int64_t kch = 8192 / p->m / 128 * 128;
     if (kch < 128) kch = 128;
@@ -379,6 +403,35 @@ static int dot_run(const gemm_prob* p) {
     free(D.adot);
     free(D.out);
     return 1;
+}
+
+/* ---------------- f32 dot path (gemm.f32, M <= 8, SIMD) ---------------- */
+
+#define F32_DOT_UNIT 48 /* rows of B per task unit: a multiple of every cpu_gemm_f32_nj */
+
+/* rows [begin, end) * F32_DOT_UNIT of B against all of A (f32, row stride k) */
+static void f32_dot_task(void* vp, int64_t begin, int64_t end) {
+    const gemm_prob* p = (const gemm_prob*)vp;
+    int avx512 = p->simd == SIMD_AVX512, mi = (int)p->m;
+    int njmax = cpu_gemm_f32_nj(avx512, mi);
+    int64_t j0 = begin * F32_DOT_UNIT, j1 = end * F32_DOT_UNIT < p->n ? end * F32_DOT_UNIT : p->n;
+    size_t es = p->b_bf16 ? 2 : 4;
+    float out[CPU_GEMM_DOT_MAX_M * 8];
+    for (int64_t j = j0; j < j1; j += njmax) {
+        int nj = (int)(j1 - j < njmax ? j1 - j : njmax);
+        const void* b = (const char*)p->b + (size_t)(j * p->k) * es;
+        if (avx512)
+            cpu_avx512_gemm_f32_dot(mi, nj, p->k, (const float*)p->a, p->k, b, p->b_bf16, p->k, out, 8);
+        else
+            cpu_avx2_gemm_f32_dot(mi, nj, p->k, (const float*)p->a, p->k, b, p->b_bf16, p->k, out, 8);
+        /* through a buffer: c may be d itself */
+        for (int i = 0; i < mi; i++)
+            for (int jj = 0; jj < nj; jj++) cpu_gemm_store_d(p, i, j + jj, out[i * 8 + jj]);
+    }
+}
+
+static void f32_dot_run(const gemm_prob* p) {
+    cpu_parallel_for(p->ctx, (p->n + F32_DOT_UNIT - 1) / F32_DOT_UNIT, 1, f32_dot_task, (void*)p);
 }
 
 /* ---------------- dispatch ---------------- */
@@ -400,6 +453,11 @@ static void run(const gemm_prob* p) {
             for (int64_t j = 0; j < p->n; j++) cpu_gemm_store_d(p, i, j, 0.0f);
         return;
     }
+    if (p->f32) { /* never the AMX tiles (bf16 operands) */
+        if (p->simd != SIMD_PORTABLE && p->m <= CPU_GEMM_DOT_MAX_M) f32_dot_run(p);
+        else outer_run(p);
+        return;
+    }
     if (p->ctx->amx && !p->bf16 && p->m <= 2 && cpu_amx_gemm_dot(p)) return;
     if (p->ctx->amx && amx_suits(p) && cpu_amx_gemm(p)) return;
     if (!p->bf16 && p->simd != SIMD_PORTABLE && p->m <= CPU_GEMM_DOT_MAX_M && b_scales_dot_ok(p) && dot_run(p))
@@ -411,6 +469,8 @@ static void prob_init(gemm_prob* p, dsk4j_context* ctx, const gemm_args* g, int 
     p->ctx = ctx;
     p->simd = ctx->simd;
     p->bf16 = bf16;
+    p->f32 = 0;
+    p->b_bf16 = 0;
     p->d = g->d;
     p->d_dtype = g->d_dtype;
     p->a = g->a;
@@ -441,6 +501,15 @@ void cpu_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g) {
 void cpu_gemm_bf16(dsk4j_context* ctx, const gemm_args* g) {
     gemm_prob p;
     prob_init(&p, ctx, g, 1, NULL);
+    run(&p);
+}
+
+/* gemm.f32: a f32 [m,k], b f32|bf16 [n,k] (g->b_dtype), d f32 [m,n] (+ c) */
+void cpu_gemm_f32(dsk4j_context* ctx, const gemm_args* g) {
+    gemm_prob p;
+    prob_init(&p, ctx, g, 0, NULL);
+    p.f32 = 1;
+    p.b_bf16 = g->b_dtype == DSK4J_DTYPE_BF16;
     run(&p);
 }
 

@@ -29,6 +29,8 @@ typedef struct {
     dsk4j_context* ctx;
     int simd;
     int bf16; /* a, b bf16 (no scales) */
+    int f32;  /* gemm.f32: a f32, b f32 or (b_bf16) bf16, d f32, no scales */
+    int b_bf16;
     void* d;
     int32_t d_dtype;
     const void* a;
@@ -117,5 +119,23 @@ static inline int cpu_gemm_dot_nj(int avx512, int mi) {
     return mi == 1 ? 8 : mi == 2 ? 4 : mi <= 4 ? 2 : 1;
 }
 #define CPU_GEMM_DOT_MAX_M 8
+
+/* ---- gemm.f32 decode path (cpu_avx512_gemm_f32.c, cpu_avx2_gemm_f32.c; M <= 8) ----
+ * out[i*ldo + jj] = sum_{t<k} a[i*lda + t] * b[jj*ldb + t] for i < mi (1..8), jj < nj
+ * (1..cpu_gemm_f32_nj(., mi)); b f32, or bf16 (b_bf16, widened exactly), ldb in elements. The nj
+ * rows of B are streamed once (prefetched ahead). Each (i, jj) is summed in the same fixed order
+ * whatever mi, nj and the caller's split: W lanes (16 / 8) over t = lane mod W in increasing t,
+ * a zero-filled last step, one fixed lane reduction. */
+void cpu_avx512_gemm_f32_dot(int mi, int nj, int64_t k, const float* a, int64_t lda, const void* b, int b_bf16,
+                             int64_t ldb, float* out, int64_t ldo);
+void cpu_avx2_gemm_f32_dot(int mi, int nj, int64_t k, const float* a, int64_t lda, const void* b, int b_bf16,
+                           int64_t ldb, float* out, int64_t ldo);
+
+/* rows of B per gemm.f32 dot tile for mi rows of A: accumulators + B rows + one A vector fit the
+ * 32 (avx512) or 16 vector registers */
+static inline int cpu_gemm_f32_nj(int avx512, int mi) {
+    static const int w[8] = {8, 8, 6, 6, 4, 4, 3, 3}, n[8] = {6, 4, 3, 3, 2, 2, 1, 1};
+    return avx512 ? w[mi - 1] : n[mi - 1];
+}
 
 #endif

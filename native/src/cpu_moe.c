@@ -253,7 +253,7 @@ void cpu_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_
 /* One GEMM of rows [row0, row0+rows) against expert weights b (n x k), f32 out. */
 static void expert_gemm(dsk4j_context* ctx, const moe_forward_args* a, float* d, const void* act, const float* act_s,
                         const void* w, const float* ws, int64_t rows, int64_t n, int64_t k) {
-    gemm_args g = {d, DSK4J_DTYPE_F32, act, act_s, k / 128, 1, w, ws, NULL, rows, n, k};
+    gemm_args g = {d, DSK4J_DTYPE_F32, act, act_s, k / 128, 1, w, ws, NULL, rows, n, k, a->w_dtype};
     if (a->w_dtype == DSK4J_DTYPE_E4M3) cpu_gemm_fp8_block(ctx, &g);
     else cpu_gemm_bf16(ctx, &g);
 }
@@ -336,7 +336,7 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     const size_t w13e = (size_t)(2 * I * H) * (fp8 ? 1 : 2), w2e = (size_t)(H * I) * (fp8 ? 1 : 2);
     const int64_t s13e = fp8 ? (2 * I + 127) / 128 * (H / 128) : 0, s2e = fp8 ? (H + 127) / 128 * (I / 128) : 0;
     if (fp8) {
-        gemm_grouped_args gg = {{h13, DSK4J_DTYPE_F32, aq, as, Hs, 1, a->w13, a->w13_scale, NULL, M, 2 * I, H},
+        gemm_grouped_args gg = {{h13, DSK4J_DTYPE_F32, aq, as, Hs, 1, a->w13, a->w13_scale, NULL, M, 2 * I, H, a->w_dtype},
                                 E, offs, NULL, 0};
         cpu_gemm_fp8_grouped(ctx, &gg);
     } else {
@@ -347,7 +347,7 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     }
     cpu_moe_silu_quant(ctx, h13, M, I, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
     if (fp8) {
-        gemm_grouped_args gg = {{eo, DSK4J_DTYPE_F32, act, acts, I / 128, 1, a->w2, a->w2_scale, NULL, M, H, I},
+        gemm_grouped_args gg = {{eo, DSK4J_DTYPE_F32, act, acts, I / 128, 1, a->w2, a->w2_scale, NULL, M, H, I, a->w_dtype},
                                 E, offs, NULL, 0};
         cpu_gemm_fp8_grouped(ctx, &gg);
     } else {

@@ -102,7 +102,7 @@ struct dsk4j_context;
  * and dynamic shared memory bytes (> 48 KiB allowed: cuda_open raises the function's limit).
  * The kernels with cuda_gemm_kernel_sm90a[i] set are looked up only when the sm_90a cubin is
  * the loaded module (elsewhere they are traps); a failure there only disables them. */
-#define CUDA_GEMM_KERNELS 8
+#define CUDA_GEMM_KERNELS 11
 extern const char* const cuda_gemm_kernel_names[CUDA_GEMM_KERNELS];
 extern const int cuda_gemm_kernel_smem[CUDA_GEMM_KERNELS];
 extern const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS];

@@ -1,6 +1,6 @@
 /* cuda_gemm.c - the gemm ops on the CUDA backend (DESIGN.md 4.2; internal.h cuda_gemm_*):
  * picks the reference (kernels-ptx/src/gemm_reference.cu) or fast kernels
- * (kernels-ptx/src/gemm_fast.cu) per DSK4J_CUDA_REFERENCE_KERNELS, sizes the launch and queues
+ * (kernels-ptx/src/gemm_fast.cu; gemm_f32.cu for gemm.f32) per DSK4J_CUDA_REFERENCE_KERNELS, sizes the launch and queues
  * it through cuda_backend.c (cuda_gemm_launch). gemm.fp8_block runs the sm_90a TMA + wgmma
  * kernel (kernels-ptx/src/sm90_gemm_fp8_wgmma.cu) when the context has it (cuda_backend.c:
  * sm_90a cubin, DSK4J_CUDA_GEMM_KERNEL != mma) and the operands suit TMA (see wgmma_fits);
@@ -18,6 +18,10 @@
 #define GEMM_STAGES 4
 #define GEMM_BN 128
 #define REF_THREADS 256
+/* Must match kernels-ptx/src/gemm_f32.cu (DSK4J_GEMM_F32_THREADS, 128 x 128 tiles, 8 warps). */
+#define F32_THREADS 256
+#define F32_TILE 128
+#define F32_GEMV_MAX_M 8
 #define BLOCKS_PER_SM 64
 #define SMEM_BF16(bm) (GEMM_STAGES * ((bm) + GEMM_BN) * 64)
 #define SMEM_FP8(bm) (SMEM_BF16(bm) + 4 * ((bm) + 4) * 4)
@@ -39,6 +43,9 @@ enum {
     K_BF16_BM128,
     K_BF16_BM64,
     K_FP8_BLOCK_SM90,
+    K_REF_F32,
+    K_F32_TILED,
+    K_F32_GEMV,
     K_COUNT
 };
 _Static_assert(K_COUNT == CUDA_GEMM_KERNELS, "cuda_driver.h CUDA_GEMM_KERNELS");
@@ -46,10 +53,12 @@ _Static_assert(K_COUNT == CUDA_GEMM_KERNELS, "cuda_driver.h CUDA_GEMM_KERNELS");
 const char* const cuda_gemm_kernel_names[CUDA_GEMM_KERNELS] = {
     "dsk4j_ref_gemm_fp8_block", "dsk4j_ref_gemm_bf16",  "dsk4j_ref_gemm_fp8_grouped",
     "dsk4j_gemm_fp8_block_bm64", "dsk4j_gemm_fp8_grouped_bm64", "dsk4j_gemm_bf16_bm128",
-    "dsk4j_gemm_bf16_bm64", "dsk4j_gemm_fp8_block_sm90"};
+    "dsk4j_gemm_bf16_bm64", "dsk4j_gemm_fp8_block_sm90", "dsk4j_ref_gemm_f32", "dsk4j_gemm_f32_tiled",
+    "dsk4j_gemm_f32_gemv"};
+/* (the gemm.f32 kernels use static shared memory only: 8448 bytes for the tiled one) */
 const int cuda_gemm_kernel_smem[CUDA_GEMM_KERNELS] = {0, 0, 0, SMEM_FP8(64), SMEM_FP8(64), SMEM_BF16(128),
-                                                      SMEM_BF16(64), WG_SMEM};
-const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 1};
+                                                      SMEM_BF16(64), WG_SMEM, 0, 0, 0};
+const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
 
 static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
 
@@ -186,4 +195,23 @@ int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g) {
     int64_t m_tiles = contiguous ? (p->m + 63) / 64 + groups : sat_mul(groups, (g->m_max + 63) / 64);
     int64_t tiles = sat_mul(m_tiles, (n + GEMM_BN - 1) / GEMM_BN);
     return cuda_gemm_launch(ctx, K_FP8_GROUPED_BM64, grid_for(sm, tiles, 1), GEMM_THREADS, params);
+}
+
+/* gemm.f32: the reference kernel, else the warp-per-row GEMV for m <= 8 (decode: streams b once),
+ * else the 128 x 128 tiled kernel. Exact f32 products everywhere (fmaf; never tf32). */
+int cuda_gemm_f32(dsk4j_context* ctx, const gemm_args* g) {
+    int reference, sm;
+    int rc = info(ctx, &reference, &sm);
+    if (rc != DSK4J_OK) return rc;
+    if (g->m <= 0 || g->n <= 0) return DSK4J_OK;
+    uint64_t d = dptr(g->d), a = dptr(g->a), b = dptr(g->b), c = dptr(g->c);
+    int bf16 = g->b_dtype == DSK4J_DTYPE_BF16;
+    long long m = g->m, n = g->n, k = g->k;
+    void* params[] = {&d, &a, &b, &bf16, &c, &m, &n, &k};
+    if (reference)
+        return cuda_gemm_launch(ctx, K_REF_F32, grid_for(sm, sat_mul(m, n), REF_THREADS), REF_THREADS, params);
+    if (m <= F32_GEMV_MAX_M)
+        return cuda_gemm_launch(ctx, K_F32_GEMV, grid_for(sm, n, F32_THREADS / 32), F32_THREADS, params);
+    int64_t tiles = sat_mul((m + F32_TILE - 1) / F32_TILE, (n + F32_TILE - 1) / F32_TILE);
+    return cuda_gemm_launch(ctx, K_F32_TILED, grid_for(sm, tiles, 1), F32_THREADS, params);
 }

@@ -74,7 +74,8 @@ void cpu_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const 
                             const float* scale_inv, int64_t n, int64_t k, int32_t block);
 
 /* One GEMM problem as the backends see it (validated). d[m,n] (row stride n) = a[m,k] * b[n,k]^T
- * with the scales of gemm.fp8_block; for bf16 a and b are bf16 and the scales are NULL.
+ * with the scales of gemm.fp8_block; for bf16 a and b are bf16 and the scales are NULL; for
+ * gemm.f32 a and d are f32, b is b_dtype (f32 or bf16) and the scales are NULL.
  * a_scale element (i, kb) is a_scale[i*a_scale_rs + kb*a_scale_cs]; b_scale is
  * [ceil(n/128), k/128] row-major. c: NULL or f32 [m,n]. */
 typedef struct gemm_args {
@@ -87,6 +88,7 @@ typedef struct gemm_args {
     const float* b_scale;
     const float* c;
     int64_t m, n, k;
+    int32_t b_dtype;    /* gemm.f32 only (a f32, d f32): DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16; else unused */
 } gemm_args;
 
 /* The grouped forms: `groups` problems sharing n and k. Group g: a rows [row0[g], row0[g]+rows[g])
@@ -102,6 +104,7 @@ typedef struct gemm_grouped_args {
 /* cpu kernels (cpu_gemm*.c); arguments validated */
 void cpu_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
 void cpu_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
+void cpu_gemm_f32(dsk4j_context* ctx, const gemm_args* g);
 void cpu_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
 
 /* rope.apply as the backends see it (validated by api_rope.c; positions in [0, max_seq_len)). */
@@ -281,6 +284,7 @@ int cuda_fp8_weight_dequant(dsk4j_context* ctx, void* y, int32_t y_dtype, const 
                             const float* scale_inv, int64_t n, int64_t k, int32_t block);
 int cuda_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
 int cuda_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);
+int cuda_gemm_f32(dsk4j_context* ctx, const gemm_args* g);
 int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g);
 
 int cuda_rope_apply(dsk4j_context* ctx, const rope_args* a); /* cuda_rope.c */

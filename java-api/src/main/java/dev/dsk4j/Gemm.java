@@ -9,7 +9,8 @@ import java.util.Objects;
 
 /**
  * GEMMs of DESIGN.md section 4.2, all "NT": {@code d = a · bᵀ} with f32 accumulation:
- * {@code gemm.fp8_block}, {@code gemm.bf16}, {@code gemm.fp8_grouped_contiguous} (MoE prefill)
+ * {@code gemm.fp8_block}, {@code gemm.bf16}, {@code gemm.f32} (f32 activations against f32 or bf16
+ * weights: the model's dequant mode and LM head), {@code gemm.fp8_grouped_contiguous} (MoE prefill)
  * and {@code gemm.fp8_grouped_masked} (MoE decode). FP8 operands carry their scales:
  * activations one f32 per row and 128 K ({@link Fp8#actQuant}), weights one per 128x128 block
  * ({@link Fp8#weightQuant}); the scales are applied once per 128-wide K block.
@@ -114,6 +115,52 @@ public final class Gemm {
         Objects.requireNonNull(b, "argument 'b' is null");
         Tensor d = ctx.allocate(arena, out, a.dim(0), b.dim(0));
         bf16(ctx, d, a, b, null);
+        return d;
+    }
+
+    // ------------------------------------------------------------------ gemm.f32
+
+    /**
+     * gemm.f32: {@code d[m, n] = a[m, k] · b[n, k]ᵀ (+ c)}, {@code a} f32, {@code b} f32 or bf16
+     * (dequantized weights, widened exactly), {@code d} f32; exact f32 products (never tf32), f32
+     * accumulation, any m, n, k (k = 0 gives c or zeros). {@code c} f32 [m, n] or null; it may be
+     * {@code d} itself. On the CPU the same inputs give the same bits on every call.
+     */
+    public static void f32(Context ctx, Tensor d, Tensor a, Tensor b, Tensor c) {
+        Objects.requireNonNull(ctx, "argument 'ctx' is null");
+        Ops.checkTensor(ctx, "a", a);
+        Ops.checkTensor(ctx, "b", b);
+        Ops.checkTensor(ctx, "d", d);
+        Ops.checkDType("a", a, DType.F32);
+        Ops.checkDType("b", b, DType.F32, DType.BF16);
+        Ops.checkDType("d", d, DType.F32);
+        Ops.checkRank("a", a, 2);
+        Ops.checkRank("b", b, 2);
+        long m = a.dim(0), k = a.dim(1), n = b.dim(0);
+        if (b.dim(1) != k)
+            throw new IllegalArgumentException("argument 'b' must have K = " + k + " columns like 'a', got shape "
+                    + Arrays.toString(b.shape()));
+        Ops.checkShape("d", d, m, n);
+        MemorySegment cs = addend(ctx, c, m, n);
+        ctx.acquire();
+        try {
+            Native.check(Dsk4jH.dsk4j_gemm_f32(ctx.handle(), d.segment(), d.byteSize(), a.segment(), a.byteSize(),
+                    b.segment(), b.byteSize(), b.dtype().code(), cs, c == null ? 0 : c.byteSize(), m, n, k));
+        } finally {
+            ctx.release();
+        }
+    }
+
+    /** gemm.f32 into a new f32 tensor [m, n] on the context, allocated in {@code arena}. */
+    public static Tensor f32(Context ctx, Arena arena, Tensor a, Tensor b) {
+        Objects.requireNonNull(ctx, "argument 'ctx' is null");
+        Objects.requireNonNull(arena, "argument 'arena' is null");
+        Objects.requireNonNull(a, "argument 'a' is null");
+        Objects.requireNonNull(b, "argument 'b' is null");
+        Ops.checkRank("a", a, 2);
+        Ops.checkRank("b", b, 2);
+        Tensor d = ctx.allocate(arena, DType.F32, a.dim(0), b.dim(0));
+        f32(ctx, d, a, b, null);
         return d;
     }
 

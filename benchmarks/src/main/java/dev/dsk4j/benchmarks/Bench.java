@@ -60,7 +60,7 @@ public final class Bench {
                     + "  fp8       fp8.act_quant / weight_dequant / weight_quant: dsk4j (native CPU) vs plain Java,\n"
                     + "            Vector API and reference, with GB/s and % of this machine's read bandwidth\n"
                     + "  overhead  Java -> native call overhead per op call (ns)\n"
-                    + "  gemm      gemm.fp8_block / bf16 / grouped: dsk4j (native CPU; best path and, where it has AMX,\n"
+                    + "  gemm      gemm.fp8_block / bf16 / f32 / grouped: dsk4j (native CPU; best path and, where it has AMX,\n"
                     + "            the AVX-512-only path as *-avx512) vs OpenBLAS sgemm/sgemv (f32), Vector API and\n"
                     + "            reference, with GFLOP/s, % of the measured peak FMA rate and AMX-BF16 tile rate and, for\n"
                     + "            M <= 4, weight GB/s and % of read bandwidth (~20 min; needs libopenblas-dev for the\n"
@@ -481,7 +481,8 @@ public final class Bench {
     // ------------------------------------------------------------------ gemm
 
     static final List<String> GEMM_IMPLS = List.of("dsk4j", "dsk4j-avx512", "dsk4j-masked", "dsk4j-masked-avx512", "dsk4j-contig",
-            "dsk4j-contig-avx512", "dsk4j-bf16", "dsk4j-bf16-avx512", "openblas-sgemm", "openblas-sgemv", "vector", "reference");
+            "dsk4j-contig-avx512", "dsk4j-bf16", "dsk4j-bf16-avx512", "dsk4j-f32", "dsk4j-f32-bf16", "openblas-sgemm",
+            "openblas-sgemv", "vector", "reference");
     /** The targets for the CPU backend (all cores). */
     static final double TARGET_PEAK_LARGE = 0.75, TARGET_SGEMM_LARGE = 1.0, TARGET_PEAK_16 = 0.70, TARGET_BW_SMALL = 0.80,
             TARGET_BLAS_SMALL = 3.5;
@@ -645,7 +646,8 @@ public final class Bench {
         int hit = 0, total = 0;
         for (GemmRow r : rows) {
             String impl = r.c().impl();
-            if (!impl.startsWith("dsk4j") || impl.startsWith("dsk4j-bf16") || impl.endsWith(GemmBench.AVX512)) continue;
+            if (!impl.startsWith("dsk4j") || impl.startsWith("dsk4j-bf16") || impl.startsWith("dsk4j-f32")
+                    || impl.endsWith(GemmBench.AVX512)) continue;
             int t = r.c().t();
             double pct = r.gflops() / pk;
             List<String> parts = new ArrayList<>();
@@ -685,7 +687,37 @@ public final class Bench {
             out.add(String.format(Locale.ROOT, "  %-20s M=%-6s %-13s %s -> %s", r.c().label(), r.c().m(), impl, String.join(", ", parts), verdict));
         }
         out.add(String.format(Locale.ROOT, "  targets hit: %d of %d", hit, total));
+        out.addAll(gemmF32Summary(rows, bestBlas, sgemm, pk, rb));
         writeGemmCsv(rows, bestBlas, bw, peak, ap);
+        return out;
+    }
+
+    /**
+     * gemm.f32 (dsk4j-f32: f32 weights, dsk4j-f32-bf16: bf16 weights) against this run's ceilings: M <= 8 (decode, a GEMV
+     * streaming the weights) as a share of the read bandwidth in the impl's own weight bytes, M >= 64 (prefill) as a share
+     * of the peak f32 FMA rate; each against OpenBLAS on the same f32 product (the faster of sgemm / sgemv, resp. sgemm).
+     */
+    static List<String> gemmF32Summary(List<GemmRow> rows, Map<String, GemmRow> bestBlas, Map<String, GemmRow> sgemm, double pk,
+                                       double rb) {
+        List<String> out = new ArrayList<>();
+        for (GemmRow r : rows) {
+            String impl = r.c().impl();
+            if (!impl.startsWith("dsk4j-f32")) continue;
+            if (out.isEmpty()) {
+                out.add("");
+                out.add("gemm.f32 (f32 activations; weights f32 = dsk4j-f32, bf16 = dsk4j-f32-bf16; exact f32 products, never AMX):");
+                out.add("  M <= 8 against the read bandwidth (weight bytes in the impl's format / time), M >= 64 against the peak f32 FMA;");
+                out.add("  x openblas = OpenBLAS time on the f32 product / this time (faster of sgemm/sgemv for M <= 8, sgemm else)");
+            }
+            int t = r.c().t();
+            GemmRow peer = t <= 8 ? bestBlas.get(r.key()) : sgemm.get(r.key());
+            String vs = peer == null ? "x openblas: n/a"
+                    : String.format(Locale.ROOT, "%6.2fx %s", peer.seconds() / r.seconds(), peer.c().impl());
+            String ratio = t <= 8
+                    ? String.format(Locale.ROOT, "%7.2f GB/s = %5.1f%% of read BW", r.gbs(), 100 * r.gbs() / rb)
+                    : String.format(Locale.ROOT, "%7.1f GFLOP/s = %5.1f%% of peak FMA", r.gflops(), 100 * r.gflops() / pk);
+            out.add(String.format(Locale.ROOT, "  %-20s M=%-4d %-15s %s, %s", r.c().label(), t, impl, ratio, vs));
+        }
         return out;
     }
 

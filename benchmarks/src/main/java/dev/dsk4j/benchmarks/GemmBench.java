@@ -46,6 +46,10 @@ import org.openjdk.jmh.annotations.Warmup;
  *       grouped: {@code dsk4j-masked} ({@link Gemm#fp8GroupedMasked}, decode) and
  *       {@code dsk4j-contig} ({@link Gemm#fp8GroupedContiguous}, prefill);</li>
  *   <li>{@code dsk4j-bf16}: {@link Gemm#bf16} on bf16 copies of the same product;</li>
+ *   <li>{@code dsk4j-f32} / {@code dsk4j-f32-bf16}: {@link Gemm#f32} (gemm.f32, the model's dequant mode and LM
+ *       head) with f32 activations (the decoded e4m3 ones) against f32 / bf16 weights (the dequantized e4m3 ones);
+ *       M = 1, 4, 128 on (N, K) = (2112, 7168) and (7168, 2048); never on AMX tiles (exact f32 products), so no
+ *       *-avx512 twin;</li>
  *   <li>{@code dsk4j*-avx512} (e.g. {@code dsk4j-avx512}, {@code dsk4j-bf16-avx512}, {@code dsk4j-masked-avx512}):
  *       the same op on a context capped at AVX-512 ({@link Context.CpuPath#AVX512}: no AMX tiles),
  *       beside the plain {@code dsk4j*} rows, which take the best path ({@link Context.CpuPath#BEST}:
@@ -77,7 +81,7 @@ public class GemmBench {
             + " 7168x2048; dsk4j-bf16 only at M = 1, 16, 128 (dsk4j-bf16-avx512 at 128); reference only at 1x2112x7168; grouped: only the 8 routed"
             + " experts' weights are allocated (of 256), masked (decode) at T = 1, 16, contiguous (prefill) at T = 16, 128;"
             + " JMH 1 fork, 1 warmup + 3 measurement iterations of 1 s (a large case is a few calls); the AVX-512-only"
-            + " rows (*-avx512) only where the best path has AMX";
+            + " rows (*-avx512) only where the best path has AMX; gemm.f32 (dsk4j-f32*) at M = 1, 4, 128 on 2112x7168 and 7168x2048 only";
 
     static final int G = 8, KB = 128;
     /** Suffix of the dsk4j impls run on a context capped at AVX-512 (no AMX tiles). */
@@ -112,7 +116,8 @@ public class GemmBench {
 
     static int elementBytes(String impl) {
         if (impl.startsWith("openblas")) return 4;
-        if (impl.equals("dsk4j-bf16") || impl.equals("dsk4j-bf16" + AVX512)) return 2;
+        if (impl.equals("dsk4j-bf16") || impl.equals("dsk4j-bf16" + AVX512) || impl.equals("dsk4j-f32-bf16")) return 2;
+        if (impl.equals("dsk4j-f32")) return 4;
         return 1;
     }
 
@@ -270,6 +275,24 @@ public class GemmBench {
                     Context cx = ctx;
                     op = () -> Gemm.bf16(cx, d, a, b[rotate(copies)], null);
                 }
+                case "dsk4j-f32", "dsk4j-f32-bf16" -> {
+                    if (g != 1) throw new IllegalArgumentException(impl + " is a dense case");
+                    DType wt = impl.equals("dsk4j-f32") ? DType.F32 : DType.BF16;
+                    Tensor a = Tensor.ofFloats(arena, VectorGemm.scaledA(o.a, o.aScale, t, k), t, k);
+                    Tensor d = Tensor.allocate(arena, DType.F32, t, n);
+                    Tensor[] b = new Tensor[copies];
+                    b[0] = Tensor.allocate(arena, wt, n, k);
+                    try (Arena tmp = Arena.ofConfined()) {
+                        Fp8.weightDequant(ctx, b[0], Tensor.ofBytes(tmp, DType.E4M3, o.b, n, k),
+                                Tensor.ofFloats(tmp, o.bScale, o.nb, o.kb));
+                    }
+                    for (int i = 1; i < copies; i++) {
+                        b[i] = Tensor.allocate(arena, wt, n, k);
+                        b[i].segment().copyFrom(b[0].segment());
+                    }
+                    Context cx = ctx;
+                    op = () -> Gemm.f32(cx, d, a, b[rotate(copies)], null);
+                }
                 case "openblas-sgemm", "openblas-sgemv" -> {
                     OpenBlas blas = OpenBlas.get().orElseThrow(() -> new IllegalStateException(OpenBlas.whyMissing()));
                     boolean gemv = impl.equals("openblas-sgemv");
@@ -359,6 +382,9 @@ public class GemmBench {
         @Param({
             "1x2112x7168/dsk4j", "1x2112x7168/dsk4j-avx512", "1x2112x7168/dsk4j-bf16", "1x2112x7168/openblas-sgemm",
             "1x2112x7168/openblas-sgemv", "1x2112x7168/vector", "1x2112x7168/reference",
+            "1x2112x7168/dsk4j-f32", "1x2112x7168/dsk4j-f32-bf16",
+            "4x2112x7168/dsk4j-f32", "4x2112x7168/dsk4j-f32-bf16",
+            "128x2112x7168/dsk4j-f32", "128x2112x7168/dsk4j-f32-bf16",
             "4x2112x7168/dsk4j", "4x2112x7168/dsk4j-avx512", "4x2112x7168/openblas-sgemm", "4x2112x7168/vector",
             "16x2112x7168/dsk4j", "16x2112x7168/dsk4j-avx512", "16x2112x7168/dsk4j-bf16", "16x2112x7168/openblas-sgemm",
             "16x2112x7168/vector",
@@ -376,6 +402,9 @@ public class GemmBench {
 
             "1x7168x2048/dsk4j", "1x7168x2048/dsk4j-avx512", "1x7168x2048/dsk4j-bf16", "1x7168x2048/openblas-sgemm",
             "1x7168x2048/openblas-sgemv", "1x7168x2048/vector",
+            "1x7168x2048/dsk4j-f32", "1x7168x2048/dsk4j-f32-bf16",
+            "4x7168x2048/dsk4j-f32", "4x7168x2048/dsk4j-f32-bf16",
+            "128x7168x2048/dsk4j-f32", "128x7168x2048/dsk4j-f32-bf16",
             "4x7168x2048/dsk4j", "4x7168x2048/dsk4j-avx512", "4x7168x2048/openblas-sgemm", "4x7168x2048/vector",
             "16x7168x2048/dsk4j", "16x7168x2048/dsk4j-avx512", "16x7168x2048/dsk4j-bf16", "16x7168x2048/openblas-sgemm",
             "16x7168x2048/vector",

@@ -1402,6 +1402,78 @@ public class Dsk4jH extends Dsk4jH$shared {
         }
     }
 
+    private static class dsk4j_gemm_f32 {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_gemm_f32");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_f32(dsk4j_context *ctx, float *d, int64_t d_bytes, const float *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t b_dtype, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_gemm_f32$descriptor() {
+        return dsk4j_gemm_f32.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_f32(dsk4j_context *ctx, float *d, int64_t d_bytes, const float *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t b_dtype, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static MethodHandle dsk4j_gemm_f32$handle() {
+        return dsk4j_gemm_f32.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_gemm_f32(dsk4j_context *ctx, float *d, int64_t d_bytes, const float *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t b_dtype, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static MemorySegment dsk4j_gemm_f32$address() {
+        return dsk4j_gemm_f32.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_gemm_f32(dsk4j_context *ctx, float *d, int64_t d_bytes, const float *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t b_dtype, const float *c, int64_t c_bytes, int64_t m, int64_t n, int64_t k)
+     * }
+     */
+    public static int dsk4j_gemm_f32(MemorySegment ctx, MemorySegment d, long d_bytes, MemorySegment a, long a_bytes, MemorySegment b, long b_bytes, int b_dtype, MemorySegment c, long c_bytes, long m, long n, long k) {
+        var mh$ = dsk4j_gemm_f32.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_gemm_f32", ctx, d, d_bytes, a, a_bytes, b, b_bytes, b_dtype, c, c_bytes, m, n, k);
+            }
+            return (int)mh$.invokeExact(ctx, d, d_bytes, a, a_bytes, b, b_bytes, b_dtype, c, c_bytes, m, n, k);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class dsk4j_gemm_fp8_grouped_contiguous {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Dsk4jH.C_INT,

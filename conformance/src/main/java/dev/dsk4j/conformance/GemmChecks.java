@@ -14,8 +14,9 @@ import java.util.SplittableRandom;
  * <ul>
  *   <li>every element within a bound that holds for any f32 summation order:
  *       {@code |got - ref| <= (k + 8) * 2^-24 * Σ|terms|} on the CPU ({@code 2^-11 * Σ|terms|} more on
- *       CUDA tensor cores), plus {@code 2^-8 * |ref|} for bf16 outputs; NaN only where the reference is NaN;</li>
- *   <li>relative Frobenius error at most 1e-5 (CPU f32), 2e-3 (CUDA f32), 1e-2 (bf16 outputs), over
+ *       CUDA tensor cores; not for gemm.f32, whose CUDA kernels multiply exactly in f32 as well), plus
+ *       {@code 2^-8 * |ref|} for bf16 outputs; NaN only where the reference is NaN;</li>
+ *   <li>relative Frobenius error at most 1e-5 (CPU f32 and gemm.f32 everywhere), 2e-3 (CUDA f32), 1e-2 (bf16 outputs), over
  *       outputs of at least 64 elements (on a handful of elements one cancelling dot product
  *       dominates it; the per-element bound above covers those);</li>
  *   <li>rows the op must not write keep the poison bytes.</li>
@@ -56,7 +57,13 @@ public final class GemmChecks {
      */
     static Comparison compare(String what, Session s, DType dtype, int[] got, GemmReference.Result ref, boolean[] written,
                               int n, int k) {
-        boolean cuda = s.backend().device() instanceof dev.dsk4j.Device.Cuda;
+        return compare(what, s, dtype, got, ref, written, n, k, false);
+    }
+
+    /** {@code exactProducts}: the backend multiplies in exact f32 on every device (gemm.f32): CPU tolerances. */
+    static Comparison compare(String what, Session s, DType dtype, int[] got, GemmReference.Result ref, boolean[] written,
+                              int n, int k, boolean exactProducts) {
+        boolean cuda = !exactProducts && s.backend().device() instanceof dev.dsk4j.Device.Cuda;
         double elem = (k + 8) * U + (cuda ? 0x1p-11 : 0);
         double rel = dtype == DType.BF16 ? 0x1p-8 : 0;
         double frobTol = dtype == DType.BF16 ? 1e-2 : cuda ? 2e-3 : 1e-5;
@@ -228,6 +235,114 @@ public final class GemmChecks {
             Arrays.fill(all, true);
             return compare("gemm.bf16 " + dType.label(), s, dType, Fp8Checks.rawOf(s.toHost(ar, d)), ref, all, n, k);
         }
+    }
+
+    /** The values of a gemm.f32 case (A f32, B f32 or bf16). */
+    public enum F32Values {
+        /** Gaussian A, 0.05-scaled gaussian B. */
+        ORDINARY,
+        /** About a third of the rows of A entirely f32 subnormals, a few more subnormals planted in A and in B. */
+        SUBNORMAL,
+        /** A few values near 2^60..2^100 in A or (never both) in B: huge terms, finite f32 sums. */
+        HUGE,
+        /** A few ±Inf and NaN in A and in B (NaN propagates, Inf·0 is NaN, Inf - Inf is NaN). */
+        INF_NAN
+    }
+
+    /** The operands of one gemm.f32 case; {@code b} holds the values the kernel sees (bf16-rounded when bf16). */
+    public record F32Operands(float[] a, float[] b, short[] bBits, float[] c) {}
+
+    /** Random gemm.f32 operands of the given kind; {@code bBits} (bf16 codes of b) when {@code bBf16}, else null. */
+    public static F32Operands f32Operands(SplittableRandom r, int m, int n, int k, boolean bBf16, boolean withC,
+                                          F32Values values) {
+        float[] a = new float[m * k], b = new float[n * k];
+        for (int i = 0; i < a.length; i++) a[i] = (float) Values.gaussian(r);
+        for (int i = 0; i < b.length; i++) b[i] = (float) (Values.gaussian(r) * 0.05);
+        if (values == F32Values.SUBNORMAL)
+            for (int i = 0; i < m; i++)
+                if (r.nextInt(3) == 0)
+                    for (int t = 0; t < k; t++) a[i * k + t] = (float) (Values.gaussian(r) * 0x1p-135);
+        int planted = values == F32Values.ORDINARY || a.length == 0 ? 0 : 1 + r.nextInt(1 + a.length / 50);
+        boolean inB = b.length > 0 && r.nextBoolean();
+        for (int q = 0; q < planted; q++) {
+            float sign = r.nextBoolean() ? -1f : 1f;
+            switch (values) {
+                case SUBNORMAL -> {
+                    a[r.nextInt(a.length)] = sign * Float.intBitsToFloat(r.nextInt(1, 0x800000)); // exponent 0
+                    // B subnormals only where each output keeps enough ordinary terms (k >= 8, at most 2% of B)
+                    if (k >= 8 && q <= b.length / 50 && r.nextBoolean())
+                        b[r.nextInt(b.length)] = sign * Float.intBitsToFloat(r.nextInt(1, 0x800000));
+                }
+                case HUGE -> { // all in A or all in B: no two meet in one product (2^200 overflows f32)
+                    float v = sign * (float) Math.pow(2, r.nextDouble(60, 100));
+                    if (inB) b[r.nextInt(b.length)] = v;
+                    else a[r.nextInt(a.length)] = v;
+                }
+                case INF_NAN -> {
+                    float special = r.nextInt(3) == 0 ? Float.NaN : sign * Float.POSITIVE_INFINITY;
+                    a[r.nextInt(a.length)] = special;
+                    if (b.length > 0 && r.nextBoolean()) b[r.nextInt(b.length)] = special;
+                }
+                default -> throw new AssertionError(values);
+            }
+        }
+        short[] bits = null;
+        if (bBf16) {
+            bits = new short[b.length];
+            for (int i = 0; i < b.length; i++) {
+                bits[i] = Fp8Reference.floatToBf16(b[i]);
+                b[i] = Fp8Reference.bf16ToFloat(bits[i]);
+            }
+        }
+        float[] c = withC ? floats(r, m * n, 1) : null;
+        return new F32Operands(a, b, bits, c);
+    }
+
+    /** gemm.f32 on random ordinary operands. */
+    public static Comparison f32(Session s, SplittableRandom r, int m, int n, int k, boolean bBf16, boolean withC) {
+        return f32(s, r, m, n, k, bBf16, withC, F32Values.ORDINARY);
+    }
+
+    /**
+     * gemm.f32 on random operands of the given kind, against {@link GemmReference#f32}; the op runs
+     * twice into two poisoned outputs, which must agree bit for bit (a second {@code bits} mismatch
+     * otherwise), and with c given, a third time in place (d = c on entry), which must agree too.
+     */
+    public static Comparison f32(Session s, SplittableRandom r, int m, int n, int k, boolean bBf16, boolean withC,
+                                 F32Values values) {
+        F32Operands o = f32Operands(r, m, n, k, bBf16, withC, values);
+        GemmReference.Result ref = GemmReference.f32(o.a(), o.b(), o.c(), m, n, k);
+        String what = "gemm.f32 b=" + (bBf16 ? "bf16" : "f32");
+        try (Arena ar = Arena.ofConfined()) {
+            Tensor at = s.input(ar, Tensor.ofFloats(ar, o.a(), m, k));
+            Tensor bt = s.input(ar, bBf16 ? Tensor.ofShorts(ar, DType.BF16, o.bBits(), n, k) : Tensor.ofFloats(ar, o.b(), n, k));
+            Tensor ct = o.c() == null ? null : s.input(ar, Tensor.ofFloats(ar, o.c(), m, n));
+            Tensor d = s.output(ar, DType.F32, m, n), d2 = s.output(ar, DType.F32, m, n);
+            Gemm.f32(s.context(), d, at, bt, ct);
+            Gemm.f32(s.context(), d2, at, bt, ct);
+            int[] got = Fp8Checks.rawOf(s.toHost(ar, d)), again = Fp8Checks.rawOf(s.toHost(ar, d2));
+            boolean[] all = new boolean[m];
+            Arrays.fill(all, true);
+            Comparison cmp = compare(what, s, DType.F32, got, ref, all, n, k, true);
+            String differs = firstDifference("second call", got, again, n);
+            if (differs == null && o.c() != null) {
+                Tensor inPlace = s.input(ar, Tensor.ofFloats(ar, o.c(), m, n));
+                Gemm.f32(s.context(), inPlace, at, bt, inPlace);
+                differs = firstDifference("in place (c = d)", got, Fp8Checks.rawOf(s.toHost(ar, inPlace)), n);
+            }
+            if (differs == null) return cmp;
+            return new Comparison(what, cmp.elements(), cmp.mismatches() + 1, cmp.maxAbs(), cmp.maxRel(),
+                    cmp.firstMismatch() != null ? cmp.firstMismatch() : differs);
+        }
+    }
+
+    /** null when the raw bits agree, else where they first differ. */
+    static String firstDifference(String what, int[] expected, int[] got, int n) {
+        for (int i = 0; i < expected.length; i++)
+            if (expected[i] != got[i])
+                return String.format("%s: element [%d, %d] is %s, the first call gave %s", what, i / n, i % n,
+                        Float.intBitsToFloat(got[i]), Float.intBitsToFloat(expected[i]));
+        return null;
     }
 
     /**

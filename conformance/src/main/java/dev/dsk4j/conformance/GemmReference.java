@@ -69,6 +69,32 @@ public final class GemmReference {
     }
 
     /**
+     * gemm.f32: a f32 [m, k], b [n, k] as f32 values (bf16 weights widened exactly first), c f32
+     * [m, n] or null: {@code Σ_t a[i,t]·b[j,t] (+ c)} accumulated in double (each f32 product is
+     * exact in double).
+     */
+    public static Result f32(float[] a, float[] b, float[] c, int m, int n, int k) {
+        double[] out = new double[m * n], mag = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double acc = 0, abs = 0;
+                for (int t = 0; t < k; t++) {
+                    double p = (double) a[i * k + t] * b[j * k + t];
+                    acc += p;
+                    abs += Math.abs(p);
+                }
+                if (c != null) {
+                    acc += c[i * n + j];
+                    abs += Math.abs(c[i * n + j]);
+                }
+                out[i * n + j] = acc;
+                mag[i * n + j] = abs;
+            }
+        }
+        return new Result(out, mag);
+    }
+
+    /**
      * One expert of the grouped forms: rows [row0, row0 + rows) of a (k columns) and aScale
      * (k/128 columns) against expert g of b [G, n, k] / bScale [G, ceil(n/128), k/128], written
      * into rows [row0, row0 + rows) of out/mag ([*, n]).

@@ -142,6 +142,140 @@ class GemmTest {
         }
     }
 
+    // ------------------------------------------------------------------ gemm.f32
+
+    /** M: 0, the decode path's 1..8 and its edge, the outer path's panel and block edges, a larger one. */
+    private static final int[] F32_MS = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 63, 64, 65, 200};
+
+    /** N: 0, 1, odd ones around the decode tiles (3, 6, 8 rows) and task units (48 rows), 130, random. */
+    private static int f32N(SplittableRandom r) {
+        return switch (r.nextInt(6)) {
+            case 0 -> 0;
+            case 1 -> 1;
+            case 2 -> new int[] {3, 7, 47, 49, 97}[r.nextInt(5)];
+            case 3 -> 130;
+            default -> r.nextInt(1, 160);
+        };
+    }
+
+    /** K: 0, 1, odd ones (lane tails of 8 and 16), 255, 1024, random up to 600. */
+    private static int f32K(SplittableRandom r) {
+        return switch (r.nextInt(7)) {
+            case 0 -> 0;
+            case 1 -> 1;
+            case 2 -> new int[] {7, 15, 17, 31, 129}[r.nextInt(5)];
+            case 3 -> 255;
+            case 4 -> 1024;
+            default -> r.nextInt(1, 600);
+        };
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void f32RandomShapesBothWeightDtypes(Backend backend) {
+        try (Session s = new Session(backend)) {
+            qt().withExamples(60).forAll(longs().all(), integers().between(0, F32_MS.length - 1), integers().between(0, 3))
+                    .checkAssert((seed, mi, opts) -> {
+                        SplittableRandom r = new SplittableRandom(seed);
+                        int m = F32_MS[mi], n = f32N(r), k = f32K(r);
+                        if ((long) m * n * k > 30_000_000L) k = 255; // keep the double reference quick
+                        boolean bf16 = (opts & 1) != 0, withC = (opts & 2) != 0;
+                        int kk = k;
+                        Comparison c = GemmChecks.f32(s, r, m, n, k, bf16, withC);
+                        assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + kk + " b=" + (bf16 ? "bf16" : "f32")
+                                + " c=" + withC + ": " + c);
+                    });
+        }
+    }
+
+    /** NaN/Inf (NaN propagates), f32 subnormals (never flushed), huge terms: on every path, both weight dtypes. */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void f32SubnormalHugeAndSpecialValues(Backend backend) {
+        GemmChecks.F32Values[] kinds = GemmChecks.F32Values.values();
+        try (Session s = new Session(backend)) {
+            qt().withExamples(50).forAll(longs().all(), integers().between(0, F32_MS.length - 1),
+                    integers().between(0, 4 * kinds.length - 1)).checkAssert((seed, mi, opts) -> {
+                        SplittableRandom r = new SplittableRandom(seed);
+                        int m = F32_MS[mi], n = r.nextInt(1, 100);
+                        int k = new int[] {1, 17, 255, r.nextInt(1, 400)}[opts / kinds.length];
+                        GemmChecks.F32Values kind = kinds[opts % kinds.length];
+                        boolean bf16 = r.nextBoolean(), withC = r.nextBoolean();
+                        Comparison c = GemmChecks.f32(s, r, m, n, k, bf16, withC, kind);
+                        assertTrue(c.passed(), () -> backend + " m=" + m + " n=" + n + " k=" + k + " b=" + (bf16 ? "bf16" : "f32")
+                                + " c=" + withC + " " + kind + ": " + c);
+                    });
+        }
+    }
+
+    /** The model's shapes (q_a + kv_a projection, an expert's w2) at decode and prefill sizes. */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void f32DeepSeekShapes(Backend backend) {
+        SplittableRandom r = new SplittableRandom();
+        try (Session s = new Session(backend)) {
+            for (int m : new int[] {1, 8, 65}) {
+                boolean bf16 = m != 8;
+                Comparison c = GemmChecks.f32(s, r, m, 97, 7168, bf16, m == 65);
+                assertTrue(c.passed(), () -> backend + " m=" + m + " [97, 7168]: " + c);
+            }
+            Comparison c = GemmChecks.f32(s, r, 4, 300, 2048, true, true);
+            assertTrue(c.passed(), () -> backend + " [4, 300, 2048]: " + c);
+        }
+    }
+
+    /**
+     * The cpu backends sum each element in a fixed order: the same bits with 1, 2 or 3 worker
+     * threads (the tasks split N differently), on the decode (M <= 8) and the outer path.
+     */
+    @ParameterizedTest
+    @MethodSource("backends")
+    void f32SameBitsOnEveryThreadCount(Backend backend) {
+        org.junit.jupiter.api.Assumptions.assumeFalse(backend.device() instanceof dev.dsk4j.Device.Cuda,
+                "thread counts are a cpu matter (the CUDA kernels are checked for repeatability in every f32 case)");
+        SplittableRandom r = new SplittableRandom();
+        for (int[] shape : new int[][] {{1, 301, 777}, {3, 200, 1024}, {8, 97, 255}, {65, 130, 300}}) {
+            int m = shape[0], n = shape[1], k = shape[2];
+            boolean bf16 = r.nextBoolean();
+            GemmChecks.F32Operands o = GemmChecks.f32Operands(r, m, n, k, bf16, true, GemmChecks.F32Values.ORDINARY);
+            int[] first = null;
+            for (int threads : new int[] {1, 2, 3}) {
+                Backend b = new Backend(backend.name() + "/" + threads + "t", backend.device(), backend.options().withThreads(threads));
+                try (Session s = new Session(b); Arena ar = Arena.ofConfined()) {
+                    Tensor d = s.output(ar, DType.F32, m, n);
+                    Tensor bt = bf16 ? Tensor.ofShorts(ar, DType.BF16, o.bBits(), n, k) : Tensor.ofFloats(ar, o.b(), n, k);
+                    Gemm.f32(s.context(), d, Tensor.ofFloats(ar, o.a(), m, k), bt, Tensor.ofFloats(ar, o.c(), m, n));
+                    int[] got = Fp8Checks.rawOf(d);
+                    if (first == null) first = got;
+                    String diff = GemmChecks.firstDifference(threads + " threads", first, got, n);
+                    assertTrue(diff == null, () -> backend + " m=" + m + " n=" + n + " k=" + k + ": " + diff);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("backends")
+    void f32BadArgumentsNameTheArgument(Backend backend) {
+        try (Session s = new Session(backend); Arena a = Arena.ofConfined()) {
+            var ctx = s.context();
+            Tensor x = ctx.allocate(a, DType.F32, 4, 33), w = ctx.allocate(a, DType.BF16, 8, 33);
+            Tensor d = ctx.allocate(a, DType.F32, 4, 8);
+            var e = assertThrows(IllegalArgumentException.class, () -> Gemm.f32(ctx, d, ctx.allocate(a, DType.BF16, 4, 33), w, null));
+            assertTrue(e.getMessage().contains("'a'"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Gemm.f32(ctx, d, x, ctx.allocate(a, DType.F32, 8, 32), null));
+            assertTrue(e.getMessage().contains("'b'"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Gemm.f32(ctx, d, x, ctx.allocate(a, DType.E4M3, 8, 33), null));
+            assertTrue(e.getMessage().contains("'b'"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Gemm.f32(ctx, ctx.allocate(a, DType.F32, 8, 4), x, w, null));
+            assertTrue(e.getMessage().contains("'d'"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> Gemm.f32(ctx, d, x, w, ctx.allocate(a, DType.F32, 4, 9)));
+            assertTrue(e.getMessage().contains("'c'"), e.getMessage());
+            Tensor out = Gemm.f32(ctx, a, x, w); // the allocating form: f32 [4, 8] on the context
+            assertTrue(out.dtype() == DType.F32 && out.dim(0) == 4 && out.dim(1) == 8, out::toString);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("backends")
     void groupedContiguousWithEmptyAndAlignedGroups(Backend backend) {
