@@ -20,7 +20,7 @@ import java.util.stream.Stream;
 /**
  * Golden vectors (DESIGN.md 5): runs every {@code .safetensors} case of a folder on every
  * backend, one result per case and backend; an op it does not know is a FAIL. Also writes
- * cases from the Java reference ({@code ./dsk4j generate DIR}).
+ * cases from the Java reference ({@code ./dsk4j vectors DIR}).
  */
 public final class Golden {
     private Golden() {}
@@ -69,7 +69,8 @@ public final class Golden {
             Map<?, ?> params = f.metadata().containsKey("params") && Json.parse(f.metadata().get("params")) instanceof Map<?, ?> m
                     ? m : Map.of();
             Tolerance tol = Tolerance.parse(f.metadata().get("tolerance"));
-            Map<String, SafeTensors.Entry> got = execute(op, params, f.tensors(), s);
+            Map<String, SafeTensors.Entry> got = op.equals("model.logits") ? modelLogits(file, params, f.tensors(), s)
+                    : execute(op, params, f.tensors(), s);
             if (got == null) return new CaseResult(name, backend, false, "unknown op '" + op + "'");
             List<String> problems = new ArrayList<>();
             for (Map.Entry<String, SafeTensors.Entry> e : f.tensors().entrySet()) {
@@ -83,6 +84,43 @@ public final class Golden {
             return new CaseResult(name, backend, problems.isEmpty(), String.join("; ", problems));
         } catch (IOException | RuntimeException e) {
             return new CaseResult(name, backend, false, e.getClass().getSimpleName() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * model.logits (DESIGN.md 5): loads params.model_dir (relative to the case file) with the model API on the
+     * session's context in params.gemm mode (dequant|fp8) and returns out.logits [B, S, V] for in.input_ids [B, S].
+     */
+    static Map<String, SafeTensors.Entry> modelLogits(Path file, Map<?, ?> params, Map<String, SafeTensors.Entry> t,
+                                                      Session s) throws IOException {
+        Object md = params.get("model_dir");
+        if (!(md instanceof String dirName)) throw new IllegalArgumentException("params.model_dir is missing");
+        Path dir = file.toAbsolutePath().getParent().resolve(dirName);
+        String g = params.containsKey("gemm") ? String.valueOf(params.get("gemm")) : "fp8";
+        dev.dsk4j.model.Model.GemmMode mode = switch (g) {
+            case "fp8" -> dev.dsk4j.model.Model.GemmMode.FP8;
+            case "dequant" -> dev.dsk4j.model.Model.GemmMode.DEQUANT;
+            default -> throw new IllegalArgumentException("params.gemm must be fp8 or dequant, got '" + g + "'");
+        };
+        SafeTensors.Entry idsE = in(t, "input_ids");
+        long[] shape = idsE.shape();
+        if (shape.length != 2 || idsE.dsk4jType() != DType.I32)
+            throw new IllegalArgumentException("in.input_ids must be I32 [B, S], got " + idsE.dtype() + " "
+                    + java.util.Arrays.toString(shape));
+        int b = (int) shape[0], sq = (int) shape[1];
+        int[] flat = idsE.raw();
+        int[][] ids = new int[b][sq];
+        for (int i = 0; i < b; i++) System.arraycopy(flat, i * sq, ids[i], 0, sq);
+        try (dev.dsk4j.model.Model m = dev.dsk4j.model.Model.load(s.context(), dir,
+                dev.dsk4j.model.Model.Options.defaults().withGemm(mode).withMtp(false))) {
+            float[][][] lg = m.logits(ids);
+            int v = m.config().vocabSize();
+            float[] out = new float[b * sq * v];
+            for (int i = 0; i < b; i++)
+                for (int j = 0; j < sq; j++) System.arraycopy(lg[i][j], 0, out, (i * sq + j) * v, v);
+            Map<String, SafeTensors.Entry> r = new LinkedHashMap<>();
+            r.put("logits", SafeTensors.entry(out, b, sq, v));
+            return r;
         }
     }
 
@@ -544,6 +582,7 @@ public final class Golden {
             written.add(write(dir, "moe_forward_fp8_3x256", "moe.forward", gateParams(c), t,
                     "{\"max_abs\":" + (0.05 * maxMag) + ",\"max_rel\":0.02}"));
         }
+        written.add(generateModelLogits(dir));
         return written;
     }
 
@@ -551,7 +590,7 @@ public final class Golden {
      * Writes one {@code model.logits} case (DESIGN.md 5) into {@code dir}: the demo checkpoint ({@link DemoCheckpoint})
      * in {@code dir/demo-model} and {@code model_logits_demo_dequant_2x8.safetensors} with params
      * {@code {"model_dir": "demo-model", "gemm": "dequant"}}, in.input_ids I32 [2, 8] (fixed) and out.logits F32
-     * [2, 8, V] from {@link ModelReference}. Not part of {@link #generate}: the runner does not execute model.logits yet.
+     * [2, 8, V] from {@link ModelReference}. Part of {@link #generate}.
      */
     public static Path generateModelLogits(Path dir) throws IOException {
         Files.createDirectories(dir);
@@ -628,7 +667,7 @@ public final class Golden {
     /** {@code generate DIR [--seed S]}. */
     public static void main(String[] args) throws IOException {
         if (args.length < 2 || !args[0].equals("generate")) {
-            System.err.println("usage: ./dsk4j generate DIR [--seed S]");
+            System.err.println("usage: ./dsk4j vectors DIR [--seed S]");
             System.exit(2);
         }
         long seed = args.length >= 4 && args[2].equals("--seed") ? Long.parseLong(args[3]) : System.nanoTime();

@@ -19,7 +19,7 @@ class GoldenTest {
     @Test
     void generatedCasesPassOnEveryBackend() throws Exception {
         List<Path> files = Golden.generate(dir, System.nanoTime());
-        assertEquals(16, files.size());
+        assertEquals(17, files.size());
         List<Golden.CaseResult> results = Golden.run(dir, Backends.all().toList());
         assertEquals(files.size() * Backends.all().count(), results.size());
         for (Golden.CaseResult r : results) assertTrue(r.passed(), r::toString);

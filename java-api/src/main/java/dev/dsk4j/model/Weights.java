@@ -54,6 +54,7 @@ final class Weights {
     private final Model.GemmMode mode;
     private final ModelConfig cfg;
     private final Progress progress;
+    private final java.util.Set<String> counted = new java.util.HashSet<>();
 
     Weights(Context ctx, Checkpoint ckpt, ModelConfig cfg, Model.GemmMode mode, boolean loadMtp, Arena arena,
             Progress progress) {
@@ -116,11 +117,13 @@ final class Weights {
         Tensor router = ckpt.tensor(p + "gate.weight");
         checkShape(p + "gate.weight", router, e, d);
         router = floatOrBf16(p + "gate.weight", router);
+        count(p + "gate.weight");
         Tensor bias = null;
         if (ckpt.contains(p + "gate.e_score_correction_bias")) {
             bias = ckpt.tensor(p + "gate.e_score_correction_bias");
             checkShape(p + "gate.e_score_correction_bias", bias, e);
             if (bias.dtype() != DType.F32) bias = copyToF32(bias);
+            count(p + "gate.e_score_correction_bias");
         }
         Mlp shared = cfg.nSharedExperts() > 0 ? mlp(p + "shared_experts.", (long) inter * cfg.nSharedExperts()) : null;
         String first = p + "experts.0.gate_proj.weight";
@@ -170,7 +173,8 @@ final class Weights {
         long srows = s.dim(1), scols = s.dim(2);
         MemorySegment.copy(sc.segment(), 0, s.segment(), ((long) e * srows + row0 / 128) * scols * 4, sc.byteSize());
         release(src);
-        progress.advance(n * k + sc.byteSize());
+        count(name);
+        count(name + "_scale_inv");
     }
 
     private static void release(Tensor t) {
@@ -201,7 +205,8 @@ final class Weights {
             Tensor deq = floatOrBf16(name, w);
             lin = new Linear(name, null, null, deq, n, k);
         }
-        progress.advance(w.byteSize());
+        count(name);
+        if (lin.isFp8()) count(name + "_scale_inv");
         return lin;
     }
 
@@ -242,15 +247,20 @@ final class Weights {
     private Tensor table(String name, long v, long d) {
         Tensor t = ckpt.tensor(name);
         checkShape(name, t, v, d);
-        progress.advance(t.byteSize());
+        count(name);
         return floatOrBf16(name, t);
     }
 
     private float[] norm(String name, long d) {
         Tensor t = ckpt.tensor(name);
         checkShape(name, t, d);
-        progress.advance(t.byteSize());
+        count(name);
         return floatOrBf16(name, t).toFloatArray();
+    }
+
+    /** Advances the progress bar by the bytes of tensor {@code name}, once per name. */
+    private void count(String name) {
+        if (counted.add(name)) progress.advance(ckpt.info(name).end() - ckpt.info(name).begin());
     }
 
     private Tensor own(DType dt, long... shape) {
