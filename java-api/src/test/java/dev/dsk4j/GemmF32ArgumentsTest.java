@@ -31,26 +31,26 @@ class GemmF32ArgumentsTest {
             Tensor x = Tensor.allocate(a, DType.F32, 3, 5), w = Tensor.allocate(a, DType.BF16, 4, 5);
             Tensor d = Tensor.allocate(a, DType.F32, 3, 4);
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, Tensor.allocate(a, DType.BF16, 3, 5), w, null)), "'a'");
+                    () -> Gemm.f32(cpu, d, Tensor.allocate(a, DType.BF16, 3, 5), w, null)), "a");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, x, Tensor.allocate(a, DType.E4M3, 4, 5), null)), "'b'");
+                    () -> Gemm.f32(cpu, d, x, Tensor.allocate(a, DType.E4M3, 4, 5), null)), "b");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, x, Tensor.allocate(a, DType.F32, 4, 6), null)), "'b'");
+                    () -> Gemm.f32(cpu, d, x, Tensor.allocate(a, DType.F32, 4, 6), null)), "b");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, Tensor.allocate(a, DType.BF16, 3, 4), x, w, null)), "'d'");
+                    () -> Gemm.f32(cpu, Tensor.allocate(a, DType.BF16, 3, 4), x, w, null)), "d");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, Tensor.allocate(a, DType.F32, 4, 3), x, w, null)), "'d'");
+                    () -> Gemm.f32(cpu, Tensor.allocate(a, DType.F32, 4, 3), x, w, null)), "d");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, x, w, Tensor.allocate(a, DType.F32, 3, 5))), "'c'");
+                    () -> Gemm.f32(cpu, d, x, w, Tensor.allocate(a, DType.F32, 3, 5))), "c");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, x, w, Tensor.allocate(a, DType.BF16, 3, 4))), "'c'");
+                    () -> Gemm.f32(cpu, d, x, w, Tensor.allocate(a, DType.BF16, 3, 4))), "c");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, Tensor.allocate(a, DType.F32, 15), w, null)), "'a'");
+                    () -> Gemm.f32(cpu, d, Tensor.allocate(a, DType.F32, 15), w, null)), "a");
             assertNames(assertThrows(IllegalArgumentException.class,
-                    () -> Gemm.f32(cpu, d, x.transpose(0, 1), w, null)), "'a'");
-            assertNames(assertThrows(NullPointerException.class, () -> Gemm.f32(cpu, d, x, null, null)), "'b'");
-            assertNames(assertThrows(NullPointerException.class, () -> Gemm.f32(cpu, a, null, w)), "'a'");
-            assertNames(assertThrows(NullPointerException.class, () -> Gemm.f32(null, d, x, w, null)), "'ctx'");
+                    () -> Gemm.f32(cpu, d, x.transpose(0, 1), w, null)), "a");
+            assertNames(assertThrows(NullPointerException.class, () -> Gemm.f32(cpu, d, x, null, null)), "b");
+            assertNames(assertThrows(NullPointerException.class, () -> Gemm.f32(cpu, a, null, w)), "a");
+            assertNames(assertThrows(NullPointerException.class, () -> Gemm.f32(null, d, x, w, null)), "ctx");
         }
     }
 

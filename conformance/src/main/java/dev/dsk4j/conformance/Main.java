@@ -165,6 +165,10 @@ public final class Main {
                     Comparison h = GemmChecks.bf16(s, r, m, n, r.nextInt(0, 400), r.nextBoolean(), dt);
                     add(merged, counts, h.what(), h);
                 }
+                for (boolean bBf16 : new boolean[] {false, true}) { // gemm.f32 with f32 and bf16 weights
+                    Comparison f = GemmChecks.f32(s, r, m, n, r.nextInt(0, 400), bBf16, r.nextBoolean());
+                    add(merged, counts, f.what(), f);
+                }
                 int groups = r.nextInt(1, 6);
                 int[] sizes = new int[groups];
                 for (int g = 0; g < groups; g++) sizes[g] = r.nextInt(4) == 0 ? 0 : r.nextInt(1, 40);
