@@ -8,7 +8,9 @@
 # Fails on any spill, stack frame or local memory in the ptxas report, when the sm_89 /
 # sm_90a PTX lacks the hardware fp8 conversion, when the sm_90a PTX lacks the TMA / wgmma /
 # mbarrier / setmaxnreg of dsk4j_gemm_fp8_block_sm90, or when another target's PTX has them, or
-# when a fast mla decode kernel lacks mma.sync bf16 / cp.async / ldmatrix(.trans) in any PTX. Without nvcc it prints a note and exits 0,
+# when a fast mla decode kernel lacks mma.sync bf16 / cp.async / ldmatrix(.trans) in any PTX,
+# or the sm_90a flash mla decode kernel lacks its wgmma bf16 (m64n32k16, m64n256k16), TMA and
+# mbarrier instructions (or another target's PTX has them). Without nvcc it prints a note and exits 0,
 # writing nothing (the native library then builds without GPU kernels).
 set -euo pipefail
 
@@ -130,6 +132,29 @@ for ptx in "$TMP/dsk4j_kernels.compute_80.ptx" "$TMP/sm_89.ptx" "$TMP/sm_90a.ptx
         echo "dsk4j: dsk4j_mla_decode_wgmma_bm64_s3 in $(basename "$ptx") holds wgmma (sm_90a only)" >&2
         exit 1
     fi
+    # dsk4j_mla_decode_flash_sm90 (mla_decode_sm90.cu): TMA pages on mbarriers, wgmma bf16 for
+    # S = Q K^T (m64n32k16) and O += P V (m64n256k16, V MN-major) in the sm_90a PTX only.
+    body=$(mla_entry_body "$ptx" dsk4j_mla_decode_flash_sm90)
+    if [ "$(basename "$ptx")" = sm_90a.ptx ]; then
+        for insn in wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 \
+                    wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 wgmma.fence.sync.aligned \
+                    wgmma.commit_group.sync.aligned wgmma.wait_group.sync.aligned \
+                    cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes \
+                    mbarrier.try_wait.parity mbarrier.arrive.expect_tx fence.proxy.async.shared::cta; do
+            if ! grep -q "$insn" <<<"$body"; then
+                echo "dsk4j: dsk4j_mla_decode_flash_sm90 in sm_90a.ptx lacks $insn" >&2
+                exit 1
+            fi
+        done
+        # no mma.sync / ldmatrix / cp.async (non-bulk): both products on wgmma, loads by TMA
+        if grep -q "mma\.sync\|ldmatrix\|cp\.async\.cg\|cp\.async\.ca" <<<"$body"; then
+            echo "dsk4j: dsk4j_mla_decode_flash_sm90 in sm_90a.ptx holds mma.sync / ldmatrix / cp.async" >&2
+            exit 1
+        fi
+    elif grep -q "wgmma\.\|cp\.async\.bulk\|mbarrier" <<<"$body"; then
+        echo "dsk4j: dsk4j_mla_decode_flash_sm90 in $(basename "$ptx") holds sm_90a instructions" >&2
+        exit 1
+    fi
 done
 
 # Resource check: every entry must have no stack frame, no spills, no local memory.
@@ -160,8 +185,8 @@ if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -ne 93 ]; then
-    echo "dsk4j: expected 31 kernels (8 fp8, 11 gemm, 2 rope, 10 mla) x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 96 ]; then
+    echo "dsk4j: expected 32 kernels (8 fp8, 11 gemm, 2 rope, 11 mla) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 

@@ -7,7 +7,9 @@
 # (bit for bit; --only-rope runs only those), then timings, then the sm_90a wgmma fp8 gemm vs the
 # mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that), then the mla ops (cache
 # append byte for byte, decode / prefill / absorb vs the cpu backend, decode timed on FlashMLA's
-# shapes with the H200 targets beside; `--only-mla` runs just those, `--no-mla` skips them).
+# shapes with the H200 targets beside, the opt-in sm_90a decode kernels (DSK4J_CUDA_MLA_KERNEL=wgmma,
+# =flash) on every decode case, flash also against the reference kernel over whole batches;
+# `--only-mla` runs just those, `--no-mla` skips them).
 # --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.

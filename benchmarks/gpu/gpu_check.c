@@ -1199,16 +1199,25 @@ static long long rope_table(void) {
  * TFLOPS = 2 b s_q h L (576 + 512) / time as FlashMLA counts them, printed beside the H200 targets
  * (>= 3000 GB/s memory-bound, >= 550 TFLOPS compute-bound). On an sm_90a module a third context
  * opened with DSK4J_CUDA_MLA_KERNEL=wgmma runs every decode case and timing on the wgmma kernel
- * (columns wg_*; opt-in until verified). Options: --no-mla, --only-mla. */
+ * (columns wg_*; opt-in until verified), and a fourth with DSK4J_CUDA_MLA_KERNEL=flash every case
+ * and timing on the FlashMLA-style kernel (mla_decode_sm90.cu, never run on a GPU before: lines
+ * 'flash'); on the timed shapes the flash output is also compared over the whole batch with the
+ * reference kernel's (column 'vs ref', same 1e-2 / lse 1e-2 bounds), and the H = 128 tail cases
+ * (seq 1, 63, 65, 130, 4096; random page order; Sq = 2 causal) are the shapes it splits and masks.
+ * Options: --no-mla, --only-mla. */
 typedef struct {
     char op[40];
     char shape[80];
-    double ref_err, fast_err, wg_err; /* o: relative Frobenius error; < 0: not run */
-    long long ref_bad, fast_bad, wg_bad;
+    double ref_err, fast_err, wg_err, fl_err; /* o: relative Frobenius error; < 0: not run */
+    long long ref_bad, fast_bad, wg_bad, fl_bad;
     double ms, gbps, tflops;          /* fast context */
     double wg_ms, wg_gbps, wg_tflops; /* wgmma context */
+    double fl_ms, fl_gbps, fl_tflops; /* flash context */
+    double flref_err;                 /* timed shapes: flash vs the reference kernel, whole batch; < 0: not run */
+    long long flref_bad;
 } mla_row;
 static dsk4j_context* g_mla_wg; /* DSK4J_CUDA_MLA_KERNEL=wgmma, when its describe says so; else NULL */
+static dsk4j_context* g_mla_fl; /* DSK4J_CUDA_MLA_KERNEL=flash, when its describe says so; else NULL */
 static mla_row g_mrows[160];
 static int g_nmrows;
 
@@ -1219,7 +1228,7 @@ static mla_row* mla_new_row(void) {
     }
     mla_row* r = &g_mrows[g_nmrows++];
     memset(r, 0, sizeof *r);
-    r->ref_err = r->fast_err = r->wg_err = -1;
+    r->ref_err = r->fast_err = r->wg_err = r->fl_err = r->flref_err = -1;
     return r;
 }
 
@@ -1417,8 +1426,20 @@ static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, 
     CK(dsk4j_mla_decode(g_cpu, want, rows_c * 512 * es, want_lse, rows_c * 4, ql, rows_c * 512 * es, qp,
                         rows_c * 64 * es, dt, c->cache, c->cache_bytes, c->format, c->bt, check_batch * c->max_pages * 4,
                         c->lens, check_batch * 4, check_batch, sq, heads, c->max_pages, c->num_pages, MLA_SCALE, flags));
-    dsk4j_context* ctxs[3] = {g_ref, g_fast, g_mla_wg};
-    for (int x = timed ? 1 : 0; x < 3; x++) {
+    /* timed with the flash context: the reference kernel's output over the whole batch, to compare
+     * the flash kernel's with (the cpu checks only the first check_batch sequences) */
+    void* ref_all = NULL;
+    float* ref_all_lse = NULL;
+    void* fl_all = NULL;
+    float* fl_all_lse = NULL;
+    if (timed && g_mla_fl != NULL) {
+        ref_all = xmalloc((size_t)(rows * 512 * es));
+        ref_all_lse = xmalloc((size_t)rows * 4);
+        fl_all = xmalloc((size_t)(rows * 512 * es));
+        fl_all_lse = xmalloc((size_t)rows * 4);
+    }
+    dsk4j_context* ctxs[4] = {g_ref, g_fast, g_mla_wg, g_mla_fl};
+    for (int x = timed ? (ref_all != NULL ? 0 : 1) : 0; x < 4; x++) {
         dsk4j_context* g = ctxs[x];
         if (g == NULL) continue;
         void* dc = mla_upload(g, c->cache, c->cache_bytes);
@@ -1436,17 +1457,32 @@ static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, 
                             MLA_SCALE, flags));
         CK(dsk4j_memcpy(g, got, rows_c * 512 * es, dout, rows * 512 * es, rows_c * 512 * es, DSK4J_COPY_DEVICE_TO_HOST));
         CK(dsk4j_memcpy(g, got_lse, rows_c * 4, dlse, rows * 4, rows_c * 4, DSK4J_COPY_DEVICE_TO_HOST));
+        if (ref_all != NULL && (x == 0 || x == 3)) { /* whole batch, for flash vs the reference kernel */
+            CK(dsk4j_memcpy(g, x == 0 ? ref_all : fl_all, rows * 512 * es, dout, rows * 512 * es, rows * 512 * es,
+                            DSK4J_COPY_DEVICE_TO_HOST));
+            CK(dsk4j_memcpy(g, x == 0 ? ref_all_lse : fl_all_lse, rows * 4, dlse, rows * 4, rows * 4,
+                            DSK4J_COPY_DEVICE_TO_HOST));
+        }
         long long bad = 0;
         /* f32 q / o run the exact f32 reference kernel in every context (cuda_mla.c) */
         const double tol = dt == DSK4J_DTYPE_BF16 ? 1e-2 : 2e-5;
         char what[160];
-        snprintf(what, sizeof what, "mla.decode %s %s %s", x ? "fast" : "ref", r->op, r->shape);
+        static const char* const ctx_names[4] = {"ref", "fast", "wgmma", "flash"};
+        snprintf(what, sizeof what, "mla.decode %s %s %s", ctx_names[x], r->op, r->shape);
         double err = mla_cmp(what, want, got, dt, rows_c * 512, tol, &bad);
         bad += mla_cmp_lse(what, want_lse, got_lse, rows_c, x == 0 || dt == DSK4J_DTYPE_F32 ? 1e-4 : 1e-2);
         if (x == 0) r->ref_err = err, r->ref_bad += bad;
         else if (x == 1) r->fast_err = err, r->fast_bad += bad;
-        else r->wg_err = err, r->wg_bad += bad;
-        if (timed && g_timing) {
+        else if (x == 2) r->wg_err = err, r->wg_bad += bad;
+        else r->fl_err = err, r->fl_bad += bad;
+        if (x == 3 && ref_all != NULL) {
+            long long fb = 0;
+            snprintf(what, sizeof what, "mla.decode flash vs ref %s %s", r->op, r->shape);
+            r->flref_err = mla_cmp(what, ref_all, fl_all, dt, rows * 512, 1e-2, &fb);
+            fb += mla_cmp_lse(what, ref_all_lse, fl_all_lse, rows, 1e-2);
+            r->flref_bad = fb;
+        }
+        if (timed && g_timing && x > 0) {
             for (int w = 0; w < 3; w++)
                 CK(dsk4j_mla_decode(g, dout, rows * 512 * es, dlse, rows * 4, dq, rows * 512 * es, dp, rows * 64 * es, dt,
                                     dc, c->cache_bytes, c->format, dbt, btb, dl, B * 4, B, sq, heads, c->max_pages,
@@ -1466,11 +1502,16 @@ static void mla_decode_run(mla_cache* c, int64_t sq, int64_t heads, int32_t dt, 
             const double gbps = (kv_tokens * (double)c->token_bytes + (double)rows * (576 + 512) * (double)es) / per / 1e9;
             const double tflops = 2.0 * (double)sq * (double)heads * kv_tokens * (576 + 512) / per / 1e12;
             if (x == 1) r->ms = per * 1e3, r->gbps = gbps, r->tflops = tflops;
-            else r->wg_ms = per * 1e3, r->wg_gbps = gbps, r->wg_tflops = tflops;
+            else if (x == 2) r->wg_ms = per * 1e3, r->wg_gbps = gbps, r->wg_tflops = tflops;
+            else r->fl_ms = per * 1e3, r->fl_gbps = gbps, r->fl_tflops = tflops;
         }
         void* frees[7] = {dc, dbt, dl, dq, dp, dout, dlse};
         for (int i = 0; i < 7; i++) CK(dsk4j_mem_free(g, frees[i]));
     }
+    free(ref_all);
+    free(ref_all_lse);
+    free(fl_all);
+    free(fl_all_lse);
     free(ql);
     free(qp);
     free(want);
@@ -1501,8 +1542,9 @@ static void mla_decode_case(int64_t batch, const int32_t* lens, int64_t heads, i
                  causal ? " causal" : "");
         snprintf(r->shape, sizeof r->shape, "Sq=%lld H=%lld %.60s", (long long)sq, (long long)heads, ar->shape);
         mla_decode_run(&c, sq, heads, dt, causal, 0, batch, r);
-        printf("%-34s %-40s ref %s fast %s%s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok",
-               g_mla_wg == NULL ? "" : r->wg_bad ? " wgmma FAIL" : " wgmma ok");
+        printf("%-34s %-40s ref %s fast %s%s%s\n", r->op, r->shape, r->ref_bad ? "FAIL" : "ok", r->fast_bad ? "FAIL" : "ok",
+               g_mla_wg == NULL ? "" : r->wg_bad ? " wgmma FAIL" : " wgmma ok",
+               g_mla_fl == NULL ? "" : r->fl_bad ? " flash FAIL" : " flash ok");
         fflush(stdout);
     }
     printf("%-34s %-40s ref %s fast %s\n", ar->op, ar->shape, ar->ref_bad ? "FAIL" : "ok", ar->fast_bad ? "FAIL" : "ok");
@@ -1525,6 +1567,10 @@ static void mla_decode_timed(int64_t batch, int64_t sq, int64_t heads, int64_t l
     if (g_mla_wg != NULL)
         printf("%-34s %-40s wgmma %s, %.3f ms, %.0f GB/s, %.1f TFLOPS\n", r->op, r->shape, r->wg_bad ? "FAIL" : "ok",
                r->wg_ms, r->wg_gbps, r->wg_tflops);
+    if (g_mla_fl != NULL)
+        printf("%-34s %-40s flash %s (vs cpu %.2e, vs ref kernel %.2e over all %lld rows: %s), %.3f ms, %.0f GB/s, %.1f TFLOPS\n",
+               r->op, r->shape, r->fl_bad || r->flref_bad ? "FAIL" : "ok", r->fl_err, r->flref_err,
+               (long long)(batch * sq * heads), r->flref_bad ? "FAIL" : "ok", r->fl_ms, r->fl_gbps, r->fl_tflops);
     fflush(stdout);
     mla_cache_free(&c);
     free(lens);
@@ -1678,6 +1724,12 @@ static void check_mla(void) {
         const int32_t one[] = {64};
         mla_decode_case(1, one, 128, formats[f], B);
     }
+    /* H = 128 tails on the bf16 cache (the flash kernel's shapes: 2 or 4 row tiles, splits, partial
+     * last pages, random page order; Sq = 2 causal on the second, where every L >= 2) */
+    const int32_t tails1[] = {1, 63, 65, 4096};
+    const int32_t tails2[] = {63, 65, 130, 4096};
+    mla_decode_case(4, tails1, 128, DSK4J_MLA_CACHE_BF16, B);
+    mla_decode_case(4, tails2, 128, DSK4J_MLA_CACHE_BF16, B);
     const int32_t pl[] = {1, 63, 64, 65, 130};
     const int32_t pz[] = {3, 0, 70};
     for (int d = 0; d < 2; d++) {
@@ -1704,6 +1756,9 @@ static long long mla_table(void) {
     printf("\n%-34s %-40s %9s %9s %8s %8s %8s %8s %8s  %s\n", "mla op", "shape", "ref_err", "fast_err", "ref_bad",
            "fast_bad", "ms", "GB/s", "TFLOPS", "H200 target");
     if (g_mla_wg != NULL) printf("(decode rows: a second line 'wgmma' for the DSK4J_CUDA_MLA_KERNEL=wgmma context)\n");
+    if (g_mla_fl != NULL)
+        printf("(decode rows: a line 'flash' for the DSK4J_CUDA_MLA_KERNEL=flash context; 'vs ref': flash vs the\n"
+               " reference kernel over the whole batch on the timed shapes)\n");
     for (int i = 0; i < g_nmrows; i++) {
         mla_row* r = &g_mrows[i];
         char re[16] = "-", fe[16] = "-", ms[16] = "-", gb[16] = "-", tf[16] = "-";
@@ -1727,6 +1782,18 @@ static long long mla_table(void) {
             }
             printf("%-34s %-40s %9s %9s %8s %8lld %8s %8s %8s\n", "  wgmma", "", "", we, "", r->wg_bad, wms, wgb, wtf);
             fails += r->wg_bad;
+        }
+        if (g_mla_fl != NULL && r->fl_err >= 0) {
+            char fe2[16], fms[16] = "-", fgb[16] = "-", ftf[16] = "-", vr[40] = "";
+            snprintf(fe2, sizeof fe2, "%.2e", r->fl_err);
+            if (r->fl_ms > 0) {
+                snprintf(fms, sizeof fms, "%.3f", r->fl_ms);
+                snprintf(fgb, sizeof fgb, "%.0f", r->fl_gbps);
+                snprintf(ftf, sizeof ftf, "%.1f", r->fl_tflops);
+            }
+            if (r->flref_err >= 0) snprintf(vr, sizeof vr, "vs ref %.2e, %lld bad", r->flref_err, r->flref_bad);
+            printf("%-34s %-40s %9s %9s %8s %8lld %8s %8s %8s  %s\n", "  flash", "", "", fe2, "", r->fl_bad, fms, fgb, ftf, vr);
+            fails += r->fl_bad + r->flref_bad;
         }
     }
     return fails;
@@ -1794,6 +1861,21 @@ int main(int argc, char** argv) {
             CK(dsk4j_context_close(g_mla_wg));
             g_mla_wg = NULL;
             printf("mla wgmma: not available on this module (sm_90a only) - decode runs on mma.sync only\n");
+        }
+        /* the FlashMLA-style sm_90a kernel (never run on a GPU before this check) */
+        m0 = getenv("DSK4J_CUDA_MLA_KERNEL");
+        saved_mla = m0 ? strdup(m0) : NULL;
+        setenv("DSK4J_CUDA_MLA_KERNEL", "flash", 1);
+        CK(dsk4j_context_open(&g_mla_fl, device, 0, 0));
+        if (saved_mla) setenv("DSK4J_CUDA_MLA_KERNEL", saved_mla, 1);
+        else unsetenv("DSK4J_CUDA_MLA_KERNEL");
+        free(saved_mla);
+        CK(dsk4j_context_describe(dw, sizeof dw, g_mla_fl));
+        printf("mla flash: %s\n", dw);
+        if (strstr(dw, ", mla decode flash") == NULL) {
+            CK(dsk4j_context_close(g_mla_fl));
+            g_mla_fl = NULL;
+            printf("mla flash: not available on this module (sm_90a + cuTensorMapEncodeTiled only)\n");
         }
     }
     char d1[256], d2[256], d3[256], d4[256];
@@ -1896,6 +1978,7 @@ gemm_section:
     CK(dsk4j_context_close(g_ref));
     CK(dsk4j_context_close(g_cpu));
     if (g_mla_wg) CK(dsk4j_context_close(g_mla_wg));
+    if (g_mla_fl) CK(dsk4j_context_close(g_mla_fl));
     if (total_bad) {
         printf("gpu_check: FAIL - %lld mismatching elements\n", total_bad);
         return 1;

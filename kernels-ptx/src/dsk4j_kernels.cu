@@ -30,4 +30,5 @@
 #include "rope.cu"
 #include "mla_reference.cu"
 #include "mla_decode.cu"
+#include "mla_decode_sm90.cu"
 #include "mla_prefill.cu"

@@ -41,7 +41,9 @@
 // (189952 bytes; sm_90a only, opt-in with DSK4J_CUDA_MLA_KERNEL=wgmma until verified on a GPU)
 // computes S with wgmma.m64n16k16 (warpgroup wj: all 64 rows x tokens wj*16 ..) from
 // chunk-major Q / KV tiles (tile_off), P V still on mma.sync. kernels-ptx/model/ holds Python
-// lane-level models of this file's fragment and index math.
+// lane-level models of this file's fragment and index math. mla_decode_sm90.cu holds the
+// FlashMLA-style sm_90a kernel (TMA pages, wgmma for both products; DSK4J_CUDA_MLA_KERNEL=flash),
+// which shares this file's combine kernel.
 #include "fp8_convert.cuh"
 
 #define DSK4J_MLA_THREADS 256 // must match MLA_THREADS in native/src/cuda_mla.c

@@ -60,14 +60,10 @@
 // Only the sm_90a cubin has the body (__CUDA_ARCH_FEAT_SM90_ALL); elsewhere the kernel traps,
 // and the host (cuda_gemm.c) launches it only from the sm_90a cubin.
 #include "fp8_convert.cuh"
+#include "sm90_common.cuh"
 
 #define DSK4J_WG_THREADS 384 // must match WG_THREADS in native/src/cuda_gemm.c
 #define DSK4J_WG_STAGES 6    // must match WG_STAGES in native/src/cuda_gemm.c
-
-// CUtensorMap: 128 opaque bytes, 64-byte aligned (built by cuTensorMapEncodeTiled on the host).
-struct alignas(64) dsk4j_tensor_map {
-    unsigned long long opaque[16];
-};
 
 namespace dsk4j_wg {
 
@@ -95,38 +91,8 @@ __device__ __forceinline__ void tile_of(int t, int m_tiles, int n_tiles, int& tm
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
-    uint32_t ok;
-    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(ok)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-    return ok != 0;
-}
-// Waits for the phase; a wait of 2^35 cycles (~17 s at 2 GHz) is a protocol bug, not a slow
-// load: trap (the launch fails with an error) rather than hang the device.
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    if (mbar_try_wait(bar, parity)) return;
-    const long long t0 = clock64();
-    while (!mbar_try_wait(bar, parity))
-        if (clock64() - t0 > (1ll << 35)) __trap();
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-// Box at coordinates (c0 = K element, c1 = row) of the map -> smem dst, bytes counted on bar.
-__device__ __forceinline__ void tma_load_2d(uint32_t dst, const dsk4j_tensor_map* map, int c0, int c1,
-                                           uint32_t bar) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
-                 "l"((unsigned long long)map), "r"(c0), "r"(c1), "r"(bar)
-                 : "memory");
-}
+using namespace dsk4j_sm90; // mbarriers, TMA, wgmma fence / commit / wait (sm90_common.cuh)
+
 // 4-byte cp.async, zero fill when src_bytes == 0.
 __device__ __forceinline__ void cp_async4(uint32_t dst, const void* src, uint32_t src_bytes) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
@@ -140,9 +106,6 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
     return (uint64_t)((addr & 0x3FFFFu) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) |
            ((uint64_t)1 << 62);
 }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 __device__ __forceinline__ void fence_regs(float (&d)[64]) {
 #pragma unroll
     for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
@@ -238,10 +201,7 @@ extern "C" __global__ void __launch_bounds__(DSK4J_WG_THREADS, 1)
             mbar_init(s_full + 8 * s, FULL_COUNT);
             mbar_init(s_empty + 8 * s, EMPTY_COUNT);
         }
-        // The initialized barriers: visible to the other threads (the __syncthreads) and to
-        // the async proxy (TMA complete_tx).
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        mbar_init_fence(); // visible to the other threads (the __syncthreads) and to TMA
     }
     __syncthreads();
 
@@ -250,8 +210,8 @@ extern "C" __global__ void __launch_bounds__(DSK4J_WG_THREADS, 1)
         asm volatile("setmaxnreg.dec.sync.aligned.u32 48;\n" ::: "memory");
         if (wq == 0) {
             if (lane == 0) { // TMA: A and B boxes of each (tile, kb)
-                asm volatile("prefetch.tensormap [%0];\n" ::"l"((unsigned long long)&tmap_a) : "memory");
-                asm volatile("prefetch.tensormap [%0];\n" ::"l"((unsigned long long)&tmap_b) : "memory");
+                tma_prefetch(&tmap_a);
+                tma_prefetch(&tmap_b);
                 uint32_t stage = 0, phase = 0;
                 for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
                     int tm, tn;

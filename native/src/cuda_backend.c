@@ -173,12 +173,16 @@ static int gemm_kernel_env(void) {
 }
 
 /* DSK4J_CUDA_MLA_KERNEL (internal, for tests and benchmarks): "wgmma" lets mla.decode use the
- * sm_90a wgmma kernel where it applies; unset, "", "auto" or "mma" keep it on mma.sync (the
- * wgmma kernel is opt-in until a GPU run has verified it). 1 = wgmma, 0 = not, -1 = unknown. */
+ * sm_90a kernel with wgmma for Q K^T (mla_decode.cu), "flash" the FlashMLA-style sm_90a kernel
+ * (mla_decode_sm90.cu: TMA pages, wgmma for both products) where they apply; unset, "", "auto"
+ * or "mma" keep it on mma.sync (both sm_90a kernels are opt-in until a GPU run has verified
+ * them; the flash one has never run on a GPU). Returns the cuda_mla_kernel_sm90a value of the
+ * chosen sm_90a kernel (CUDA_MLA_WGMMA, CUDA_MLA_FLASH), 0 = mma.sync, -1 = unknown value. */
 static int mla_kernel_env(void) {
     const char* v = getenv("DSK4J_CUDA_MLA_KERNEL");
     if (v == NULL || v[0] == '\0' || strcmp(v, "auto") == 0 || strcmp(v, "mma") == 0) return 0;
-    if (strcmp(v, "wgmma") == 0) return 1;
+    if (strcmp(v, "wgmma") == 0) return CUDA_MLA_WGMMA;
+    if (strcmp(v, "flash") == 0) return CUDA_MLA_FLASH;
     return -1;
 }
 
@@ -257,9 +261,9 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         free(st);
         return rc;
     }
-    const int mla_wgmma = mla_kernel_env();
-    if (mla_wgmma < 0) {
-        rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "DSK4J_CUDA_MLA_KERNEL=%s: expected mma, wgmma or auto",
+    const int mla_sm90a = mla_kernel_env();
+    if (mla_sm90a < 0) {
+        rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "DSK4J_CUDA_MLA_KERNEL=%s: expected mma, wgmma, flash or auto",
                         getenv("DSK4J_CUDA_MLA_KERNEL"));
         pthread_mutex_destroy(&st->scratch_lock);
         pthread_mutex_destroy(&st->lock);
@@ -383,7 +387,10 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         char what[160];
         snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_mla_kernel_names[i]);
         CHECK(d->cuModuleGetFunction(&st->mla_fn[i], st->module, cuda_mla_kernel_names[i]), what);
-        if (cuda_mla_kernel_sm90a[i] && !(sm90a_module && mla_wgmma)) continue;
+        /* an sm_90a kernel: only the one DSK4J_CUDA_MLA_KERNEL names, only from the sm_90a cubin;
+         * the flash kernel also needs cuTensorMapEncodeTiled */
+        if (cuda_mla_kernel_sm90a[i] && !(sm90a_module && mla_sm90a == cuda_mla_kernel_sm90a[i])) continue;
+        if (cuda_mla_kernel_sm90a[i] == CUDA_MLA_FLASH && d->cuTensorMapEncodeTiled == NULL) continue;
         if (cuda_mla_kernel_smem[i] > 48 * 1024 &&
             d->cuFuncSetAttribute(st->mla_fn[i], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                   cuda_mla_kernel_smem[i]) != CUDA_SUCCESS)
@@ -420,7 +427,7 @@ int cuda_describe(char* buf, size_t cap, dsk4j_context* ctx) {
     snprintf(buf, cap, "cuda:%d: %s, sm_%d%d, %s%s%s", st->ordinal, st->name, st->cc_major, st->cc_minor,
              st->module_kind,
              st->reference ? ", reference kernels" : st->wgmma ? ", fp8 gemm wgmma" : ", fp8 gemm mma.sync",
-             st->reference ? "" : (st->mla_usable & st->mla_sm90a_mask) ? ", mla decode wgmma" : "");
+             st->reference ? "" : cuda_mla_sm90a_name(st->mla_usable & st->mla_sm90a_mask));
     return DSK4J_OK;
 }
 

@@ -111,7 +111,8 @@ extern const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS];
  * *wgmma: 1 if the sm_90a kernels are usable (sm_90a cubin loaded, the driver has
  * cuTensorMapEncodeTiled, their shared memory limit raised, DSK4J_CUDA_GEMM_KERNEL != mma). */
 int cuda_gemm_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count, int* wgmma);
-/* Encodes a 2-D uint8 tensor map of a row-major [rows][inner] byte matrix at base (16-byte
+/* (Used by cuda_gemm.c and by cuda_mla.c for the flash mla decode kernel.)
+ * Encodes a 2-D uint8 tensor map of a row-major [rows][inner] byte matrix at base (16-byte
  * aligned, inner % 16 == 0), box [box_rows][box_inner] with 128-byte swizzle, zero fill out of
  * bounds. Returns 0 on success, the CUresult (> 0) when the driver refuses, -1 when the entry
  * point is missing, the arguments break those rules or popping the CUDA context fails (the
@@ -138,13 +139,21 @@ int cuda_rope_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsig
  * dynamic shared memory bytes. A kernel needing more than 48 KiB gets its limit raised at open;
  * where the device refuses (less shared memory per block), that kernel is marked unusable
  * (cuda_mla_context_info) rather than failing the open. */
-#define CUDA_MLA_KERNELS 10
+#define CUDA_MLA_KERNELS 11
 extern const char* const cuda_mla_kernel_names[CUDA_MLA_KERNELS];
 extern const int cuda_mla_kernel_smem[CUDA_MLA_KERNELS];
-/* Kernels with a body only in the sm_90a cubin (traps elsewhere): usable only when that cubin is
- * the loaded module and DSK4J_CUDA_MLA_KERNEL=wgmma (read at context open; unset, "", "auto" or
- * "mma" keep the mla decode on mma.sync; another value fails the open). */
+/* Kernels with a body only in the sm_90a cubin (traps elsewhere): cuda_mla_kernel_sm90a[i] is 0
+ * for the others, else the DSK4J_CUDA_MLA_KERNEL value that selects kernel i: CUDA_MLA_WGMMA
+ * ("wgmma") or CUDA_MLA_FLASH ("flash"; it also needs cuTensorMapEncodeTiled). Kernel i is usable
+ * only when the sm_90a cubin is the loaded module and the variable names it (read at context
+ * open; unset, "", "auto" or "mma" keep the mla decode on mma.sync; another value fails the
+ * open). */
+#define CUDA_MLA_WGMMA 1
+#define CUDA_MLA_FLASH 2
 extern const int cuda_mla_kernel_sm90a[CUDA_MLA_KERNELS];
+/* For cuda_describe: ", mla decode wgmma" / ", mla decode flash" when `usable_sm90a` (the usable
+ * mask restricted to the sm_90a kernels) holds that kernel, else "". */
+const char* cuda_mla_sm90a_name(unsigned usable_sm90a);
 /* *reference, *sm_count as cuda_gemm_context_info; *usable: bit i set when mla kernel i may be
  * launched (its shared memory was granted). */
 int cuda_mla_context_info(struct dsk4j_context* ctx, int* reference, int* sm_count, unsigned* usable);
