@@ -160,8 +160,8 @@ if [ -z "$r90" ] || [ "$r90" -lt 168 ]; then
     exit 1
 fi
 n_entries=$(grep -c "Compiling entry function" "$REPORT" || true)
-if [ "$n_entries" -ne 84 ]; then
-    echo "dsk4j: expected 28 kernels (8 fp8, 8 gemm, 2 rope, 10 mla) x 3 targets in the ptxas report, found $n_entries" >&2
+if [ "$n_entries" -ne 126 ]; then
+    echo "dsk4j: expected 42 kernels (8 fp8, 8 gemm, 2 rope, 10 mla, 14 moe) x 3 targets in the ptxas report, found $n_entries" >&2
     exit 1
 fi
 
