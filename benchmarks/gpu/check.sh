@@ -7,7 +7,10 @@
 # (bit for bit; --only-rope runs only those), then timings, then the sm_90a wgmma fp8 gemm vs the
 # mma.sync one (correctness and TFLOPS; `--only-wgmma` runs just that), then the mla ops (cache
 # append byte for byte, decode / prefill / absorb vs the cpu backend, decode timed on FlashMLA's
-# shapes with the H200 targets beside; `--only-mla` runs just those, `--no-mla` skips them).
+# shapes with the H200 targets beside; `--only-mla` runs just those, `--no-mla` skips them), then
+# the moe ops (gate / dispatch / gather / combine / silu_quant / bias_update on the DeepSeek-V3 and
+# V2-Lite routers, T in {1, 7, 128, 1000}, poisoned outputs, vs the cpu backend; moe.forward checked
+# and timed on the V3 layer for T in {1, 128, 4096}; `--only-moe` runs just those, `--no-moe` skips them).
 # --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.
