@@ -198,7 +198,7 @@ dsk4j_moe_route(int* indices, float* weights, const float* logits, const float* 
             }
             __syncthreads();
         }
-        const double sum = sm_sum;
+        const double sum = score_func != DSK4J_MOE_SIGMOID ? sm_sum : 0.0;
         for (long long e = threadIdx.x; e < E; e += blockDim.x) {
             const float s = score_func == DSK4J_MOE_SIGMOID ? dsk4j_moe_sigmoid(lg[e])
                                                             : __double2float_rn(__ddiv_rn(ex[e], sum));
