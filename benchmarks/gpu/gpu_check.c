@@ -1713,7 +1713,8 @@ static long long mla_table(void) {
  * (contiguous align 1 and 128, masked m_max = T), gather (bf16 x, f32 scales), combine (f32 / bf16,
  * with and without a shared term) and bias_update bit for bit; silu_quant scales within 1e-6
  * relative and codes at most one step apart (expf: see dsk4j.h), no more than 1 in 1000 off;
- * moe.forward within 2e-3 relative Frobenius error of the cpu's (different GEMM summation order),
+ * moe.forward within 1e-2 (fp8 weights: re-quantized activations, a code can move a step) / 2e-3 (bf16)
+ * relative Frobenius error of the cpu's (different GEMM summation order),
  * counts exact, on a V3-router layer with 64 experts (hidden 7168, inter 2048, 1 shared; fp8
  * weights), the V2-Lite layer (hidden 2048, inter 1408, 2 shared, fp8; T up to 1000) and a small
  * bf16-weight layer. Timing (fast context): moe.gate on both routers, and moe.forward on the full
@@ -1891,13 +1892,15 @@ static void moe_random_indices(int32_t* idx, int64_t T, int64_t K, int64_t E) {
 }
 
 /* moe.dispatch (align, m_max as given), then with its cpu result moe.gather (bf16 x [T, H], f32
- * scales [T, H/128]) and moe.combine (e f32|bf16 [rows, H], shared or not, y f32|bf16). */
-static void moe_dispatch_case(const moe_router* r, int64_t T, int32_t align, int64_t m_max) {
-    const int64_t E = r->experts, K = r->top_k, H = r->hidden, P = T * K;
+ * scales [T, H/128]) and moe.combine (e f32|bf16 [rows, H], shared or not, y f32|bf16). H is not
+ * the router's (the data movement does not depend on it): 1024 keeps the host side short, an odd
+ * H takes the kernels' scalar paths. */
+static void moe_dispatch_case(const moe_router* r, int64_t T, int32_t align, int64_t m_max, int64_t H) {
+    const int64_t E = r->experts, K = r->top_k, P = T * K;
     const int64_t rows = m_max > 0 ? E * m_max : P + E * (align - 1);
     char shape[72];
-    snprintf(shape, sizeof shape, "%s T=%lld %s%lld", r->name, (long long)T, m_max > 0 ? "masked m_max=" : "align=",
-             (long long)(m_max > 0 ? m_max : align));
+    snprintf(shape, sizeof shape, "%s T=%lld %s%lld H=%lld", r->name, (long long)T, m_max > 0 ? "masked m_max=" : "align=",
+             (long long)(m_max > 0 ? m_max : align), (long long)H);
     moe_row* rd = moe_new_row("moe.dispatch", shape);
     int32_t* idx = xmalloc((size_t)P * 4);
     moe_random_indices(idx, T, K, E);
@@ -2072,7 +2075,7 @@ static void moe_bias_case(int64_t experts) {
     free(bias); free(counts); free(got); free(want);
 }
 
-/* One layer's weights: fp8 (codes of magnitude <= 1.875, scales ~2^-7..2^-9) or bf16, host or
+/* One layer's weights (sizes in bytes): fp8 (codes of magnitude <= 1.875, scales ~2^-7..2^-9) or bf16, host or
  * device-replicated. */
 typedef struct {
     int64_t E, H, I, Is;
@@ -2090,7 +2093,7 @@ static void moe_fill_weights(void* p, int64_t n, int fp8) {
             memcpy(b + i, &v, (size_t)(n - i < 8 ? n - i : 8));
         }
     } else {
-        mla_fill(p, DSK4J_DTYPE_BF16, n, 0.03f);
+        mla_fill(p, DSK4J_DTYPE_BF16, n / 2, 0.03f); /* n bytes */
     }
 }
 
@@ -2205,7 +2208,9 @@ static void moe_forward_case(const moe_router* r, moe_layer* L, int64_t T, int c
             char what[128];
             snprintf(what, sizeof what, "moe.forward %s %s", c ? "fast" : "ref", shape);
             long long bad = 0;
-            const double err = mla_cmp(what, wy, gy, DSK4J_DTYPE_F32, T * H, 2e-3, &bad);
+            /* fp8: the activations are re-quantized after w13, so a GEMM rounding difference near an
+             * e4m3 rounding boundary moves a code by a whole step (~6%): 1e-2 as for bf16 outputs */
+            const double err = mla_cmp(what, wy, gy, DSK4J_DTYPE_F32, T * H, L->fp8 ? 1e-2 : 2e-3, &bad);
             bad += moe_cmp_bytes(what, wc, gc, cb, 4);
             if (c == 0) row->ref_bad += bad, row->ref_err = err;
             else row->fast_bad += bad, row->fast_err = err;
@@ -2250,9 +2255,10 @@ static void check_moe(void) {
                 moe_gate_case(r, T, DSK4J_DTYPE_BF16, DSK4J_DTYPE_F32, 0, 0);
                 moe_gate_case(r, T, DSK4J_DTYPE_F32, DSK4J_DTYPE_F32, 1, 0);
             }
-            moe_dispatch_case(r, T, 1, 0);
-            moe_dispatch_case(r, T, 128, 0);
-            moe_dispatch_case(r, T, 1, T);
+            moe_dispatch_case(r, T, 1, 0, 1024);
+            moe_dispatch_case(r, T, 128, 0, 1024);
+            moe_dispatch_case(r, T, 1, T, 1024);
+            if (T == 7) moe_dispatch_case(r, T, 3, 0, 333);
         }
     }
     moe_silu_case(7, 2048, 1.0f);
