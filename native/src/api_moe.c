@@ -162,6 +162,8 @@ DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t
                               "%s: argument 'src_of' is too small: %lld rows given; on cuda %lld are needed (%s)", fn,
                               (long long)rows_cap, (long long)bound,
                               m_max > 0 ? "experts * m_max" : "tokens * top_k + experts * (align - 1)");
+        /* every one of the rows_cap rows is written (-1 or a pair): all of them must be device memory */
+        TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, rows_cap * 4, 4));
         return finish(cuda_moe_dispatch(ctx, counts, offsets, row_of, src_of, rows_cap, indices, pairs, experts, align,
                                         m_max));
     }
