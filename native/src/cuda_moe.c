@@ -265,6 +265,14 @@ static int routed_gemm(dsk4j_context* ctx, int fp8, float* d, const void* a, con
 
 #define WS_PARTS 18
 
+/* a * b * c for non-negative operands, saturated at INT64_MAX (a workspace that large fails to allocate). */
+static int64_t smul(int64_t a, int64_t b, int64_t c) {
+    if (a == 0 || b == 0 || c == 0) return 0;
+    if (a > INT64_MAX / b) return INT64_MAX;
+    a *= b;
+    return a > INT64_MAX / c ? INT64_MAX : a * c;
+}
+
 int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     int reference, sm;
     int rc = info(ctx, &reference, &sm);
@@ -277,29 +285,29 @@ int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     const int64_t Hs = fp8 ? H / 128 : 0, Ismax = I > Is ? I : Is;
     const int64_t Tm = T > M ? T : M;
     /* idx, wts, offs, row_of, src_of, counts, work, logits, xq, xs, aq, as, h13, act, acts, eo, sh */
-    const int64_t sz[WS_PARTS] = {M * 4,
-                                  M * 4,
-                                  (E + 1) * 4,
-                                  M * 4,
-                                  M * 4,
-                                  a->counts ? 0 : E * 4,
-                                  dispatch_work(reference, E) * 4,
-                                  T * E * 4,
-                                  T * H * aes,
-                                  T * Hs * 4,
-                                  M * H * aes,
-                                  M * Hs * 4,
-                                  Tm * 2 * Ismax * 4,
-                                  Tm * Ismax * aes,
-                                  fp8 ? Tm * (Ismax / 128) * 4 : 0,
-                                  M * H * 4,
-                                  Is > 0 ? T * H * 4 : 0,
+    const int64_t sz[WS_PARTS] = {smul(M, 4, 1),
+                                  smul(M, 4, 1),
+                                  smul(E + 1, 4, 1),
+                                  smul(M, 4, 1),
+                                  smul(M, 4, 1),
+                                  a->counts ? 0 : smul(E, 4, 1),
+                                  smul(dispatch_work(reference, E), 4, 1),
+                                  smul(T, E, 4),
+                                  smul(T, H, aes),
+                                  smul(T, Hs, 4),
+                                  smul(M, H, aes),
+                                  smul(M, Hs, 4),
+                                  smul(Tm, 2 * Ismax, 4),
+                                  smul(Tm, Ismax, aes),
+                                  fp8 ? smul(Tm, Ismax / 128, 4) : 0,
+                                  smul(M, H, 4),
+                                  Is > 0 ? smul(T, H, 4) : 0,
                                   0};
     int64_t off[WS_PARTS], total = 0;
     for (int i = 0; i < WS_PARTS; i++) {
         off[i] = total;
-        if (sz[i] < 0 || sz[i] > INT64_MAX / 2 - total - 256)
-            return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "dsk4j_moe_forward: the workspace size overflows");
+        if (sz[i] > INT64_MAX / 2 - total - 256)
+            return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_moe_forward: the device workspace would exceed 2^62 bytes");
         total += (sz[i] + 255) / 256 * 256;
     }
     int32_t* host_offs = NULL;
