@@ -12,7 +12,7 @@ import java.util.Objects;
  * aux-loss-free bias update ({@code moe.bias_update}). dsk4j.h states the exact arithmetic.
  *
  * <p>The router computes {@code logits = x·Wgᵀ} in f32 in a fixed 16-lane order (the same bits on
- * every CPU path), scores {@code s} by sigmoid or softmax, chooses with {@code b = s + bias}
+ * every CPU path and on CUDA), scores {@code s} by sigmoid or softmax, chooses with {@code b = s + bias}
  * (group-limited when {@code nGroup > 1}: group score = sum of the top-2 {@code b} with a bias, the
  * max without), outputs the top-k by descending {@code b} with ties to the lower expert id, and
  * weights from the unbiased {@code s} (renormalized when {@code normTopkProb}) times
