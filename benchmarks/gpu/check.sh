@@ -9,7 +9,10 @@
 # append byte for byte, decode / prefill / absorb vs the cpu backend, decode timed on FlashMLA's
 # shapes with the H200 targets beside, the opt-in sm_90a decode kernels (DSK4J_CUDA_MLA_KERNEL=wgmma,
 # =flash) on every decode case, flash also against the reference kernel over whole batches;
-# `--only-mla` runs just those, `--no-mla` skips them).
+# `--only-mla` runs just those, `--no-mla` skips them), then
+# the moe ops (gate / dispatch / gather / combine / silu_quant / bias_update on the DeepSeek-V3 and
+# V2-Lite routers, T in {1, 7, 128, 1000}, poisoned outputs, vs the cpu backend; moe.forward checked
+# and timed on the V3 layer for T in {1, 128, 4096}; `--only-moe` runs just those, `--no-moe` skips them).
 # --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.

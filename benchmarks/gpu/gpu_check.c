@@ -27,8 +27,11 @@
  * Then the mla ops (see the mla section: cache append byte for byte, decode / prefill / absorb
  * within tolerance of the cpu backend, decode timed on FlashMLA's shapes).
  *
+ * Then the moe ops (see the moe section: every op on cuda ref / fast vs the cpu backend on the
+ * DeepSeek-V3 and V2-Lite routers, T in {1, 7, 128, 1000}; moe.forward checked and timed).
+ *
  * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm]
- *                  [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla]
+ *                  [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--no-moe] [--only-moe]
  *                  [--seed N] [--device cuda:N]
  * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
 #define _POSIX_C_SOURCE 200809L
@@ -1800,11 +1803,626 @@ static long long mla_table(void) {
 }
 /* ==== end of mla ==== */
 
+/* ==== moe (moe.gate, dispatch, gather, combine, silu_quant, bias_update, forward) ====
+ * Every moe op on cuda (reference and fast contexts) against the cpu backend, outputs poisoned
+ * (0xAB) before each run: moe.gate on the DeepSeek-V3 router (256 experts, hidden 7168, sigmoid +
+ * bias, 8 groups keep 4, top-8) and the V2-Lite router (64 experts, hidden 2048, softmax, top-6),
+ * T in {1, 7, 128, 1000}, f32 and bf16 x / wg, and an all-ties case: indices and logits bit for
+ * bit, weights within 1e-6 relative (the f64 exp may differ by one ulp: see dsk4j.h); dispatch
+ * (contiguous align 1 and 128, masked m_max = T), gather (bf16 x, f32 scales), combine (f32 / bf16,
+ * with and without a shared term) and bias_update bit for bit; silu_quant scales within 1e-6
+ * relative and codes at most one step apart (expf: see dsk4j.h), no more than 1 in 1000 off;
+ * moe.forward within 1e-2 (fp8 weights: re-quantized activations, a code can move a step) / 2e-3 (bf16)
+ * relative Frobenius error of the cpu's (different GEMM summation order),
+ * counts exact, on a V3-router layer with 64 experts (hidden 7168, inter 2048, 1 shared; fp8
+ * weights), the V2-Lite layer (hidden 2048, inter 1408, 2 shared, fp8; T up to 1000) and a small
+ * bf16-weight layer. Timing (fast context): moe.gate on both routers, and moe.forward on the full
+ * V3 layer (256 experts, fp8 weights replicated from a 64 MiB random block on the device) for
+ * T in {1, 128, 4096}: ms, weight GB/s over the experts the tokens touched (decode) and TFLOPS.
+ * Options: --no-moe, --only-moe. */
+typedef struct {
+    char op[32];
+    char shape[72];
+    long long ref_bad, fast_bad;
+    double ref_err, fast_err; /* relative error (forward); < 0: not measured */
+    double ms, gbps, tflops;  /* fast context, timed cases */
+    char note[64];
+} moe_row;
+static moe_row g_erows[160];
+static int g_nerows;
+
+static moe_row* moe_new_row(const char* op, const char* shape) {
+    if (g_nerows >= (int)(sizeof g_erows / sizeof g_erows[0])) {
+        fprintf(stderr, "gpu_check: too many moe cases\n");
+        exit(2);
+    }
+    moe_row* r = &g_erows[g_nerows++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->op, sizeof r->op, "%s", op);
+    snprintf(r->shape, sizeof r->shape, "%s", shape);
+    r->ref_err = r->fast_err = -1;
+    return r;
+}
+
+typedef struct {
+    const char* name;
+    int64_t experts, hidden, top_k, n_group, topk_group;
+    int32_t score_func;
+    int norm;
+    float scale;
+    int bias;
+} moe_router;
+static const moe_router MOE_V3 = {"v3", 256, 7168, 8, 8, 4, DSK4J_MOE_SIGMOID, 1, 2.5f, 1};
+static const moe_router MOE_V2L = {"v2-lite", 64, 2048, 6, 1, 1, DSK4J_MOE_SOFTMAX, 0, 1.0f, 0};
+
+static void* moe_poisoned(dsk4j_context* g, int64_t bytes) {
+    void* d = NULL;
+    CK(dsk4j_mem_alloc(&d, g, bytes > 0 ? bytes : 16));
+    if (bytes > 0) CK(dsk4j_memset(g, d, bytes, 0xAB, bytes));
+    return d;
+}
+
+static void moe_download(dsk4j_context* g, void* h, const void* d, int64_t bytes) {
+    if (bytes > 0) CK(dsk4j_memcpy(g, h, bytes, d, bytes, bytes, DSK4J_COPY_DEVICE_TO_HOST));
+}
+
+/* Elements of n bytes that differ (first few printed). */
+static long long moe_cmp_bytes(const char* what, const void* want, const void* got, int64_t n, int64_t elem) {
+    long long bad = 0;
+    for (int64_t i = 0; i < n / elem; i++)
+        if (memcmp((const char*)want + i * elem, (const char*)got + i * elem, (size_t)elem) != 0) {
+            if (bad < 3) {
+                uint32_t w = 0, g = 0;
+                memcpy(&w, (const char*)want + i * elem, (size_t)(elem < 4 ? elem : 4));
+                memcpy(&g, (const char*)got + i * elem, (size_t)(elem < 4 ? elem : 4));
+                printf("  MISMATCH %s [%lld]: cpu 0x%x, cuda 0x%x\n", what, (long long)i, w, g);
+            }
+            bad++;
+        }
+    return bad;
+}
+
+static long long moe_cmp_rel(const char* what, const float* want, const float* got, int64_t n, double tol) {
+    long long bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double w = want[i], g = got[i];
+        if (!(fabs(g - w) <= tol * fabs(w) + 1e-30)) {
+            if (bad < 3) printf("  MISMATCH %s [%lld]: cpu %.9g, cuda %.9g\n", what, (long long)i, w, g);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static double moe_time_end(double t0, int iters) { return (now_s() - t0) / iters; }
+
+/* moe.gate: x [T, H], wg [E, H] (dtypes xdt / wdt), bias (router's); ties: every gate row equal and
+ * the bias zero, so that every choice is a tie (lower ids must win). */
+static void moe_gate_case(const moe_router* r, int64_t T, int32_t xdt, int32_t wdt, int ties, int timed) {
+    const int64_t E = r->experts, H = r->hidden, K = r->top_k;
+    char shape[72];
+    snprintf(shape, sizeof shape, "%s T=%lld x=%s wg=%s%s", r->name, (long long)T, dname(xdt), dname(wdt),
+             ties ? " ties" : "");
+    moe_row* row = moe_new_row("moe.gate", shape);
+    const int64_t xb = T * H * (int64_t)dsize(xdt), wb = E * H * (int64_t)dsize(wdt), bb = r->bias ? E * 4 : 0;
+    void* x = xmalloc((size_t)xb);
+    void* wg = xmalloc((size_t)wb);
+    float* bias = r->bias ? xmalloc((size_t)bb) : NULL;
+    mla_fill(x, xdt, T * H, 1.0f);
+    mla_fill(wg, wdt, E * H, (float)(2.0 / sqrt((double)H)));
+    if (ties) {
+        for (int64_t e = 1; e < E; e++) memcpy((char*)wg + e * (wb / E), wg, (size_t)(wb / E));
+        if (bias) memset(bias, 0, (size_t)bb);
+    } else if (bias) {
+        mla_fill(bias, DSK4J_DTYPE_F32, E, 0.02f);
+    }
+    const int64_t ib = T * K * 4, lb = T * E * 4;
+    int32_t* widx = xmalloc((size_t)ib);
+    float* ww = xmalloc((size_t)ib);
+    float* wl = xmalloc((size_t)lb);
+    int32_t* gidx = xmalloc((size_t)ib);
+    float* gw = xmalloc((size_t)ib);
+    float* gl = xmalloc((size_t)lb);
+    CK(dsk4j_moe_gate(g_cpu, widx, ib, ww, ib, wl, lb, x, xb, xdt, wg, wb, wdt, bias, bb, T, H, E, K, r->n_group,
+                      r->topk_group, r->score_func, r->norm, r->scale));
+    if (ties)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t k = 0; k < K; k++)
+                if (widx[t * K + k] != (int32_t)k) {
+                    printf("  MISMATCH moe.gate ties: cpu chose %d at slot %lld\n", widx[t * K + k], (long long)k);
+                    row->ref_bad++;
+                    break;
+                }
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int c = 0; c < 2; c++) {
+        dsk4j_context* g = ctxs[c];
+        void* dx = mla_upload(g, x, xb);
+        void* dw = mla_upload(g, wg, wb);
+        void* db = bias ? mla_upload(g, bias, bb) : NULL;
+        void* di = moe_poisoned(g, ib);
+        void* dwt = moe_poisoned(g, ib);
+        void* dl = moe_poisoned(g, lb);
+        CK(dsk4j_moe_gate(g, di, ib, dwt, ib, dl, lb, dx, xb, xdt, dw, wb, wdt, db, bb, T, H, E, K, r->n_group,
+                          r->topk_group, r->score_func, r->norm, r->scale));
+        moe_download(g, gidx, di, ib);
+        moe_download(g, gw, dwt, ib);
+        moe_download(g, gl, dl, lb);
+        char what[128];
+        snprintf(what, sizeof what, "moe.gate %s %s", c ? "fast" : "ref", shape);
+        long long bad = moe_cmp_bytes(what, widx, gidx, ib, 4) + moe_cmp_bytes(what, wl, gl, lb, 4) +
+                        moe_cmp_rel(what, ww, gw, T * K, 1e-6);
+        if (c == 0) row->ref_bad += bad;
+        else row->fast_bad += bad;
+        if (c == 1 && timed && g_timing) {
+            for (int w = 0; w < 2; w++)
+                CK(dsk4j_moe_gate(g, di, ib, dwt, ib, NULL, 0, dx, xb, xdt, dw, wb, wdt, db, bb, T, H, E, K, r->n_group,
+                                  r->topk_group, r->score_func, r->norm, r->scale));
+            CK(dsk4j_synchronize(g));
+            const int iters = 20;
+            const double t0 = now_s();
+            for (int it = 0; it < iters; it++)
+                CK(dsk4j_moe_gate(g, di, ib, dwt, ib, NULL, 0, dx, xb, xdt, dw, wb, wdt, db, bb, T, H, E, K, r->n_group,
+                                  r->topk_group, r->score_func, r->norm, r->scale));
+            CK(dsk4j_synchronize(g));
+            const double per = moe_time_end(t0, iters);
+            row->ms = per * 1e3;
+            row->gbps = (double)(xb + wb) / per / 1e9;
+            row->tflops = 2.0 * (double)T * (double)E * (double)H / per / 1e12;
+        }
+        void* frees[6] = {dx, dw, db, di, dwt, dl};
+        for (int i = 0; i < 6; i++)
+            if (frees[i]) CK(dsk4j_mem_free(g, frees[i]));
+    }
+    free(x); free(wg); free(bias); free(widx); free(ww); free(wl); free(gidx); free(gw); free(gl);
+}
+
+/* K distinct random experts per token. */
+static void moe_random_indices(int32_t* idx, int64_t T, int64_t K, int64_t E) {
+    int32_t* p = xmalloc((size_t)E * 4);
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t e = 0; e < E; e++) p[e] = (int32_t)e;
+        for (int64_t k = 0; k < K; k++) {
+            int64_t j = k + (int64_t)(rnd() % (uint64_t)(E - k));
+            int32_t tmp = p[k]; p[k] = p[j]; p[j] = tmp;
+            idx[t * K + k] = p[k];
+        }
+    }
+    free(p);
+}
+
+/* moe.dispatch (align, m_max as given), then with its cpu result moe.gather (bf16 x [T, H], f32
+ * scales [T, H/128]) and moe.combine (e f32|bf16 [rows, H], shared or not, y f32|bf16). H is not
+ * the router's (the data movement does not depend on it): 1024 keeps the host side short, an odd
+ * H takes the kernels' scalar paths. */
+static void moe_dispatch_case(const moe_router* r, int64_t T, int32_t align, int64_t m_max, int64_t H) {
+    const int64_t E = r->experts, K = r->top_k, P = T * K;
+    const int64_t rows = m_max > 0 ? E * m_max : P + E * (align - 1);
+    char shape[72];
+    snprintf(shape, sizeof shape, "%s T=%lld %s%lld H=%lld", r->name, (long long)T, m_max > 0 ? "masked m_max=" : "align=",
+             (long long)(m_max > 0 ? m_max : align), (long long)H);
+    moe_row* rd = moe_new_row("moe.dispatch", shape);
+    int32_t* idx = xmalloc((size_t)P * 4);
+    moe_random_indices(idx, T, K, E);
+    const int64_t cb = E * 4, ob = (E + 1) * 4, pb = P * 4, sb = rows * 4;
+    int32_t *wc = xmalloc((size_t)cb), *wo = xmalloc((size_t)ob), *wr = xmalloc((size_t)pb), *ws = xmalloc((size_t)sb);
+    int32_t *gc = xmalloc((size_t)cb), *go = xmalloc((size_t)ob), *gr = xmalloc((size_t)pb), *gs = xmalloc((size_t)sb);
+    CK(dsk4j_moe_dispatch(g_cpu, wc, cb, wo, ob, wr, pb, ws, sb, idx, pb, T, K, E, align, m_max));
+    /* gather / combine inputs */
+    const int64_t xb = T * H * 2, xsb = T * (H / 128) * 4;
+    uint16_t* x = xmalloc((size_t)xb);
+    float* xs = xmalloc((size_t)xsb);
+    mla_fill(x, DSK4J_DTYPE_BF16, T * H, 3.0f);
+    mla_fill(xs, DSK4J_DTYPE_F32, T * (H / 128), 1.0f);
+    uint16_t* wxp = xmalloc((size_t)(rows * H * 2));
+    float* wxs = xmalloc((size_t)(rows * (H / 128) * 4));
+    void* gbuf = xmalloc((size_t)(rows * H * 4 > T * H * 4 ? rows * H * 4 : T * H * 4));
+    CK(dsk4j_moe_gather(g_cpu, wxp, rows * H * 2, x, xb, DSK4J_DTYPE_BF16, ws, sb, rows, T, K, H));
+    CK(dsk4j_moe_gather(g_cpu, wxs, rows * (H / 128) * 4, xs, xsb, DSK4J_DTYPE_F32, ws, sb, rows, T, K, H / 128));
+    float* e32 = xmalloc((size_t)(rows * H * 4));
+    uint16_t* e16 = xmalloc((size_t)(rows * H * 2));
+    float* wts = xmalloc((size_t)pb);
+    float* sh = xmalloc((size_t)(T * H * 4));
+    mla_fill(e32, DSK4J_DTYPE_F32, rows * H, 2.0f);
+    mla_fill(e16, DSK4J_DTYPE_BF16, rows * H, 2.0f);
+    mla_fill(wts, DSK4J_DTYPE_F32, P, 1.0f);
+    mla_fill(sh, DSK4J_DTYPE_F32, T * H, 1.0f);
+    /* combine variants: (e dtype, y dtype, shared) */
+    const int32_t cv[3][3] = {{DSK4J_DTYPE_F32, DSK4J_DTYPE_F32, 1}, {DSK4J_DTYPE_BF16, DSK4J_DTYPE_BF16, 0},
+                              {DSK4J_DTYPE_F32, DSK4J_DTYPE_BF16, 1}};
+    void* wy[3];
+    for (int v = 0; v < 3; v++) {
+        const int64_t yb = T * H * (int64_t)dsize(cv[v][1]);
+        wy[v] = xmalloc((size_t)yb);
+        CK(dsk4j_moe_combine(g_cpu, wy[v], yb, cv[v][1], cv[v][0] == DSK4J_DTYPE_F32 ? (void*)e32 : (void*)e16,
+                             rows * H * (int64_t)dsize(cv[v][0]), cv[v][0], wts, pb, wr, pb, cv[v][2] ? sh : NULL,
+                             cv[v][2] ? T * H * 4 : 0, DSK4J_DTYPE_F32, T, K, rows, H));
+    }
+    moe_row* rg = moe_new_row("moe.gather", shape);
+    moe_row* rc = moe_new_row("moe.combine", shape);
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int c = 0; c < 2; c++) {
+        dsk4j_context* g = ctxs[c];
+        char what[128];
+        snprintf(what, sizeof what, "moe.dispatch %s %s", c ? "fast" : "ref", shape);
+        void* di = mla_upload(g, idx, pb);
+        void *dc = moe_poisoned(g, cb), *dof = moe_poisoned(g, ob), *dr = moe_poisoned(g, pb), *ds = moe_poisoned(g, sb);
+        CK(dsk4j_moe_dispatch(g, dc, cb, dof, ob, dr, pb, ds, sb, di, pb, T, K, E, align, m_max));
+        moe_download(g, gc, dc, cb);
+        moe_download(g, go, dof, ob);
+        moe_download(g, gr, dr, pb);
+        moe_download(g, gs, ds, sb);
+        long long bad = moe_cmp_bytes(what, wc, gc, cb, 4) + moe_cmp_bytes(what, wo, go, ob, 4) +
+                        moe_cmp_bytes(what, wr, gr, pb, 4) + moe_cmp_bytes(what, ws, gs, sb, 4);
+        if (c == 0) rd->ref_bad += bad;
+        else rd->fast_bad += bad;
+        /* gather and combine from the cpu's layout (uploaded), so that they are checked on their own */
+        void* dso = mla_upload(g, ws, sb);
+        void* dro = mla_upload(g, wr, pb);
+        void* dx = mla_upload(g, x, xb);
+        void* dxs = mla_upload(g, xs, xsb);
+        void* dxp = moe_poisoned(g, rows * H * 2);
+        void* dxsp = moe_poisoned(g, rows * (H / 128) * 4);
+        snprintf(what, sizeof what, "moe.gather %s %s", c ? "fast" : "ref", shape);
+        CK(dsk4j_moe_gather(g, dxp, rows * H * 2, dx, xb, DSK4J_DTYPE_BF16, dso, sb, rows, T, K, H));
+        CK(dsk4j_moe_gather(g, dxsp, rows * (H / 128) * 4, dxs, xsb, DSK4J_DTYPE_F32, dso, sb, rows, T, K, H / 128));
+        moe_download(g, gbuf, dxp, rows * H * 2);
+        bad = moe_cmp_bytes(what, wxp, gbuf, rows * H * 2, 2);
+        moe_download(g, gbuf, dxsp, rows * (H / 128) * 4);
+        bad += moe_cmp_bytes(what, wxs, gbuf, rows * (H / 128) * 4, 4);
+        if (c == 0) rg->ref_bad += bad;
+        else rg->fast_bad += bad;
+        void* de32 = mla_upload(g, e32, rows * H * 4);
+        void* de16 = mla_upload(g, e16, rows * H * 2);
+        void* dw = mla_upload(g, wts, pb);
+        void* dsh = mla_upload(g, sh, T * H * 4);
+        bad = 0;
+        for (int v = 0; v < 3; v++) {
+            const int64_t yb = T * H * (int64_t)dsize(cv[v][1]);
+            void* dy = moe_poisoned(g, yb);
+            snprintf(what, sizeof what, "moe.combine %s e=%s y=%s%s %s", c ? "fast" : "ref", dname(cv[v][0]),
+                     dname(cv[v][1]), cv[v][2] ? " +shared" : "", shape);
+            CK(dsk4j_moe_combine(g, dy, yb, cv[v][1], cv[v][0] == DSK4J_DTYPE_F32 ? de32 : de16,
+                                 rows * H * (int64_t)dsize(cv[v][0]), cv[v][0], dw, pb, dro, pb, cv[v][2] ? dsh : NULL,
+                                 cv[v][2] ? T * H * 4 : 0, DSK4J_DTYPE_F32, T, K, rows, H));
+            moe_download(g, gbuf, dy, yb);
+            bad += moe_cmp_bytes(what, wy[v], gbuf, yb, (int64_t)dsize(cv[v][1]));
+            CK(dsk4j_mem_free(g, dy));
+        }
+        if (c == 0) rc->ref_bad += bad;
+        else rc->fast_bad += bad;
+        void* frees[15] = {di, dc, dof, dr, ds, dso, dro, dx, dxs, dxp, dxsp, de32, de16, dw, dsh};
+        for (int i = 0; i < 15; i++) CK(dsk4j_mem_free(g, frees[i]));
+    }
+    for (int v = 0; v < 3; v++) free(wy[v]);
+    free(idx); free(wc); free(wo); free(wr); free(ws); free(gc); free(go); free(gr); free(gs);
+    free(x); free(xs); free(wxp); free(wxs); free(gbuf); free(e32); free(e16); free(wts); free(sh);
+}
+
+/* moe.silu_quant on h [rows, 2*inter] (amplitude amp). */
+static void moe_silu_case(int64_t rows, int64_t inter, float amp) {
+    char shape[72];
+    snprintf(shape, sizeof shape, "rows=%lld inter=%lld amp=%g", (long long)rows, (long long)inter, (double)amp);
+    moe_row* row = moe_new_row("moe.silu_quant", shape);
+    const int64_t hb = rows * 2 * inter * 4, yb = rows * inter, sb = rows * (inter / 128) * 4;
+    float* h = xmalloc((size_t)hb);
+    mla_fill(h, DSK4J_DTYPE_F32, rows * 2 * inter, amp);
+    uint8_t *wy = xmalloc((size_t)yb), *gy = xmalloc((size_t)yb);
+    float *wsc = xmalloc((size_t)sb), *gsc = xmalloc((size_t)sb);
+    CK(dsk4j_moe_silu_quant(g_cpu, wy, yb, wsc, sb, h, hb, rows, inter));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    long long off_total = 0;
+    for (int c = 0; c < 2; c++) {
+        dsk4j_context* g = ctxs[c];
+        void* dh = mla_upload(g, h, hb);
+        void* dy = moe_poisoned(g, yb);
+        void* ds = moe_poisoned(g, sb);
+        CK(dsk4j_moe_silu_quant(g, dy, yb, ds, sb, dh, hb, rows, inter));
+        moe_download(g, gy, dy, yb);
+        moe_download(g, gsc, ds, sb);
+        char what[128];
+        snprintf(what, sizeof what, "moe.silu_quant %s %s", c ? "fast" : "ref", shape);
+        long long bad = moe_cmp_rel(what, wsc, gsc, rows * (inter / 128), 1e-6), off = 0;
+        for (int64_t i = 0; i < yb; i++) {
+            const int d = abs((int)(wy[i] & 0x7f) - (int)(gy[i] & 0x7f));
+            const int same_sign = (wy[i] & 0x80) == (gy[i] & 0x80) || (wy[i] & 0x7f) == 0 || (gy[i] & 0x7f) == 0;
+            if (d > 1 || !same_sign) {
+                if (bad < 3) printf("  MISMATCH %s code [%lld]: cpu 0x%02x, cuda 0x%02x\n", what, (long long)i, wy[i], gy[i]);
+                bad++;
+            } else if (d) {
+                off++;
+            }
+        }
+        if (off > (yb / 1000 > 1 ? yb / 1000 : 1)) {
+            printf("  MISMATCH %s: %lld codes one step off\n", what, off);
+            bad++;
+        }
+        off_total += off;
+        if (c == 0) row->ref_bad += bad;
+        else row->fast_bad += bad;
+        CK(dsk4j_mem_free(g, dh));
+        CK(dsk4j_mem_free(g, dy));
+        CK(dsk4j_mem_free(g, ds));
+    }
+    snprintf(row->note, sizeof row->note, "%lld codes one step off (expf)", off_total);
+    free(h); free(wy); free(gy); free(wsc); free(gsc);
+}
+
+static void moe_bias_case(int64_t experts) {
+    char shape[72];
+    snprintf(shape, sizeof shape, "experts=%lld", (long long)experts);
+    moe_row* row = moe_new_row("moe.bias_update", shape);
+    float* bias = xmalloc((size_t)experts * 4);
+    int32_t* counts = xmalloc((size_t)experts * 4);
+    float* got = xmalloc((size_t)experts * 4);
+    mla_fill(bias, DSK4J_DTYPE_F32, experts, 0.01f);
+    for (int64_t e = 0; e < experts; e++) counts[e] = (int32_t)(rnd() % 64);
+    float* want = xmalloc((size_t)experts * 4);
+    memcpy(want, bias, (size_t)experts * 4);
+    CK(dsk4j_moe_bias_update(g_cpu, want, experts * 4, counts, experts * 4, experts, 0.001f));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int c = 0; c < 2; c++) {
+        void* db = mla_upload(ctxs[c], bias, experts * 4);
+        void* dc = mla_upload(ctxs[c], counts, experts * 4);
+        CK(dsk4j_moe_bias_update(ctxs[c], db, experts * 4, dc, experts * 4, experts, 0.001f));
+        moe_download(ctxs[c], got, db, experts * 4);
+        long long bad = moe_cmp_bytes(c ? "moe.bias_update fast" : "moe.bias_update ref", want, got, experts * 4, 4);
+        if (c == 0) row->ref_bad += bad;
+        else row->fast_bad += bad;
+        CK(dsk4j_mem_free(ctxs[c], db));
+        CK(dsk4j_mem_free(ctxs[c], dc));
+    }
+    free(bias); free(counts); free(got); free(want);
+}
+
+/* One layer's weights (sizes in bytes): fp8 (codes of magnitude <= 1.875, scales ~2^-7..2^-9) or bf16, host or
+ * device-replicated. */
+typedef struct {
+    int64_t E, H, I, Is;
+    int fp8;
+    int64_t n13, n2, ns13, ns2, s13b, s2b, ss13b, ss2b; /* bytes */
+    void *w13, *w2, *s13, *s2;                            /* host (NULL when device-only) */
+    float *w13s, *w2s, *s13s, *s2s;
+} moe_layer;
+
+static void moe_fill_weights(void* p, int64_t n, int fp8) {
+    if (fp8) {
+        uint8_t* b = p;
+        for (int64_t i = 0; i < n; i += 8) {
+            uint64_t v = rnd() & 0xBFBFBFBFBFBFBFBFull; /* exponent <= 7: |w| <= 1.875, never NaN */
+            memcpy(b + i, &v, (size_t)(n - i < 8 ? n - i : 8));
+        }
+    } else {
+        mla_fill(p, DSK4J_DTYPE_BF16, n / 2, 0.03f); /* n bytes */
+    }
+}
+
+static void moe_fill_scales(float* s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) s[i] = ldexpf(1.0f + (float)(rnd() % 256) / 256.0f, -7 - (int)(rnd() % 3));
+}
+
+static void moe_layer_init(moe_layer* L, int64_t E, int64_t H, int64_t I, int64_t Is, int fp8, int host) {
+    memset(L, 0, sizeof *L);
+    L->E = E, L->H = H, L->I = I, L->Is = Is, L->fp8 = fp8;
+    const int64_t es = fp8 ? 1 : 2;
+    L->n13 = E * 2 * I * H * es;
+    L->n2 = E * H * I * es;
+    L->ns13 = 2 * Is * H * es;
+    L->ns2 = H * Is * es;
+    if (fp8) {
+        L->s13b = E * ((2 * I + 127) / 128) * (H / 128) * 4;
+        L->s2b = E * ((H + 127) / 128) * (I / 128) * 4;
+        L->ss13b = ((2 * Is + 127) / 128) * (H / 128) * 4;
+        L->ss2b = ((H + 127) / 128) * (Is / 128) * 4;
+        L->w13s = xmalloc((size_t)L->s13b);
+        L->w2s = xmalloc((size_t)L->s2b);
+        L->s13s = xmalloc((size_t)(L->ss13b ? L->ss13b : 4));
+        L->s2s = xmalloc((size_t)(L->ss2b ? L->ss2b : 4));
+        moe_fill_scales(L->w13s, L->s13b / 4);
+        moe_fill_scales(L->w2s, L->s2b / 4);
+        moe_fill_scales(L->s13s, L->ss13b / 4);
+        moe_fill_scales(L->s2s, L->ss2b / 4);
+    }
+    if (!host) return;
+    L->w13 = xmalloc((size_t)L->n13);
+    L->w2 = xmalloc((size_t)L->n2);
+    L->s13 = xmalloc((size_t)(L->ns13 ? L->ns13 : 4));
+    L->s2 = xmalloc((size_t)(L->ns2 ? L->ns2 : 4));
+    moe_fill_weights(L->w13, L->n13, fp8);
+    moe_fill_weights(L->w2, L->n2, fp8);
+    moe_fill_weights(L->s13, L->ns13, fp8);
+    moe_fill_weights(L->s2, L->ns2, fp8);
+}
+
+static void moe_layer_free(moe_layer* L) {
+    free(L->w13); free(L->w2); free(L->s13); free(L->s2); free(L->w13s); free(L->w2s); free(L->s13s); free(L->s2s);
+}
+
+/* A device copy of n bytes: from host h, or (h NULL) n bytes replicated from a 64 MiB random block. */
+static void* moe_device_weights(dsk4j_context* g, const void* h, int64_t n, int fp8) {
+    if (h) return mla_upload(g, h, n);
+    void* d = NULL;
+    CK(dsk4j_mem_alloc(&d, g, n > 0 ? n : 16));
+    const int64_t blk = (int64_t)64 << 20;
+    void* hb = xmalloc((size_t)blk);
+    moe_fill_weights(hb, blk, fp8);
+    const int64_t first = n < blk ? n : blk;
+    if (first > 0) CK(dsk4j_memcpy(g, d, n, hb, blk, first, DSK4J_COPY_HOST_TO_DEVICE));
+    for (int64_t off = first; off < n; off += blk) {
+        const int64_t len = n - off < blk ? n - off : blk;
+        CK(dsk4j_memcpy(g, (char*)d + off, n - off, d, n, len, DSK4J_COPY_DEVICE_TO_DEVICE));
+    }
+    free(hb);
+    return d;
+}
+
+/* moe.forward: cpu vs cuda (ref, fast) when check, and timed on the fast context when timed. */
+static void moe_forward_case(const moe_router* r, moe_layer* L, int64_t T, int check, int timed) {
+    const int64_t E = L->E, H = L->H, K = r->top_k;
+    char shape[72];
+    snprintf(shape, sizeof shape, "%s E=%lld H=%lld I=%lld Is=%lld %s T=%lld", r->name, (long long)E, (long long)H,
+             (long long)L->I, (long long)L->Is, L->fp8 ? "fp8" : "bf16", (long long)T);
+    moe_row* row = moe_new_row("moe.forward", shape);
+    const int32_t wdt = L->fp8 ? DSK4J_DTYPE_E4M3 : DSK4J_DTYPE_BF16;
+    const int64_t xb = T * H * 4, wgb = E * H * 4, bb = r->bias ? E * 4 : 0, yb = T * H * 4, cb = E * 4;
+    float* x = xmalloc((size_t)xb);
+    float* wg = xmalloc((size_t)wgb);
+    float* bias = r->bias ? xmalloc((size_t)bb) : NULL;
+    mla_fill(x, DSK4J_DTYPE_F32, T * H, 1.0f);
+    mla_fill(wg, DSK4J_DTYPE_F32, E * H, (float)(2.0 / sqrt((double)H)));
+    if (bias) mla_fill(bias, DSK4J_DTYPE_F32, E, 0.02f);
+    float *wy = xmalloc((size_t)yb), *gy = xmalloc((size_t)yb);
+    int32_t *wc = xmalloc((size_t)cb), *gc = xmalloc((size_t)cb);
+    const int sh = L->Is > 0;
+    if (check)
+        CK(dsk4j_moe_forward(g_cpu, wy, yb, DSK4J_DTYPE_F32, wc, cb, x, xb, DSK4J_DTYPE_F32, wg, wgb, DSK4J_DTYPE_F32,
+                             bias, bb, wdt, L->w13, L->n13, L->w13s, L->s13b, L->w2, L->n2, L->w2s, L->s2b,
+                             sh ? L->s13 : NULL, sh ? L->ns13 : 0, sh ? L->s13s : NULL, sh ? L->ss13b : 0,
+                             sh ? L->s2 : NULL, sh ? L->ns2 : 0, sh ? L->s2s : NULL, sh ? L->ss2b : 0, T, H, L->I, L->Is,
+                             E, K, r->n_group, r->topk_group, r->score_func, r->norm, r->scale));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int c = check ? 0 : 1; c < 2; c++) {
+        dsk4j_context* g = ctxs[c];
+        void* dx = mla_upload(g, x, xb);
+        void* dwg = mla_upload(g, wg, wgb);
+        void* db = bias ? mla_upload(g, bias, bb) : NULL;
+        void* d13 = moe_device_weights(g, L->w13, L->n13, L->fp8);
+        void* d2 = moe_device_weights(g, L->w2, L->n2, L->fp8);
+        void* ds13 = sh ? moe_device_weights(g, L->s13, L->ns13, L->fp8) : NULL;
+        void* ds2 = sh ? moe_device_weights(g, L->s2, L->ns2, L->fp8) : NULL;
+        void* d13s = L->fp8 ? mla_upload(g, L->w13s, L->s13b) : NULL;
+        void* d2s = L->fp8 ? mla_upload(g, L->w2s, L->s2b) : NULL;
+        void* ds13s = L->fp8 && sh ? mla_upload(g, L->s13s, L->ss13b) : NULL;
+        void* ds2s = L->fp8 && sh ? mla_upload(g, L->s2s, L->ss2b) : NULL;
+        void* dy = moe_poisoned(g, yb);
+        void* dc = moe_poisoned(g, cb);
+#define MOE_FWD(ctx)                                                                                                   \
+    dsk4j_moe_forward(ctx, dy, yb, DSK4J_DTYPE_F32, dc, cb, dx, xb, DSK4J_DTYPE_F32, dwg, wgb, DSK4J_DTYPE_F32, db, bb, \
+                      wdt, d13, L->n13, d13s, L->s13b, d2, L->n2, d2s, L->s2b, ds13, sh ? L->ns13 : 0, ds13s,          \
+                      sh ? L->ss13b : 0, ds2, sh ? L->ns2 : 0, ds2s, sh ? L->ss2b : 0, T, H, L->I, L->Is, E, K,         \
+                      r->n_group, r->topk_group, r->score_func, r->norm, r->scale)
+        CK(MOE_FWD(g));
+        if (check) {
+            moe_download(g, gy, dy, yb);
+            moe_download(g, gc, dc, cb);
+            char what[128];
+            snprintf(what, sizeof what, "moe.forward %s %s", c ? "fast" : "ref", shape);
+            long long bad = 0;
+            /* fp8: the activations are re-quantized after w13, so a GEMM rounding difference near an
+             * e4m3 rounding boundary moves a code by a whole step (~6%): 1e-2 as for bf16 outputs */
+            const double err = mla_cmp(what, wy, gy, DSK4J_DTYPE_F32, T * H, L->fp8 ? 1e-2 : 2e-3, &bad);
+            bad += moe_cmp_bytes(what, wc, gc, cb, 4);
+            if (c == 0) row->ref_bad += bad, row->ref_err = err;
+            else row->fast_bad += bad, row->fast_err = err;
+        }
+        if (c == 1 && timed && g_timing) {
+            CK(MOE_FWD(g));
+            CK(dsk4j_synchronize(g));
+            const int iters = T >= 1024 ? 5 : 20;
+            const double t0 = now_s();
+            for (int it = 0; it < iters; it++) CK(MOE_FWD(g));
+            CK(dsk4j_synchronize(g));
+            const double per = moe_time_end(t0, iters);
+            moe_download(g, gc, dc, cb);
+            int64_t touched = 0;
+            for (int64_t e = 0; e < E; e++) touched += gc[e] > 0;
+            const double per_expert = (double)(L->n13 + L->n2) / (double)E;
+            row->ms = per * 1e3;
+            row->gbps = ((double)touched * per_expert + (double)(L->ns13 + L->ns2)) / per / 1e9;
+            row->tflops = 2.0 * (double)T * (double)H * (double)(K * 3 * L->I + 3 * L->Is) / per / 1e12;
+            snprintf(row->note, sizeof row->note, "%lld of %lld experts touched", (long long)touched, (long long)E);
+        }
+#undef MOE_FWD
+        void* frees[13] = {dx, dwg, db, d13, d2, ds13, ds2, d13s, d2s, ds13s, ds2s, dy, dc};
+        for (int i = 0; i < 13; i++)
+            if (frees[i]) CK(dsk4j_mem_free(g, frees[i]));
+    }
+    free(x); free(wg); free(bias); free(wy); free(gy); free(wc); free(gc);
+}
+
+static void check_moe(void) {
+    const int Q = g_quick;
+    const int64_t ts[4] = {1, 7, 128, 1000};
+    const moe_router* routers[2] = {&MOE_V3, &MOE_V2L};
+    for (int ri = 0; ri < 2; ri++) {
+        const moe_router* r = routers[ri];
+        for (int ti = 0; ti < 4; ti++) {
+            const int64_t T = ts[ti];
+            if (Q && T == 1000) continue;
+            moe_gate_case(r, T, DSK4J_DTYPE_F32, DSK4J_DTYPE_F32, 0, T >= 128);
+            moe_gate_case(r, T, DSK4J_DTYPE_BF16, DSK4J_DTYPE_BF16, 0, 0);
+            if (T == 7) {
+                moe_gate_case(r, T, DSK4J_DTYPE_BF16, DSK4J_DTYPE_F32, 0, 0);
+                moe_gate_case(r, T, DSK4J_DTYPE_F32, DSK4J_DTYPE_F32, 1, 0);
+            }
+            moe_dispatch_case(r, T, 1, 0, 1024);
+            moe_dispatch_case(r, T, 128, 0, 1024);
+            moe_dispatch_case(r, T, 1, T, 1024);
+            if (T == 7) moe_dispatch_case(r, T, 3, 0, 333);
+        }
+    }
+    moe_silu_case(7, 2048, 1.0f);
+    moe_silu_case(Q ? 128 : 8000, 2048, 3.0f);
+    moe_silu_case(300, 1408, 0.01f);
+    moe_bias_case(256);
+    moe_bias_case(64);
+    moe_bias_case(5000);
+    /* forward vs the cpu */
+    moe_router v3e64 = MOE_V3;
+    v3e64.name = "v3-router/64";
+    v3e64.experts = 64;
+    moe_layer L;
+    moe_layer_init(&L, 64, 7168, 2048, 2048, 1, 1);
+    moe_forward_case(&v3e64, &L, 1, 1, 0);
+    moe_forward_case(&v3e64, &L, 7, 1, 0);
+    if (!Q) moe_forward_case(&v3e64, &L, 128, 1, 0);
+    moe_layer_free(&L);
+    moe_layer_init(&L, 64, 2048, 1408, 2816, 1, 1);
+    for (int ti = 0; ti < 4; ti++)
+        if (!(Q && ts[ti] == 1000)) moe_forward_case(&MOE_V2L, &L, ts[ti], 1, 0);
+    moe_layer_free(&L);
+    moe_router small = MOE_V2L;
+    small.name = "v2-lite-router/bf16";
+    small.hidden = 512;
+    moe_layer_init(&L, 64, 512, 256, 512, 0, 1);
+    moe_forward_case(&small, &L, 7, 1, 0);
+    moe_forward_case(&small, &L, 128, 1, 0);
+    moe_layer_free(&L);
+    if (Q || !g_timing) return;
+    /* timing: the full V3 layer, weights replicated on the device */
+    moe_layer_init(&L, 256, 7168, 2048, 2048, 1, 0);
+    const int64_t tt[3] = {1, 128, 4096};
+    for (int i = 0; i < 3; i++) moe_forward_case(&MOE_V3, &L, tt[i], 0, 1);
+    moe_layer_free(&L);
+}
+
+static long long moe_table(void) {
+    long long fails = 0;
+    printf("\n%-16s %-52s %8s %8s %9s %9s %8s %8s %8s  %s\n", "moe op", "shape", "ref_bad", "fast_bad", "ref_err",
+           "fast_err", "ms", "GB/s", "TFLOPS", "note");
+    for (int i = 0; i < g_nerows; i++) {
+        moe_row* r = &g_erows[i];
+        char re[16] = "-", fe[16] = "-", ms[16] = "-", gb[16] = "-", tf[16] = "-";
+        if (r->ref_err >= 0) snprintf(re, sizeof re, "%.2e", r->ref_err);
+        if (r->fast_err >= 0) snprintf(fe, sizeof fe, "%.2e", r->fast_err);
+        if (r->ms > 0) {
+            snprintf(ms, sizeof ms, "%.3f", r->ms);
+            snprintf(gb, sizeof gb, "%.0f", r->gbps);
+            snprintf(tf, sizeof tf, "%.2f", r->tflops);
+        }
+        printf("%-16s %-52s %8lld %8lld %9s %9s %8s %8s %8s  %s\n", r->op, r->shape, r->ref_bad, r->fast_bad, re, fe, ms,
+               gb, tf, r->note);
+        fails += r->ref_bad + r->fast_bad;
+    }
+    return fails;
+}
+/* ==== end of moe ==== */
+
 int main(int argc, char** argv) {
     const char* device = "cuda:0";
     int exhaustive = 1, do_gemm = 1, only_gemm = 0, only_wgmma = 0;
     int do_rope = 1, only_rope = 0; /* rope section */
     int do_mla = 1, only_mla = 0;   /* mla section */
+    int do_moe = 1, only_moe = 0;   /* moe section */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
@@ -1816,10 +2434,12 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--only-rope")) only_rope = 1;
         else if (!strcmp(argv[i], "--no-mla")) do_mla = 0;
         else if (!strcmp(argv[i], "--only-mla")) only_mla = 1;
+        else if (!strcmp(argv[i], "--no-moe")) do_moe = 0;
+        else if (!strcmp(argv[i], "--only-moe")) only_moe = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--seed N] [--device cuda:N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--no-moe] [--only-moe] [--seed N] [--device cuda:N]\n",
                     argv[0]);
             return 2;
         }
@@ -1846,6 +2466,7 @@ int main(int argc, char** argv) {
     else unsetenv("DSK4J_CUDA_GEMM_KERNEL");
     free(saved_env);
     CK(dsk4j_context_open(&g_cpu, "cpu", 0, 0));
+    if (only_moe) do_mla = 0;
     if (do_mla) { /* the opt-in sm_90a mla decode kernel, where the module has it */
         const char* m0 = getenv("DSK4J_CUDA_MLA_KERNEL");
         char* saved_mla = m0 ? strdup(m0) : NULL;
@@ -1892,22 +2513,32 @@ int main(int argc, char** argv) {
     if (g_timing) measure_copy();
 
     const int Q = g_quick;
+    if (only_moe) {
+        exhaustive = 0;
+        do_gemm = 0;
+        do_rope = 0;
+        do_mla = 0;
+        goto gemm_section;
+    }
     if (only_mla) {
         exhaustive = 0;
         do_gemm = 0;
         do_rope = 0;
+        do_moe = 0;
         goto gemm_section;
     }
     if (only_rope) {
         exhaustive = 0;
         do_gemm = 0;
         do_mla = 0;
+        do_moe = 0;
         goto gemm_section;
     }
     if (only_gemm) {
         exhaustive = 0;
         do_rope = 0;
         do_mla = 0;
+        do_moe = 0;
         goto gemm_section;
     }
     /* fp8.cast: every direction; big aligned, odd length, misaligned view. */
@@ -1949,6 +2580,7 @@ gemm_section:
     if (do_gemm) check_wgmma();
     if (do_rope) check_rope();
     if (do_mla) check_mla();
+    if (do_moe) check_moe();
 
     long long total_bad = 0;
     printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
@@ -1973,6 +2605,7 @@ gemm_section:
     total_bad += hopper_without_wgmma;
     if (do_rope) total_bad += rope_table();
     if (do_mla) total_bad += mla_table();
+    if (do_moe) total_bad += moe_table();
     CK(dsk4j_context_close(g_fast));
     CK(dsk4j_context_close(g_mma));
     CK(dsk4j_context_close(g_ref));

@@ -20,6 +20,11 @@
 //                     dsk4j_mla_decode_combine, dsk4j_mla_decode_wgmma_bm64_s3 (S by wgmma; a body
 //                     only in the sm_90a cubin, a trap elsewhere)
 //   mla_prefill.cu:   dsk4j_mla_prefill_mma (qk 192 / v 128, mma.sync bf16, FlashAttention-2 style)
+//   moe_reference.cu: dsk4j_ref_moe_gate, dsk4j_ref_moe_dispatch, dsk4j_ref_moe_gather,
+//                     dsk4j_ref_moe_combine, dsk4j_ref_moe_silu_quant, dsk4j_ref_moe_bias_update
+//   moe.cu:           dsk4j_moe_logits_lanes, dsk4j_moe_logits_tiled, dsk4j_moe_route,
+//                     dsk4j_moe_dispatch, dsk4j_moe_gather, dsk4j_moe_combine, dsk4j_moe_silu_quant,
+//                     dsk4j_moe_bias_update
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"
@@ -32,3 +37,5 @@
 #include "mla_decode.cu"
 #include "mla_decode_sm90.cu"
 #include "mla_prefill.cu"
+#include "moe_reference.cu"
+#include "moe.cu"

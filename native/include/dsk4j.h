@@ -364,7 +364,10 @@ DSK4J_EXPORT int dsk4j_mla_absorb_o(dsk4j_context* ctx, void* o, int64_t o_bytes
  *  logits: NULL, or f32 [tokens, experts] receiving the logits.
  * Requires experts % n_group == 0, 1 <= topk_group <= n_group, 1 <= top_k <= topk_group *
  * experts/n_group, experts/n_group >= 2 when n_group > 1 and bias != NULL, hidden >= 1,
- * routed_scaling_factor finite. NaN logits or bias: the result is unspecified but in range. */
+ * routed_scaling_factor finite. NaN logits or bias: the result is unspecified but in range.
+ * On cuda the same operations in the same order (logits bit for bit); exp is CUDA's f64 exp, within
+ * 1 ulp but not always the same double as glibc's, so a score may in rare cases (a double result next
+ * to an f32 rounding boundary) differ by one f32 ulp from the cpu's. */
 DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t indices_bytes, float* weights,
                                 int64_t weights_bytes, float* logits, int64_t logits_bytes, const void* x,
                                 int64_t x_bytes, int32_t x_dtype, const void* wg, int64_t wg_bytes, int32_t wg_dtype,
@@ -383,14 +386,19 @@ DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t in
  *  src_of i32 [rows]: the pair each row holds, -1 for padding rows; rows >= offsets[experts] only
  *    when the buffer is larger: those are set to -1 too. rows = src_of_bytes / 4 must be >=
  *    offsets[experts] (tokens*top_k + experts*(align-1) always suffices; masked: experts*m_max).
- * On a cuda context every buffer is device memory. */
+ * On a cuda context every buffer is device memory and the same layout is written (the same rows), but
+ * the host cannot read indices: src_of must have that bound's rows (tokens*top_k + experts*(align-1),
+ * or experts*m_max; <= 2^31 - 1), an entry of indices outside [0, experts) is not counted and gets
+ * row_of -1, and in the masked layout the pairs of an expert past m_max get row_of -1 (counts[e] still
+ * counts them) where the cpu backend fails with an error naming the argument. */
 DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t counts_bytes, int32_t* offsets,
                                     int64_t offsets_bytes, int32_t* row_of, int64_t row_of_bytes, int32_t* src_of,
                                     int64_t src_of_bytes, const int32_t* indices, int64_t indices_bytes,
                                     int64_t tokens, int64_t top_k, int64_t experts, int32_t align, int64_t m_max);
 
 /* moe.gather: xp[rows, hidden] = x[src_of[r] / top_k] for src_of[r] >= 0, zero for src_of[r] < 0;
- * x, xp of dtype (f32, bf16 or e4m3: any element size is copied bit for bit). */
+ * x, xp of dtype (f32, bf16 or e4m3: any element size is copied bit for bit). The cpu backend rejects
+ * src_of[r] / top_k >= tokens; on cuda (src_of in device memory) such a row is zero. */
 DSK4J_EXPORT int dsk4j_moe_gather(dsk4j_context* ctx, void* xp, int64_t xp_bytes, const void* x, int64_t x_bytes,
                                   int32_t dtype, const int32_t* src_of, int64_t src_of_bytes, int64_t rows,
                                   int64_t tokens, int64_t top_k, int64_t hidden);
@@ -399,7 +407,8 @@ DSK4J_EXPORT int dsk4j_moe_gather(dsk4j_context* ctx, void* xp, int64_t xp_bytes
  * (acc = fmaf(w, e, acc) from acc = 0, f32), then acc + shared[t] when shared is not NULL, rounded
  * once to y_dtype (f32|bf16). e f32|bf16 [rows, hidden] (e_dtype); shared NULL or f32|bf16
  * [tokens, hidden] (shared_dtype); weights f32 [tokens, top_k]; row_of i32 [tokens, top_k] (as
- * moe.dispatch writes it), entries in [0, rows). */
+ * moe.dispatch writes it), entries in [0, rows) (the cpu backend checks them; on cuda an entry
+ * outside [0, rows) adds nothing). */
 DSK4J_EXPORT int dsk4j_moe_combine(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, const void* e,
                                    int64_t e_bytes, int32_t e_dtype, const float* weights, int64_t weights_bytes,
                                    const int32_t* row_of, int64_t row_of_bytes, const void* shared,
@@ -416,11 +425,14 @@ DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t 
  * 0..inter-1 = g = x.w1, inter..2*inter-1 = u = x.w3, as a fused w13 GEMM writes them) ->
  * a = silu(g) * u in f32 (silu(g) = g / (1 + expf(-g))), quantized per 128 columns of a row as
  * fp8.act_quant does: amax = max(max|a| (NaN ignored), 1e-4), s = amax/448, y = e4m3(a / s).
- * y e4m3 [rows, inter], scale f32 [rows, inter/128] (row-major); inter % 128 == 0. */
+ * y e4m3 [rows, inter], scale f32 [rows, inter/128] (row-major); inter % 128 == 0. On cuda expf is
+ * the f64 exp rounded to f32 (glibc's expf is within 0.502 ulp): a may differ by one ulp from the
+ * cpu's, and then a code by one step at an e4m3 rounding boundary; the quantization itself (true
+ * division, saturating RNE e4m3) is the same. */
 DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_bytes, float* scale, int64_t scale_bytes,
                                       const float* h, int64_t h_bytes, int64_t rows, int64_t inter);
 
-/* moe.forward: one whole MoE layer on the cpu backend, composed in C of the kernels above:
+/* moe.forward: one whole MoE layer, composed in C (cpu_moe.c, cuda_moe.c) of the kernels above:
  *   moe.gate(x, wg, bias) -> moe.dispatch (contiguous, no padding) -> per token activations
  *   (fp8: fp8.act_quant 1x128; bf16: rounded to bf16) gathered into expert order -> grouped GEMM
  *   with w13 -> a = silu(g)*u (f32, silu(g) = g / (1 + expf(-g)); fp8: quantized 1x128 as
@@ -434,7 +446,9 @@ DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_byt
  * w_dtype DSK4J_DTYPE_BF16: the same tensors in bf16, every scale NULL (0 bytes).
  * y f32|bf16 [tokens, hidden]; counts NULL or i32 [experts]: the rows each expert received (the
  * load statistics of moe.bias_update). x, wg, bias and the router parameters as moe.gate.
- * The workspace (about tokens*top_k*(2*inter + 2*hidden) * 4 bytes) is allocated per call. */
+ * The workspace (about tokens*top_k*(2*inter + 2*hidden) * 4 bytes) is allocated per call (cpu) or
+ * is the context's device scratch, kept until the context closes (cuda; bf16 weights: the call waits
+ * for the device once, to read the experts' row ranges). */
 DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, int32_t* counts,
                                    int64_t counts_bytes, const void* x, int64_t x_bytes, int32_t x_dtype,
                                    const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias,

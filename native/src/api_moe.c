@@ -1,7 +1,8 @@
 /* api_moe.c - the moe.* entry points (DESIGN.md 4.5): validate every argument, then run the
  * backend. moe.dispatch and moe.bias_update are short sequential loops done here on the host for
- * the cpu backend. The CUDA backend has no moe kernels yet: every moe.* call on a cuda context is
- * validated and then answered DSK4J_ERR_UNSUPPORTED. */
+ * the cpu backend; on a cuda context every moe op runs as kernels (cuda_moe.c). The contents of
+ * i32 index arrays (indices, src_of, row_of) are checked here on the cpu only: on cuda they are
+ * device memory, and the kernels ignore out-of-range entries (dsk4j.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,6 @@
 static int finish(int rc) {
     if (rc == DSK4J_OK) dsk4j_clear_error();
     return rc;
-}
-
-static int no_cuda(const char* fn) {
-    return dsk4j_fail(DSK4J_ERR_UNSUPPORTED, "%s: not implemented on CUDA yet (the moe ops run on the cpu backend)",
-                      fn);
 }
 
 static int check_float_dtype(const char* fn, const char* arg, int32_t dt) {
@@ -113,10 +109,10 @@ DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t in
         for (int k = i + 1; k < 3; k++) TRY(check_disjoint(fn, onames[i], outs[i], on[i], onames[k], outs[k], on[k]));
         for (int k = 0; k < 3; k++) TRY(check_disjoint(fn, onames[i], outs[i], on[i], inames[k], ins[k], in[k]));
     }
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
     if (tokens == 0) return finish(DSK4J_OK);
     moe_gate_args a = {indices, weights, logits, x, wg, bias, x_dtype, wg_dtype, tokens, hidden, experts, top_k,
                        n_group, topk_group, score_func, norm_topk_prob != 0, routed_scaling_factor};
+    if (ctx->kind == CTX_CUDA) return finish(cuda_moe_gate(ctx, &a));
     cpu_moe_gate(ctx, &a);
     return finish(DSK4J_OK);
 }
@@ -152,7 +148,25 @@ DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t
         for (int k = i + 1; k < 4; k++) TRY(check_disjoint(fn, names[i], outs[i], on[i], names[k], outs[k], on[k]));
         TRY(check_disjoint(fn, names[i], outs[i], on[i], "indices", indices, pneed));
     }
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
+    if (ctx->kind == CTX_CUDA) {
+        /* The device cannot report an overflow or a short src_of: the host checks the layout's bound. */
+        int64_t bound;
+        if (m_max > 0) TRY(check_mul(fn, "experts * m_max", experts, m_max, &bound));
+        else bound = pairs + experts * (int64_t)(align - 1); /* < 2^31 + 2^31 * 2^20: no overflow */
+        if (bound > INT32_MAX)
+            return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
+                              "%s: on cuda the layout's bound (%lld rows: %s) must be <= 2^31 - 1", fn, (long long)bound,
+                              m_max > 0 ? "experts * m_max" : "tokens * top_k + experts * (align - 1)");
+        if (rows_cap < bound)
+            return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
+                              "%s: argument 'src_of' is too small: %lld rows given; on cuda %lld are needed (%s)", fn,
+                              (long long)rows_cap, (long long)bound,
+                              m_max > 0 ? "experts * m_max" : "tokens * top_k + experts * (align - 1)");
+        /* every one of the rows_cap rows is written (-1 or a pair): all of them must be device memory */
+        TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, rows_cap * 4, 4));
+        return finish(cuda_moe_dispatch(ctx, counts, offsets, row_of, src_of, rows_cap, indices, pairs, experts, align,
+                                        m_max));
+    }
     int64_t* cnt = (int64_t*)calloc((size_t)experts + 1, sizeof(int64_t));
     int64_t* cur = (int64_t*)malloc(((size_t)experts + 1) * sizeof(int64_t));
     if (!cnt || !cur) {
@@ -233,7 +247,7 @@ DSK4J_EXPORT int dsk4j_moe_gather(dsk4j_context* ctx, void* xp, int64_t xp_bytes
     TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, sneed, 4));
     TRY(check_disjoint(fn, "xp", xp, pneed, "x", x, xneed));
     TRY(check_disjoint(fn, "xp", xp, pneed, "src_of", src_of, sneed));
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
+    if (ctx->kind == CTX_CUDA) return finish(cuda_moe_gather(ctx, xp, x, (size_t)es, src_of, rows, tokens, top_k, hidden));
     for (int64_t r = 0; r < rows; r++)
         if (src_of[r] >= 0 && (int64_t)src_of[r] / top_k >= tokens)
             return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
@@ -274,7 +288,9 @@ DSK4J_EXPORT int dsk4j_moe_combine(dsk4j_context* ctx, void* y, int64_t y_bytes,
     TRY(check_disjoint(fn, "y", y, yneed, "weights", weights, wneed));
     TRY(check_disjoint(fn, "y", y, yneed, "row_of", row_of, wneed));
     if (shared) TRY(check_disjoint(fn, "y", y, yneed, "shared", shared, sneed));
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
+    if (ctx->kind == CTX_CUDA)
+        return finish(cuda_moe_combine(ctx, y, y_dtype, e, e_dtype, weights, row_of, shared, shared_dtype, tokens, top_k,
+                                       rows, hidden));
     for (int64_t p = 0; p < tokens * top_k; p++)
         if (row_of[p] < 0 || row_of[p] >= rows)
             return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'row_of': entry %lld is %d, outside [0, rows = %lld)",
@@ -296,7 +312,7 @@ DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t 
     TRY(check_buf(fn, ctx, "bias", bias, bias_bytes, need, 4));
     TRY(check_buf(fn, ctx, "counts", counts, counts_bytes, need, 4));
     TRY(check_disjoint(fn, "bias", bias, need, "counts", counts, need));
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
+    if (ctx->kind == CTX_CUDA) return finish(cuda_moe_bias_update(ctx, bias, counts, experts, gamma));
     if (experts == 0) return finish(DSK4J_OK);
     double total = 0;
     for (int64_t e = 0; e < experts; e++) total += counts[e];
@@ -380,8 +396,8 @@ DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes,
         TRY(check_disjoint(fn, "y", y, yneed, inames[k], ins[k], in[k]));
         TRY(check_disjoint(fn, "counts", counts, cneed, inames[k], ins[k], in[k]));
     }
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
     if (tokens == 0) {
+        if (counts && ctx->kind == CTX_CUDA) return finish(cuda_memset(ctx, counts, 0, cneed));
         if (counts) memset(counts, 0, (size_t)cneed);
         return finish(DSK4J_OK);
     }
@@ -389,6 +405,7 @@ DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes,
                            topk_group, score_func, norm_topk_prob != 0, routed_scaling_factor},
                           y, y_dtype, counts, w_dtype, w13, w2, shared_inter > 0 ? s13 : NULL,
                           shared_inter > 0 ? s2 : NULL, w13_scale, w2_scale, s13_scale, s2_scale, inter, shared_inter};
+    if (ctx->kind == CTX_CUDA) return finish(cuda_moe_forward(ctx, &a));
     return finish(cpu_moe_forward(ctx, &a));
 }
 
@@ -411,8 +428,8 @@ DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_byt
     TRY(check_disjoint(fn, "y", y, yneed, "scale", scale, sneed));
     TRY(check_disjoint(fn, "y", y, yneed, "h", h, hneed));
     TRY(check_disjoint(fn, "scale", scale, sneed, "h", h, hneed));
-    if (ctx->kind == CTX_CUDA) return no_cuda(fn);
     if (rows == 0) return finish(DSK4J_OK);
+    if (ctx->kind == CTX_CUDA) return finish(cuda_moe_silu_quant(ctx, h, rows, inter, (uint8_t*)y, scale, NULL));
     cpu_moe_silu_quant(ctx, h, rows, inter, (uint8_t*)y, scale, NULL);
     return finish(DSK4J_OK);
 }

@@ -44,6 +44,7 @@ struct cuda_state {
 
     CUfunction mla_fn[CUDA_MLA_KERNELS]; /* all mla kernels (cuda_mla.c picks) */
     unsigned mla_usable;                 /* bit i: mla_fn[i] got its shared memory (and may run here) */
+    CUfunction moe_fn[CUDA_MOE_KERNELS]; /* all moe kernels (cuda_moe.c picks) */
     unsigned mla_sm90a_mask;             /* bit i: cuda_mla_kernel_sm90a[i] */
     pthread_mutex_t scratch_lock;        /* held from cuda_mla_scratch_acquire to _release */
     int scratch_lock_init;
@@ -377,6 +378,12 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         char what[160];
         snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_rope_kernel_names[i]);
         CHECK(d->cuModuleGetFunction(&st->rope_fn[i], st->module, cuda_rope_kernel_names[i]), what);
+    }
+
+    for (int i = 0; i < CUDA_MOE_KERNELS; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_moe_kernel_names[i]);
+        CHECK(d->cuModuleGetFunction(&st->moe_fn[i], st->module, cuda_moe_kernel_names[i]), what);
     }
 
     /* mla kernels: all must exist; one whose shared memory the device refuses is only unusable. */
@@ -798,4 +805,27 @@ int cuda_mla_scratch_acquire(dsk4j_context* ctx, int64_t bytes, void** out) {
 void cuda_mla_scratch_release(dsk4j_context* ctx) {
     cuda_state* st = state(ctx);
     if (st != NULL) pthread_mutex_unlock(&st->scratch_lock);
+}
+
+
+/* ---- moe launches (cuda_moe.c) ---- */
+
+int cuda_moe_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, unsigned smem, void** params) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    if (kernel < 0 || kernel >= CUDA_MOE_KERNELS)
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda moe: no kernel %d", kernel);
+    if (smem > 48u * 1024u)
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda moe: %u bytes of dynamic shared memory for %s (at most 48 KiB)", smem,
+                          cuda_moe_kernel_names[kernel]);
+    int rc = enter(st);
+    if (rc != DSK4J_OK) return rc;
+    CUresult r = st->d->cuLaunchKernel(st->moe_fn[kernel], grid, 1, 1, block, 1, 1, smem, st->stream, params, NULL);
+    if (r != CUDA_SUCCESS) {
+        char what[200];
+        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u, %u bytes shared)", cuda_moe_kernel_names[kernel],
+                 grid, block, smem);
+        rc = cu_fail(st, r, what);
+    }
+    return leave(st, rc);
 }

@@ -171,4 +171,16 @@ int cuda_mla_launch2(struct dsk4j_context* ctx, int kernel, unsigned grid_x, uns
 int cuda_mla_scratch_acquire(struct dsk4j_context* ctx, int64_t bytes, void** out);
 void cuda_mla_scratch_release(struct dsk4j_context* ctx);
 
+
+/* ---- between cuda_backend.c (module, launches) and cuda_moe.c (moe host code) ---- */
+
+/* The moe kernels, looked up by cuda_open (all of them, whatever the flags); dynamic shared
+ * memory <= 48 KiB, given per launch. */
+#define CUDA_MOE_KERNELS 14
+extern const char* const cuda_moe_kernel_names[CUDA_MOE_KERNELS];
+/* Launches moe kernel `kernel` (grid x 1 x 1, block threads, smem bytes of dynamic shared
+ * memory) on the context's stream; DSK4J_OK or the driver error. */
+int cuda_moe_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, unsigned smem,
+                    void** params);
+
 #endif

@@ -296,4 +296,23 @@ int cuda_mla_decode(dsk4j_context* ctx, const mla_decode_args* a);
 int cuda_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a);
 int cuda_mla_absorb(dsk4j_context* ctx, const mla_absorb_args* a);
 
+/* cuda_moe.c (same arguments as the cpu functions; every pointer a device address inside a live
+ * allocation of ctx, checked). The i32 index arrays are device data the host did not read: the
+ * kernels ignore entries out of range (dsk4j.h moe.* "On cuda"). moe.dispatch: rows_cap (src_of
+ * rows) >= the layout's bound, pairs + experts * (align - 1) (contiguous) or experts * m_max
+ * (masked), <= INT32_MAX (checked by api_moe.c). */
+int cuda_moe_gate(dsk4j_context* ctx, const moe_gate_args* a);
+int cuda_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int32_t* offsets, int32_t* row_of, int32_t* src_of,
+                      int64_t rows_cap, const int32_t* indices, int64_t pairs, int64_t experts, int32_t align,
+                      int64_t m_max);
+int cuda_moe_gather(dsk4j_context* ctx, void* xp, const void* x, size_t elem, const int32_t* src_of, int64_t rows,
+                    int64_t tokens, int64_t top_k, int64_t hidden);
+int cuda_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e, int32_t e_dtype,
+                     const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
+                     int64_t tokens, int64_t top_k, int64_t rows, int64_t hidden);
+int cuda_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
+                        uint16_t* b);
+int cuda_moe_bias_update(dsk4j_context* ctx, float* bias, const int32_t* counts, int64_t experts, float gamma);
+int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
+
 #endif

@@ -12,14 +12,20 @@ import java.util.Objects;
  * aux-loss-free bias update ({@code moe.bias_update}). dsk4j.h states the exact arithmetic.
  *
  * <p>The router computes {@code logits = x·Wgᵀ} in f32 in a fixed 16-lane order (the same bits on
- * every CPU path), scores {@code s} by sigmoid or softmax, chooses with {@code b = s + bias}
+ * every CPU path and on CUDA), scores {@code s} by sigmoid or softmax, chooses with {@code b = s + bias}
  * (group-limited when {@code nGroup > 1}: group score = sum of the top-2 {@code b} with a bias, the
  * max without), outputs the top-k by descending {@code b} with ties to the lower expert id, and
  * weights from the unbiased {@code s} (renormalized when {@code normTopkProb}) times
  * {@code routedScalingFactor}.
  *
- * <p>Backends: the cpu backend runs every op; on CUDA the moe ops are not implemented yet and
- * throw a {@link Dsk4jException} with status {@link Status#UNSUPPORTED}.
+ * <p>Backends: every op runs on the cpu backend and on CUDA (reference and fast kernels, the same
+ * routing bits and layouts as the cpu; moe.forward composed on the device). The CUDA moe kernels are
+ * compiled and reviewed but have not yet run on a GPU (see the README's support table). On CUDA the
+ * index tensors live in device memory, which the library does not read back to check: an expert id
+ * outside {@code [0, E)} is ignored by dispatch (its {@code rowOf} entry is -1), a {@code srcOf} /
+ * {@code rowOf} entry out of range gathers a zero row / adds nothing, and in the masked layout the
+ * pairs an expert receives past {@code mMax} are dropped ({@code rowOf} -1, {@code counts} still
+ * counts them); the cpu backend rejects all of these with an error instead.
  */
 public final class Moe {
     private Moe() {}
@@ -339,7 +345,8 @@ public final class Moe {
      * fp8.act_quant, gemm.fp8_grouped_contiguous (or gemm.bf16 per expert), a fused silu(g)·u with
      * the 1x128 fp8 quantization, and moe.combine plus the shared expert). {@code x} f32|bf16
      * [T, H], {@code y} f32|bf16 [T, H]; {@code counts} i32 [E] (or null) receives the rows each
-     * expert got, for {@link #biasUpdate}. CPU only for now.
+     * expert got, for {@link #biasUpdate}. On CUDA with bf16 weights the call waits once for the
+     * device (the per-expert GEMMs need the row ranges on the host).
      */
     public static void forward(Context ctx, Tensor y, Tensor x, Layer layer, Tensor counts) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
