@@ -203,6 +203,8 @@ public final class Context implements AutoCloseable {
             throw new IllegalArgumentException("arguments 'dst' and 'src' differ in size: " + dst.byteSize() + " vs "
                     + src.byteSize() + " bytes");
         int dir;
+        if (!dst.isDevice() && dst.segment().isReadOnly())
+            throw new IllegalArgumentException("argument 'dst' is read-only memory (e.g. a tensor of a mapped checkpoint)");
         if (!isCuda()) {
             Ops.checkHost(this, "dst", dst);
             Ops.checkHost(this, "src", src);
@@ -233,6 +235,8 @@ public final class Context implements AutoCloseable {
         Objects.requireNonNull(t, "argument 't' is null");
         if (value < 0 || value > 255) throw new IllegalArgumentException("argument 'value' must be a byte, got " + value);
         if (t.isDevice()) Ops.checkOwner(this, "t", t); else Ops.checkHost(this, "t", t);
+        if (!t.isDevice() && t.segment().isReadOnly())
+            throw new IllegalArgumentException("argument 't' is read-only memory (e.g. a tensor of a mapped checkpoint)");
         acquire();
         try {
             Native.check(Dsk4jH.dsk4j_memset(handle, t.segment(), t.byteSize(), value, t.byteSize()));

@@ -51,7 +51,7 @@ public final class Fp8 {
      */
     public static void cast(Context ctx, Tensor y, Tensor x) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
-        Ops.checkTensor(ctx, "y", y);
+        Ops.checkOutput(ctx, "y", y);
         Ops.checkTensor(ctx, "x", x);
         if (y.numel() != x.numel())
             throw new IllegalArgumentException("arguments 'y' and 'x' differ in element count: " + y.numel() + " vs " + x.numel());
@@ -87,8 +87,8 @@ public final class Fp8 {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Objects.requireNonNull(options, "argument 'options' is null");
         Ops.checkTensor(ctx, "x", x);
-        Ops.checkTensor(ctx, "y", y);
-        Ops.checkTensor(ctx, "scale", scale);
+        Ops.checkOutput(ctx, "y", y);
+        Ops.checkOutput(ctx, "scale", scale);
         Ops.checkDType("x", x, DType.F32, DType.BF16);
         Ops.checkDType("y", y, DType.E4M3);
         Ops.checkDType("scale", scale, DType.F32);
@@ -165,8 +165,8 @@ public final class Fp8 {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Objects.requireNonNull(format, "argument 'format' is null");
         Ops.checkTensor(ctx, "w", w);
-        Ops.checkTensor(ctx, "y", y);
-        Ops.checkTensor(ctx, "scaleInv", scaleInv);
+        Ops.checkOutput(ctx, "y", y);
+        Ops.checkOutput(ctx, "scaleInv", scaleInv);
         Ops.checkDType("w", w, DType.F32, DType.BF16);
         Ops.checkDType("y", y, DType.E4M3);
         Ops.checkDType("scaleInv", scaleInv, DType.F32);
@@ -203,7 +203,7 @@ public final class Fp8 {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Ops.checkTensor(ctx, "w", w);
         Ops.checkTensor(ctx, "scaleInv", scaleInv);
-        Ops.checkTensor(ctx, "y", y);
+        Ops.checkOutput(ctx, "y", y);
         Ops.checkDType("w", w, DType.E4M3);
         Ops.checkDType("scaleInv", scaleInv, DType.F32);
         Ops.checkDType("y", y, DType.F32, DType.BF16);

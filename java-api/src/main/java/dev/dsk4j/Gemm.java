@@ -88,7 +88,7 @@ public final class Gemm {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Ops.checkTensor(ctx, "a", a);
         Ops.checkTensor(ctx, "b", b);
-        Ops.checkTensor(ctx, "d", d);
+        Ops.checkOutput(ctx, "d", d);
         Ops.checkDType("a", a, DType.BF16);
         Ops.checkDType("b", b, DType.BF16);
         Ops.checkDType("d", d, DType.F32, DType.BF16);
@@ -130,7 +130,7 @@ public final class Gemm {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Ops.checkTensor(ctx, "a", a);
         Ops.checkTensor(ctx, "b", b);
-        Ops.checkTensor(ctx, "d", d);
+        Ops.checkOutput(ctx, "d", d);
         Ops.checkDType("a", a, DType.F32);
         Ops.checkDType("b", b, DType.F32, DType.BF16);
         Ops.checkDType("d", d, DType.F32);
@@ -242,7 +242,7 @@ public final class Gemm {
         Ops.checkTensor(ctx, "aScale", aScale);
         Ops.checkTensor(ctx, "b", b);
         Ops.checkTensor(ctx, "bScale", bScale);
-        Ops.checkTensor(ctx, "d", d);
+        Ops.checkOutput(ctx, "d", d);
         Ops.checkDType("a", a, DType.E4M3);
         Ops.checkDType("b", b, DType.E4M3);
         Ops.checkDType("aScale", aScale, DType.F32);

@@ -195,7 +195,7 @@ public final class Mla {
         checkCache(ctx, cache);
         Ops.checkTensor(ctx, "qLatent", qLatent);
         Ops.checkTensor(ctx, "qPe", qPe);
-        Ops.checkTensor(ctx, "oLatent", oLatent);
+        Ops.checkOutput(ctx, "oLatent", oLatent);
         Ops.checkTensor(ctx, "seqLens", seqLens);
         Ops.checkDType("qLatent", qLatent, DType.F32, DType.BF16);
         Ops.checkDType("qPe", qPe, qLatent.dtype());
@@ -208,7 +208,7 @@ public final class Mla {
         Ops.checkShape("oLatent", oLatent, b, sq, h, LATENT);
         Ops.checkShape("seqLens", seqLens, b);
         if (lse != null) {
-            Ops.checkTensor(ctx, "lse", lse);
+            Ops.checkOutput(ctx, "lse", lse);
             Ops.checkDType("lse", lse, DType.F32);
             Ops.checkShape("lse", lse, b, sq, h);
         }
@@ -260,7 +260,7 @@ public final class Mla {
         Ops.checkTensor(ctx, "q", q);
         Ops.checkTensor(ctx, "k", k);
         Ops.checkTensor(ctx, "v", v);
-        Ops.checkTensor(ctx, "o", o);
+        Ops.checkOutput(ctx, "o", o);
         Ops.checkTensor(ctx, "cuSeqlens", cuSeqlens);
         Ops.checkDType("q", q, DType.F32, DType.BF16);
         Ops.checkDType("k", k, q.dtype());
@@ -277,7 +277,7 @@ public final class Mla {
         if (cuSeqlens.dim(0) < 1)
             throw new IllegalArgumentException("argument 'cuSeqlens' must have nseq + 1 >= 1 entries");
         if (lse != null) {
-            Ops.checkTensor(ctx, "lse", lse);
+            Ops.checkOutput(ctx, "lse", lse);
             Ops.checkDType("lse", lse, DType.F32);
             Ops.checkShape("lse", lse, t, h);
         }
@@ -317,7 +317,7 @@ public final class Mla {
     public static void absorbQ(Context ctx, Tensor qLatent, Tensor qNope, Tensor wkvB) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Ops.checkTensor(ctx, "qNope", qNope);
-        Ops.checkTensor(ctx, "qLatent", qLatent);
+        Ops.checkOutput(ctx, "qLatent", qLatent);
         Ops.checkDType("qNope", qNope, DType.F32, DType.BF16);
         Ops.checkDType("qLatent", qLatent, qNope.dtype());
         Ops.checkRank("qNope", qNope, 3);
@@ -343,7 +343,7 @@ public final class Mla {
     public static void absorbO(Context ctx, Tensor o, Tensor oLatent, Tensor wkvB) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Ops.checkTensor(ctx, "oLatent", oLatent);
-        Ops.checkTensor(ctx, "o", o);
+        Ops.checkOutput(ctx, "o", o);
         Ops.checkDType("oLatent", oLatent, DType.F32, DType.BF16);
         Ops.checkDType("o", o, oLatent.dtype());
         Ops.checkRank("oLatent", oLatent, 3);

@@ -102,8 +102,8 @@ public final class Moe {
         Objects.requireNonNull(config, "argument 'config' is null");
         Ops.checkTensor(ctx, "x", x);
         Ops.checkTensor(ctx, "wg", wg);
-        Ops.checkTensor(ctx, "indices", indices);
-        Ops.checkTensor(ctx, "weights", weights);
+        Ops.checkOutput(ctx, "indices", indices);
+        Ops.checkOutput(ctx, "weights", weights);
         Ops.checkDType("x", x, DType.F32, DType.BF16);
         Ops.checkDType("wg", wg, DType.F32, DType.BF16);
         Ops.checkDType("indices", indices, DType.I32);
@@ -114,7 +114,7 @@ public final class Moe {
         Ops.checkShape("indices", indices, t, config.topK());
         Ops.checkShape("weights", weights, t, config.topK());
         if (logits != null) {
-            Ops.checkTensor(ctx, "logits", logits);
+            Ops.checkOutput(ctx, "logits", logits);
             Ops.checkDType("logits", logits, DType.F32);
             Ops.checkShape("logits", logits, t, config.experts());
         }
@@ -198,7 +198,7 @@ public final class Moe {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Objects.requireNonNull(d, "argument 'd' is null");
         Ops.checkTensor(ctx, "x", x);
-        Ops.checkTensor(ctx, "xp", xp);
+        Ops.checkOutput(ctx, "xp", xp);
         Ops.checkRank("x", x, 2);
         Ops.checkDType("xp", xp, x.dtype());
         Ops.checkShape("xp", xp, d.rows(), x.dim(1));
@@ -221,7 +221,7 @@ public final class Moe {
      */
     public static void combine(Context ctx, Tensor y, Tensor e, Tensor weights, Tensor rowOf, Tensor shared) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
-        Ops.checkTensor(ctx, "y", y);
+        Ops.checkOutput(ctx, "y", y);
         Ops.checkTensor(ctx, "e", e);
         Ops.checkTensor(ctx, "weights", weights);
         Ops.checkTensor(ctx, "rowOf", rowOf);
@@ -262,8 +262,8 @@ public final class Moe {
      */
     public static void biasUpdate(Context ctx, Tensor bias, Tensor counts, float gamma) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
-        Ops.checkTensor(ctx, "bias", bias);
-        Ops.checkTensor(ctx, "counts", counts);
+        Ops.checkOutput(ctx, "bias", bias);
+        Ops.checkOutput(ctx, "counts", counts);
         Ops.checkDType("bias", bias, DType.F32);
         Ops.checkDType("counts", counts, DType.I32);
         Ops.checkRank("bias", bias, 1);
@@ -288,8 +288,8 @@ public final class Moe {
      */
     public static void siluQuant(Context ctx, Tensor y, Tensor scale, Tensor h) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
-        Ops.checkTensor(ctx, "y", y);
-        Ops.checkTensor(ctx, "scale", scale);
+        Ops.checkOutput(ctx, "y", y);
+        Ops.checkOutput(ctx, "scale", scale);
         Ops.checkTensor(ctx, "h", h);
         Ops.checkDType("y", y, DType.E4M3);
         Ops.checkDType("scale", scale, DType.F32);
@@ -353,7 +353,7 @@ public final class Moe {
         Objects.requireNonNull(layer, "argument 'layer' is null");
         GateConfig c = layer.gate();
         Ops.checkTensor(ctx, "x", x);
-        Ops.checkTensor(ctx, "y", y);
+        Ops.checkOutput(ctx, "y", y);
         Ops.checkDType("x", x, DType.F32, DType.BF16);
         Ops.checkDType("y", y, DType.F32, DType.BF16);
         Ops.checkRank("x", x, 2);
@@ -370,7 +370,7 @@ public final class Moe {
             checkWeight(ctx, "sharedW2", layer.sharedW2(), layer.sharedW2Scale(), wt, 0, h, si);
         }
         if (counts != null) {
-            Ops.checkTensor(ctx, "counts", counts);
+            Ops.checkOutput(ctx, "counts", counts);
             Ops.checkDType("counts", counts, DType.I32);
             Ops.checkShape("counts", counts, e);
         }

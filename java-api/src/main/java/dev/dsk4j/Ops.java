@@ -15,6 +15,14 @@ final class Ops {
         else checkHost(ctx, arg, t);
     }
 
+    /** An output argument: as {@link #checkTensor}, and writable (not a read-only mapping such as a checkpoint tensor). */
+    static void checkOutput(Context ctx, String arg, Tensor t) {
+        checkTensor(ctx, arg, t);
+        if (!t.isDevice() && t.segment().isReadOnly())
+            throw new IllegalArgumentException("argument '" + arg + "' is read-only memory (e.g. a tensor of a mapped "
+                    + "checkpoint) and cannot be an output");
+    }
+
     static void checkHost(Context ctx, String arg, Tensor t) {
         if (t.isDevice())
             throw new IllegalArgumentException("argument '" + arg + "' is in device memory of "

@@ -119,8 +119,8 @@ public final class Rope {
     public static void yarnTable(Context ctx, Tensor cos, Tensor sin, YarnConfig config) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Objects.requireNonNull(config, "argument 'config' is null");
-        Ops.checkTensor(ctx, "cos", cos);
-        Ops.checkTensor(ctx, "sin", sin);
+        Ops.checkOutput(ctx, "cos", cos);
+        Ops.checkOutput(ctx, "sin", sin);
         Ops.checkDType("cos", cos, DType.F32);
         Ops.checkDType("sin", sin, DType.F32);
         Ops.checkShape("cos", cos, config.maxSeqLen(), config.dim() / 2);
@@ -171,7 +171,7 @@ public final class Rope {
         Objects.requireNonNull(table, "argument 'table' is null");
         Objects.requireNonNull(layout, "argument 'layout' is null");
         Ops.checkTensor(ctx, "x", x);
-        Ops.checkTensor(ctx, "y", y);
+        Ops.checkOutput(ctx, "y", y);
         Ops.checkTensor(ctx, "positions", positions);
         Ops.checkTensor(ctx, "table.cos", table.cos());
         Ops.checkTensor(ctx, "table.sin", table.sin());

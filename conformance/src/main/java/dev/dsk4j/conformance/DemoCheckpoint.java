@@ -144,6 +144,56 @@ public final class DemoCheckpoint {
             Files.writeString(dir.resolve(INDEX), Json.write(index) + "\n", StandardCharsets.UTF_8);
         }
         Files.writeString(dir.resolve(CONFIG), Json.write(config(spec)) + "\n", StandardCharsets.UTF_8);
+        Files.writeString(dir.resolve("tokenizer.json"), Json.write(tokenizer(spec.vocab())) + "\n", StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A word-level Hugging Face {@code tokenizer.json} for the demo vocabulary: 0 {@code <s>}, 1 {@code </s>},
+     * 2 {@code <unk>}, then two-syllable pseudo-words ("baba", "babe", ...), split on whitespace, decoded with
+     * spaces. Token ids mean nothing beyond the demo model's pattern; it lets {@code ./dsk4j generate --prompt} run
+     * on the demo checkpoint.
+     */
+    static Map<String, Object> tokenizer(int vocab) {
+        Map<String, Object> v = new LinkedHashMap<>();
+        List<Object> added = new java.util.ArrayList<>();
+        String[] special = {"<s>", "</s>", "<unk>"};
+        for (int i = 0; i < vocab; i++) {
+            String w = i < special.length ? special[i] : word(i - special.length);
+            v.put(w, i);
+            if (i < special.length) {
+                Map<String, Object> a = new LinkedHashMap<>();
+                a.put("id", i);
+                a.put("content", w);
+                a.put("single_word", false);
+                a.put("lstrip", false);
+                a.put("rstrip", false);
+                a.put("normalized", false);
+                a.put("special", true);
+                added.add(a);
+            }
+        }
+        Map<String, Object> model = new LinkedHashMap<>();
+        model.put("type", "WordLevel");
+        model.put("vocab", v);
+        model.put("unk_token", "<unk>");
+        Map<String, Object> t = new LinkedHashMap<>();
+        t.put("version", "1.0");
+        t.put("truncation", null);
+        t.put("padding", null);
+        t.put("added_tokens", added);
+        t.put("normalizer", null);
+        t.put("pre_tokenizer", Map.of("type", "Whitespace"));
+        t.put("post_processor", null);
+        t.put("decoder", null);
+        t.put("model", model);
+        return t;
+    }
+
+    /** Pseudo-word number {@code i}: two syllables of consonant + vowel (70 x 70 distinct words). */
+    static String word(int i) {
+        String c = "bdfgklmnprstvz", v = "aeiou";
+        int a = i / 70 % 70, b = i % 70;
+        return "" + c.charAt(a / 5) + v.charAt(a % 5) + c.charAt(b / 5) + v.charAt(b % 5);
     }
 
     /** config.json of {@code s} with the Hugging Face DeepSeek-V3 key names. */

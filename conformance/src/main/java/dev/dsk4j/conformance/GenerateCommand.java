@@ -103,13 +103,17 @@ public final class GenerateCommand {
             Set<Integer> stops = new HashSet<>(m.config().eosTokenIds());
             GenerationConfig gc = new GenerationConfig(maxTokens, temperature, topP, seed, stops, mtp);
             try (Session s = m.newSession(ids.size(), seqLen, format)) {
-                Generation g = new Generator(m).generate(s, ids, gc);
+                Generation g;
+                try (dev.dsk4j.model.Progress p = dev.dsk4j.model.Progress.start("generating",
+                        (long) maxTokens * ids.size(), "tokens")) {
+                    g = new Generator(m).generate(s, ids, gc, p);
+                }
                 for (int i = 0; i < ids.size(); i++) {
                     int[] out = g.tokens().get(i);
                     if (tok != null) {
                         long[] l = new long[out.length];
                         for (int j = 0; j < out.length; j++) l[j] = out[j];
-                        System.out.println(prompt + tok.decode(l));
+                        System.out.println(prompt + " " + tok.decode(l));
                     } else {
                         System.out.println(join(out));
                     }

@@ -64,7 +64,7 @@ class ModelReferenceTest {
             names = s.map(p -> p.getFileName().toString()).sorted().toList();
         }
         assertEquals(List.of("config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-                "model.safetensors.index.json"), names);
+                "model.safetensors.index.json", "tokenizer.json"), names);
         for (String n : names) assertEquals(-1, Files.mismatch(a.resolve(n), b.resolve(n)), n + " differs between two writes");
         for (String n : names) assertEquals(-1, Files.mismatch(a.resolve(n), demo.resolve(n)), n + " differs from the first write");
         // a damaged file is restored by the next write, the others are left alone

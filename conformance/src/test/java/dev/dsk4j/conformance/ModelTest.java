@@ -233,6 +233,25 @@ class ModelTest {
         }
     }
 
+    @Test
+    void generateCommandEncodesAPromptWithTheCheckpointsTokenizer() throws Exception {
+        String w1 = DemoCheckpoint.word(RANDOM.nextInt(900)), w2 = DemoCheckpoint.word(RANDOM.nextInt(900));
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream old = System.out;
+        System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            GenerateCommand.main(new String[] {"--model", dir.toString(), "--prompt", w1 + " " + w2, "--max-tokens", "6",
+                    "--mtp", "--gemm", RANDOM.nextBoolean() ? "fp8" : "dequant"});
+        } finally {
+            System.setOut(old);
+        }
+        String text = buf.toString(java.nio.charset.StandardCharsets.UTF_8).trim();
+        String[] words = text.split("\\s+");
+        assertTrue(text.startsWith(w1 + " " + w2 + " "), text);
+        assertTrue(words.length >= 3 && words.length <= 8, text);
+        for (String w : words) assertTrue(w.matches("[a-z]{4}|<s>|</s>|<unk>"), "not a demo word: " + w + " in " + text);
+    }
+
     static float[] row(Tensor t, int r) {
         int w = (int) t.dim(1);
         float[] out = new float[w];

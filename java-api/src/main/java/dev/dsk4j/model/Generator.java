@@ -18,11 +18,12 @@ import java.util.Objects;
  * model then runs on {@code [t_n, d]} in one step (multi-query decode, causal): the token sampled
  * from the first position is {@code t_{n+1}}; if it equals {@code d}, the second position's logits are
  * valid too and a second token is sampled in the same step, otherwise the draft's cache entry is
- * rewound. Since every emitted token is sampled from the main model's own distribution given the
+ * rewound. A generator is used by one thread at a time (like its model). Since every emitted token is sampled from the main model's own distribution given the
  * true prefix, the output equals generation without MTP (for greedy decoding: token for token).
  */
 public final class Generator {
     private final Model model;
+    private Progress progress = Progress.quiet();
 
     public Generator(Model model) {
         this.model = Objects.requireNonNull(model, "argument 'model' is null");
@@ -33,6 +34,12 @@ public final class Generator {
      * {@code session}, which is reset first.
      */
     public Generation generate(Session session, List<int[]> prompts, GenerationConfig config) {
+        return generate(session, prompts, config, Progress.quiet());
+    }
+
+    /** As {@link #generate(Session, List, GenerationConfig)}, advancing {@code progress} by each new token. */
+    public Generation generate(Session session, List<int[]> prompts, GenerationConfig config, Progress progress) {
+        Objects.requireNonNull(progress, "argument 'progress' is null");
         Objects.requireNonNull(session, "argument 'session' is null");
         Objects.requireNonNull(prompts, "argument 'prompts' is null");
         Objects.requireNonNull(config, "argument 'config' is null");
@@ -55,6 +62,7 @@ public final class Generator {
                     + " = " + model.config().numNextnPredictLayers() + ", or it was not loaded)");
         session.reset();
         model.profile().reset();
+        this.progress = progress;
         Sampler[] samplers = new Sampler[b];
         List<List<Integer>> out = new ArrayList<>();
         boolean[] done = new boolean[b];
@@ -183,8 +191,9 @@ public final class Generator {
     }
 
     /** Appends {@code tok}; true when the sequence is finished (stop token, max tokens, session full). */
-    private static boolean emit(List<Integer> out, int tok, GenerationConfig c, Session s, int slot) {
+    private boolean emit(List<Integer> out, int tok, GenerationConfig c, Session s, int slot) {
         out.add(tok);
+        progress.advance(1);
         return c.stopTokens().contains(tok) || out.size() >= c.maxTokens() || s.length(slot) + 1 > s.maxSeqLen();
     }
 
