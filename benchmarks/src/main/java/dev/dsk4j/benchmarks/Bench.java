@@ -375,6 +375,11 @@ public final class Bench {
     // ------------------------------------------------------------------ model
 
     static List<String> model(CommandLineOptions cli) throws RunnerException {
+        try { // written here, once, so that the writer's memory is not in the forks' peak RSS
+            for (String m : List.of("demo", "v3layer")) ModelBench.checkpoint(m);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         Collection<RunResult> results = new Runner(new OptionsBuilder().parent(cli)
                 .include(ModelBench.class.getName() + "\\.").build()).run();
         List<String> out = new ArrayList<>();

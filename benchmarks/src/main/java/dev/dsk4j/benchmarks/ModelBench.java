@@ -73,20 +73,22 @@ public class ModelBench {
         Session decode, prefill;
         int[] next;
         int[] prompt;
+        long rssBefore;
 
         @Setup(Level.Trial)
         public void setUp() throws IOException {
             Path dir = checkpoint(model);
+            rssBefore = rss("VmRSS");
             ctx = Context.open(Device.cpu());
             m = Model.load(ctx, dir, Model.Options.defaults().withMtp(false)
                     .withGemm(gemm.equals("fp8") ? Model.GemmMode.FP8 : Model.GemmMode.DEQUANT));
             int vocab = m.config().vocabSize();
             SplittableRandom r = new SplittableRandom(1);
             decode = m.newSession(batch, CONTEXT + 1, Mla.CacheFormat.BF16);
-            List<Model.Segment> segs = new ArrayList<>();
-            for (int b = 0; b < batch; b++) segs.add(new Model.Segment(b, 0, r.ints(CONTEXT, 0, vocab).toArray()));
-            try (Arena a = Arena.ofConfined()) {
-                m.forward(decode, segs, a);
+            for (int b = 0; b < batch; b++) { // one sequence per call: the activations of one 256-token prefill
+                try (Arena a = Arena.ofConfined()) {
+                    m.forward(decode, List.of(new Model.Segment(b, 0, r.ints(CONTEXT, 0, vocab).toArray())), a);
+                }
             }
             next = r.ints(batch, 0, vocab).toArray();
             prompt = r.ints(PROMPT, 0, vocab).toArray();
@@ -100,10 +102,13 @@ public class ModelBench {
             System.out.println();
             System.out.println("[model " + model + " batch " + batch + "] time per op family: " + m.profile());
             long hwm = rss("VmHWM");
-            long base = m.checkpointBytes() + m.ownedBytes() + decode.cacheBytes() + prefill.cacheBytes();
-            System.out.printf(Locale.ROOT, "[model %s] peak RSS %.1f MiB vs checkpoint %.1f + owned %.1f + cache %.1f MiB = "
-                            + "%.2fx%n", model, hwm / 1048576.0, m.checkpointBytes() / 1048576.0, m.ownedBytes() / 1048576.0,
-                    (decode.cacheBytes() + prefill.cacheBytes()) / 1048576.0, (double) hwm / base);
+            long cache = decode.cacheBytes() + prefill.cacheBytes();
+            long base = m.checkpointBytes() + cache;
+            System.out.printf(Locale.ROOT, "[model %s batch %d] peak RSS %.1f MiB vs weights %.1f + cache %.1f MiB = %.2fx "
+                            + "(model-owned copies %.1f MiB: dequantized / packed weights, their file pages released; "
+                            + "RSS of the JVM before loading %.1f MiB)%n", model, batch, hwm / 1048576.0,
+                    m.checkpointBytes() / 1048576.0, cache / 1048576.0, (double) hwm / base, m.ownedBytes() / 1048576.0,
+                    rssBefore / 1048576.0);
             decode.close();
             prefill.close();
             m.close();

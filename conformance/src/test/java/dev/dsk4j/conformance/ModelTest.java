@@ -131,12 +131,20 @@ class ModelTest {
     void batchedGenerationEqualsOneSequenceAtATime() throws IOException {
         List<int[]> prompts = List.of(randomIds(3), randomIds(17), randomIds(1 + RANDOM.nextInt(30)));
         GenerationConfig gc = GenerationConfig.greedy(12);
-        try (Model m = Model.load(ctx, dir, Model.Options.defaults().withMtp(false));
+        try (Model m = Model.load(ctx, dir, Model.Options.defaults());
              Session s = m.newSession(3, 64, Mla.CacheFormat.F32)) {
             Generation batch = new Generator(m).generate(s, prompts, gc);
             for (int i = 0; i < prompts.size(); i++) {
                 Generation one = new Generator(m).generate(s, List.of(prompts.get(i)), gc);
                 assertArrayEquals(one.tokens().get(0), batch.tokens().get(i), "sequence " + i);
+            }
+            // prefill cut into calls of a few tokens (later pieces attend to the cache in the absorbed form)
+            int chunk = 1 + RANDOM.nextInt(8);
+            Generation chunked = new Generator(m, chunk).generate(s, prompts, gc);
+            Generation chunkedMtp = new Generator(m, chunk).generate(s, prompts, gc.withMtp(true));
+            for (int i = 0; i < prompts.size(); i++) {
+                assertArrayEquals(batch.tokens().get(i), chunked.tokens().get(i), "chunk " + chunk + ", sequence " + i);
+                assertArrayEquals(batch.tokens().get(i), chunkedMtp.tokens().get(i), "chunk " + chunk + " + MTP, sequence " + i);
             }
         }
     }

@@ -23,10 +23,22 @@ import java.util.Objects;
  */
 public final class Generator {
     private final Model model;
+    private final int prefillChunk;
     private Progress progress = Progress.quiet();
 
     public Generator(Model model) {
+        this(model, 1024);
+    }
+
+    /**
+     * A generator that prefills in forward calls of at most {@code prefillChunk} tokens (the activation memory of a
+     * call grows with its tokens; later pieces of a long prompt attend to the cache in the absorbed form).
+     */
+    public Generator(Model model, int prefillChunk) {
         this.model = Objects.requireNonNull(model, "argument 'model' is null");
+        if (prefillChunk < 1)
+            throw new IllegalArgumentException("argument 'prefillChunk' must be >= 1, got " + prefillChunk);
+        this.prefillChunk = prefillChunk;
     }
 
     /**
@@ -74,15 +86,28 @@ public final class Generator {
         }
         long drafted = 0, accepted = 0, steps = 0, decodeTokens = 0;
         long t0 = System.nanoTime();
-        // ---- prefill
+        // ---- prefill, in calls of at most prefillChunk tokens (bounded activation memory)
         try (Arena a = Arena.ofConfined()) {
-            List<Model.Segment> segs = new ArrayList<>();
-            for (int i = 0; i < b; i++) segs.add(new Model.Segment(i, 0, prompts.get(i)));
-            Tensor h = model.forward(session, segs, a);
+            int d = model.config().hiddenSize();
+            long total = 0;
+            long[] base = new long[b]; // row of each prompt's first token in `hidden`
+            for (int i = 0; i < b; i++) { base[i] = total; total += prompts.get(i).length; }
+            Tensor hidden = Tensor.allocate(a, DType.F32, total, d);
+            for (List<Model.Segment> call : chunks(prompts, null)) {
+                try (Arena c = Arena.ofConfined()) {
+                    Tensor h = model.forward(session, call, c);
+                    long r = 0;
+                    for (Model.Segment g : call) {
+                        long n = g.tokens().length;
+                        MemorySegment.copy(h.segment(), r * d * 4, hidden.segment(), (base[g.slot()] + g.start()) * d * 4,
+                                n * d * 4);
+                        r += n;
+                    }
+                }
+            }
             int[] lastRows = new int[b];
-            int r = 0;
-            for (int i = 0; i < b; i++) { r += prompts.get(i).length; lastRows[i] = r - 1; }
-            Tensor lg = model.logits(rows(a, h, lastRows), a);
+            for (int i = 0; i < b; i++) lastRows[i] = (int) (base[i] + prompts.get(i).length - 1);
+            Tensor lg = model.logits(rows(a, hidden, lastRows), a);
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
                 last[i] = sample(samplers[i], lg, i);
@@ -90,15 +115,26 @@ public final class Generator {
             }
             if (mtp) {
                 // MTP entries 0..P-1: (hidden at j, token j+1), the last one pairing with the sampled token
-                List<Model.Segment> ms = new ArrayList<>();
+                List<int[]> nexts = new ArrayList<>();
                 for (int i = 0; i < b; i++) {
                     int[] p = prompts.get(i);
                     int[] next = new int[p.length];
                     System.arraycopy(p, 1, next, 0, p.length - 1);
                     next[p.length - 1] = last[i];
-                    ms.add(new Model.Segment(i, 0, next));
+                    nexts.add(next);
                 }
-                draftFrom(session, a, ms, h, draft);
+                for (List<Model.Segment> call : chunks(nexts, null)) {
+                    try (Arena c = Arena.ofConfined()) {
+                        int rowsN = 0;
+                        for (Model.Segment g : call) rowsN += g.tokens().length;
+                        int[] idx = new int[rowsN];
+                        int r = 0;
+                        for (Model.Segment g : call)
+                            for (int j = 0; j < g.tokens().length; j++) idx[r++] = (int) (base[g.slot()] + g.start() + j);
+                        // drafts of the sequences whose last entry is in this call (later calls overwrite earlier)
+                        draftFrom(session, c, call, rows(c, hidden, idx), draft);
+                    }
+                }
             }
         }
         long t1 = System.nanoTime();
@@ -171,6 +207,35 @@ public final class Generator {
         for (List<Integer> l : out) tokens.add(l.stream().mapToInt(Integer::intValue).toArray());
         return new Generation(tokens, promptTokens, t1 - t0, decodeTokens, t2 - t1, steps, drafted, accepted,
                 model.profile().nanos());
+    }
+
+    /**
+     * Cuts sequences (slot i = list index) into forward calls of at most {@link #prefillChunk} tokens: pieces of a
+     * sequence go in order, no call holds a slot twice. A call whose pieces all start at 0 runs the compute form.
+     */
+    List<List<Model.Segment>> chunks(List<int[]> seqs, int[] unused) {
+        List<List<Model.Segment>> calls = new ArrayList<>();
+        List<Model.Segment> cur = new ArrayList<>();
+        java.util.Set<Integer> slots = new java.util.HashSet<>();
+        int budget = prefillChunk;
+        for (int i = 0; i < seqs.size(); i++) {
+            int[] p = seqs.get(i);
+            for (int s0 = 0; s0 < p.length; ) {
+                if (budget == 0 || slots.contains(i)) {
+                    calls.add(cur);
+                    cur = new ArrayList<>();
+                    slots.clear();
+                    budget = prefillChunk;
+                }
+                int n = Math.min(budget, p.length - s0);
+                cur.add(new Model.Segment(i, s0, java.util.Arrays.copyOfRange(p, s0, s0 + n)));
+                slots.add(i);
+                budget -= n;
+                s0 += n;
+            }
+        }
+        if (!cur.isEmpty()) calls.add(cur);
+        return calls;
     }
 
     /** Runs the MTP module on {@code segs} (hidden rows given in order) and sets each slot's draft. */

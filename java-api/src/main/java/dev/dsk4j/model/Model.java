@@ -300,23 +300,25 @@ public final class Model implements AutoCloseable {
         return y;
     }
 
-    /** h += attn(rmsnorm(h)); h += ffn(rmsnorm(h)). */
-    private void block(Session s, Weights.Block b, int cacheIndex, Tensor h, Step st, Arena a) {
+    /** h += attn(rmsnorm(h)); h += ffn(rmsnorm(h)). The temporaries live in an arena of their own, freed at the end. */
+    private void block(Session s, Weights.Block b, int cacheIndex, Tensor h, Step st, Arena outer) {
         if (st.tokens() == 0) return;
         int d = cfg.hiddenSize();
-        long t0 = System.nanoTime();
-        Tensor xn = f32(a, st.tokens(), d);
-        HostOps.rmsnorm(xn, h, d, b.inputNorm(), cfg.rmsNormEps());
-        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
-        Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, a);
-        t0 = System.nanoTime();
-        HostOps.addInPlace(h, attn);
-        HostOps.rmsnorm(xn, h, d, b.postNorm(), cfg.rmsNormEps());
-        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
-        Tensor f = b.mlp() != null ? mlp(b.mlp(), xn, a) : moe(b.moe(), xn, a);
-        t0 = System.nanoTime();
-        HostOps.addInPlace(h, f);
-        profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        try (Arena a = Arena.ofConfined()) {
+            long t0 = System.nanoTime();
+            Tensor xn = f32(a, st.tokens(), d);
+            HostOps.rmsnorm(xn, h, d, b.inputNorm(), cfg.rmsNormEps());
+            profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+            Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, a);
+            t0 = System.nanoTime();
+            HostOps.addInPlace(h, attn);
+            HostOps.rmsnorm(xn, h, d, b.postNorm(), cfg.rmsNormEps());
+            profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+            Tensor f = b.mlp() != null ? mlp(b.mlp(), xn, a) : moe(b.moe(), xn, a);
+            t0 = System.nanoTime();
+            HostOps.addInPlace(h, f);
+            profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+        }
     }
 
     private Tensor attention(Session s, Weights.Attention at, int cacheIndex, Tensor xn, Step st, Arena a) {
