@@ -141,7 +141,8 @@ DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t
     TRY(check_buf(fn, ctx, "counts", counts, counts_bytes, cneed, 4));
     TRY(check_buf(fn, ctx, "offsets", offsets, offsets_bytes, oneed, 4));
     TRY(check_buf(fn, ctx, "row_of", row_of, row_of_bytes, pneed, 4));
-    TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, 0, 4));
+    /* src_of: any capacity (its rows are checked below), but aligned and non-NULL when not empty */
+    TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, src_of_bytes > 0 ? src_of_bytes / 4 * 4 : 0, 4));
     TRY(check_buf(fn, ctx, "indices", indices, indices_bytes, pneed, 4));
     if (src_of_bytes > 0 && !src_of) return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'src_of' is NULL", fn);
     const int64_t rows_cap = src_of_bytes / 4;
