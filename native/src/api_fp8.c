@@ -72,7 +72,7 @@ DSK4J_EXPORT int dsk4j_fp8_act_quant(dsk4j_context* ctx, void* y, int64_t y_byte
                               fn, (long long)ld, (long long)rows);
         if (groups > 0 && rows > 0) {
             TRY(check_mul(fn, "scale size", groups - 1, ld, &scale_elems));
-            scale_elems += rows;
+            TRY(check_add(fn, "scale size", &scale_elems, rows));
         }
         rs = 1, cs = ld;
     } else {
@@ -83,7 +83,7 @@ DSK4J_EXPORT int dsk4j_fp8_act_quant(dsk4j_context* ctx, void* y, int64_t y_byte
                               (long long)ld, (long long)groups);
         if (groups > 0 && rows > 0) {
             TRY(check_mul(fn, "scale size", rows - 1, ld, &scale_elems));
-            scale_elems += groups;
+            TRY(check_add(fn, "scale size", &scale_elems, groups));
         }
         rs = ld, cs = 1;
     }

@@ -86,7 +86,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
                               fn, (long long)ld, (long long)m);
         if (kb > 0 && m > 0) {
             TRY(check_mul(fn, "a_scale size", kb - 1, ld, &s_elems));
-            s_elems += m;
+            TRY(check_add(fn, "a_scale size", &s_elems, m));
         }
         rs = 1, cs = ld;
     } else {
@@ -96,7 +96,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
                               fn, (long long)ld, (long long)kb);
         if (kb > 0 && m > 0) {
             TRY(check_mul(fn, "a_scale size", m - 1, ld, &s_elems));
-            s_elems += kb;
+            TRY(check_add(fn, "a_scale size", &s_elems, kb));
         }
         rs = ld, cs = 1;
     }

@@ -7,6 +7,8 @@
 
 /* out = a * b, failing on negative factors or int64 overflow. */
 int check_mul(const char* fn, const char* what, int64_t a, int64_t b, int64_t* out);
+/* *acc += b (b >= 0, *acc >= 0), failing on int64 overflow. */
+int check_add(const char* fn, const char* what, int64_t* acc, int64_t b);
 int check_ctx(const char* fn, dsk4j_context* ctx);
 int check_nonneg(const char* fn, const char* arg, int64_t v);
 /* A buffer argument: ptr may be NULL only when need == 0; capacity >= need >= 0; aligned to
