@@ -111,7 +111,7 @@ static int block_sizes(const char* fn, int64_t n, int64_t k, int32_t block, int6
         return dsk4j_fail(DSK4J_ERR_UNSUPPORTED, "%s: argument 'block' must be 128, got %d", fn, block);
     int64_t sb;
     TRY(check_mul(fn, "n * k", n, k, numel));
-    TRY(check_mul(fn, "scale_inv size", (n + block - 1) / block, (k + block - 1) / block, &sb));
+    TRY(check_mul(fn, "scale_inv size", ceil_div(n, block), ceil_div(k, block), &sb));
     return check_mul(fn, "scale_inv bytes", sb, 4, sneed);
 }
 

@@ -44,7 +44,7 @@ static int check_b(const char* fn, dsk4j_context* ctx, const void* b, int64_t b_
     int64_t per, need, sper, sneed;
     TRY(check_mul(fn, "n * k", n, k, &per));
     TRY(check_mul(fn, "b bytes", groups, per, &need));
-    TRY(check_mul(fn, "b_scale blocks", (n + 127) / 128, k / 128, &sper));
+    TRY(check_mul(fn, "b_scale blocks", ceil_div(n, 128), k / 128, &sper));
     TRY(check_mul(fn, "b_scale size", groups, sper, &sneed));
     TRY(check_mul(fn, "b_scale bytes", sneed, 4, &sneed));
     TRY(check_buf(fn, ctx, "b", b, b_bytes, need, 1));
@@ -111,7 +111,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
     TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
     TRY(check_disjoint(fn, "d", d, d_need, "a_scale", a_scale, s_need));
     TRY(check_disjoint(fn, "d", d, d_need, "b", b, n * k));
-    TRY(check_disjoint(fn, "d", d, d_need, "b_scale", b_scale, ((n + 127) / 128) * kb * 4));
+    TRY(check_disjoint(fn, "d", d, d_need, "b_scale", b_scale, ceil_div(n, 128) * kb * 4));
     TRY(check_addend(fn, d, d_need, d_dtype, c, c_need));
     if (m == 0 || n == 0) return finish(DSK4J_OK);
     gemm_args g = {d, d_dtype, a, a_scale, rs, cs, b, b_scale, c, m, n, k};

@@ -319,7 +319,7 @@ static int check_weight(const char* fn, dsk4j_context* ctx, const char* arg, con
     TRY(check_mul(fn, arg, need, (int64_t)dsk4j_dtype_size(w_dtype), &need));
     TRY(check_buf(fn, ctx, arg, w, w_bytes, need, dsk4j_dtype_size(w_dtype)));
     if (w_dtype == DSK4J_DTYPE_E4M3) {
-        TRY(check_mul(fn, sarg, (n + 127) / 128, k / 128, &sneed));
+        TRY(check_mul(fn, sarg, ceil_div(n, 128), k / 128, &sneed));
         TRY(check_mul(fn, sarg, sneed, groups * 4, &sneed));
         TRY(check_buf(fn, ctx, sarg, ws, ws_bytes, sneed, 4));
     } else if (ws) {
