@@ -1799,6 +1799,31 @@ static void test_moe_forward(void) {
     }
 }
 
+/* ======================================================================= regressions */
+
+/* Inputs that once hit undefined behaviour in the validation (int64 overflow of a size sum or of
+ * n + 127); each is a valid empty call or a refused one, never UB. */
+static void test_regressions(void) {
+    uint8_t* b1 = gb_alloc(16);
+    float* f1 = gb_alloc(16);
+    /* weight_quant / weight_dequant with n = 0 and k near INT64_MAX: ceil(k/128) (fuzz_fp8) */
+    EXPECT_OK(dsk4j_fp8_weight_quant(ctx, b1, 16, f1, 16, f1, 16, F32, 0, INT64_MAX, 128, 0));
+    EXPECT_OK(dsk4j_fp8_weight_dequant(ctx, f1, 16, F32, b1, 16, f1, 16, INT64_MAX - 1, 0, 128));
+    /* gemm with m = 0, k = 0, n near INT64_MAX: ceil(n/128) of b_scale */
+    EXPECT_OK(dsk4j_gemm_fp8_block(ctx, f1, 16, F32, b1, 16, f1, 16, b1, 16, f1, 16, NULL, 0, 0, INT64_MAX, 0, 0, 0));
+    EXPECT_OK(dsk4j_gemm_fp8_grouped_masked(ctx, f1, 16, F32, b1, 16, f1, 16, b1, 16, f1, 16, NULL, 0, 0, 4, INT64_MAX, 0));
+    /* act_quant / gemm scale size ld * (rows - 1) + groups just past INT64_MAX (test_abi) */
+    EXPECT_FAILC(INVALID, dsk4j_fp8_act_quant(ctx, b1, 16, f1, 16, f1, 16, F32, 2, 256, 128, 0, INT64_MAX - 1));
+    EXPECT_FAILC(INVALID, dsk4j_fp8_act_quant(ctx, b1, 16, f1, 16, f1, 16, F32, 2, 256, 128, DSK4J_SCALE_COL_MAJOR, INT64_MAX - 1));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_fp8_block(ctx, f1, 16, F32, b1, 16, f1, 16, b1, 16, f1, 16, NULL, 0, 2, 1, 256, 0, INT64_MAX - 1));
+    /* moe.dispatch with a misaligned src_of (UBSan misaligned store) */
+    int32_t* idx = gb_alloc(8);
+    idx[0] = 0, idx[1] = 1;
+    int32_t* o = gb_alloc(64);
+    EXPECT_FAILC(INVALID, dsk4j_moe_dispatch(ctx, o, 8, o + 4, 12, o + 8, 8, (int32_t*)((char*)(o + 11) + 2), 8, idx, 8, 2, 1, 2, 1, 0));
+    gb_free_all();
+}
+
 /* ======================================================================= main */
 
 typedef struct {
@@ -1839,6 +1864,7 @@ static void run_cap(const cap* c, int threads) {
     test_moe_bias_update();
     test_moe_silu_quant();
     test_moe_forward();
+    test_regressions();
     dsk4j_context_close(ctx);
     ctx = NULL;
     printf("test_abi: cap %-8s threads %d (%s): %ld checks, %ld failed\n", c->name, threads, desc, t_checks - before,
