@@ -176,8 +176,8 @@ DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t
         if (m_max > 0) {
             if (cnt[e] > m_max) {
                 rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
-                                "%s: expert %lld receives %lld rows, more than m_max = %lld", fn, (long long)e,
-                                (long long)cnt[e], (long long)m_max);
+                                "%s: argument 'indices' routes %lld rows to expert %lld, more than 'm_max' = %lld", fn,
+                                (long long)cnt[e], (long long)e, (long long)m_max);
                 goto out;
             }
             cur[e] = e * m_max;
