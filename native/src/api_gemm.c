@@ -165,7 +165,9 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_contiguous(
     int64_t a_need, s_need, d_need, o_need;
     TRY(check_mul(fn, "m * k", m, k, &a_need));
     TRY(check_mul(fn, "a_scale bytes", m, k / 128 * 4, &s_need));
-    TRY(check_mul(fn, "group_offsets bytes", groups + 1, 4, &o_need));
+    int64_t g1 = groups;
+    TRY(check_add(fn, "groups + 1", &g1, 1));
+    TRY(check_mul(fn, "group_offsets bytes", g1, 4, &o_need));
     TRY(check_d(fn, ctx, d, d_bytes, d_dtype, m, n, &d_need));
     TRY(check_buf(fn, ctx, "a", a, a_bytes, a_need, 1));
     TRY(check_buf(fn, ctx, "a_scale", a_scale, a_scale_bytes, s_need, 4));
@@ -174,7 +176,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_contiguous(
     TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
     TRY(check_disjoint(fn, "d", d, d_need, "a_scale", a_scale, s_need));
     TRY(check_disjoint(fn, "d", d, d_need, "group_offsets", group_offsets, o_need));
-    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * n * k));
+    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * (n * k)));
     if (ctx->kind == CTX_CPU) {
         for (int64_t g = 0; g <= groups; g++) {
             int32_t o = group_offsets[g];
@@ -220,7 +222,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_masked(
     TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
     TRY(check_disjoint(fn, "d", d, d_need, "a_scale", a_scale, s_need));
     TRY(check_disjoint(fn, "d", d, d_need, "masked_m", masked_m, mm_need));
-    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * n * k));
+    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * (n * k)));
     if (ctx->kind == CTX_CPU) {
         for (int64_t g = 0; g < groups; g++)
             if (masked_m[g] < 0 || masked_m[g] > m_max)

@@ -305,7 +305,9 @@ DSK4J_EXPORT int dsk4j_mla_prefill(dsk4j_context* ctx, void* o, int64_t o_bytes,
     TRY(check_mul(fn, "lse bytes", rows, 4, &lneed));
     TRY(check_mul(fn, "q bytes", rows, qk_dim * es, &qneed));
     vneed = oneed;
-    TRY(check_mul(fn, "cu_seqlens bytes", nseq + 1, 4, &cneed));
+    int64_t n1 = nseq;
+    TRY(check_add(fn, "nseq + 1", &n1, 1));
+    TRY(check_mul(fn, "cu_seqlens bytes", n1, 4, &cneed));
     if (!lse) lneed = 0;
     TRY(check_buf(fn, ctx, "o", o, o_bytes, oneed, (size_t)es));
     TRY(check_buf(fn, ctx, "lse", lse, lse_bytes, lneed, 4));

@@ -1816,6 +1816,12 @@ static void test_regressions(void) {
     EXPECT_FAILC(INVALID, dsk4j_fp8_act_quant(ctx, b1, 16, f1, 16, f1, 16, F32, 2, 256, 128, 0, INT64_MAX - 1));
     EXPECT_FAILC(INVALID, dsk4j_fp8_act_quant(ctx, b1, 16, f1, 16, f1, 16, F32, 2, 256, 128, DSK4J_SCALE_COL_MAJOR, INT64_MAX - 1));
     EXPECT_FAILC(INVALID, dsk4j_gemm_fp8_block(ctx, f1, 16, F32, b1, 16, f1, 16, b1, 16, f1, 16, NULL, 0, 2, 1, 256, 0, INT64_MAX - 1));
+    /* groups + 1 and nseq + 1 at INT64_MAX (fuzz_gemm) */
+    EXPECT_FAILC(INVALID, dsk4j_gemm_fp8_grouped_contiguous(ctx, f1, 16, F32, b1, 16, f1, 16, b1, 16, f1, 16, (int32_t*)f1, 16, INT64_MAX, 0, 0, 0));
+    EXPECT_FAILC(INVALID, dsk4j_mla_prefill(ctx, f1, 16, NULL, 0, f1, 16, f1, 16, f1, 16, F32, (int32_t*)b1, 16, INT64_MAX, 0, 1, 8, 8, 1.0f, 0));
+    /* groups * n * k with k = 0 and groups * n past INT64_MAX (fuzz_gemm) */
+    memset(b1, 0, 16);
+    EXPECT_OK(dsk4j_gemm_fp8_grouped_masked(ctx, f1, 16, F32, b1, 16, f1, 16, b1, 16, f1, 16, (int32_t*)b1, 16, 4, 0, INT64_MAX / 2, 0));
     /* moe.dispatch with a misaligned src_of (UBSan misaligned store) */
     int32_t* idx = gb_alloc(8);
     idx[0] = 0, idx[1] = 1;
