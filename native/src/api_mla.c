@@ -156,7 +156,7 @@ DSK4J_EXPORT int dsk4j_mla_cache_append(dsk4j_context* ctx, void* cache, int64_t
     TRY(check_disjoint(fn, "cache", cache, cneed, "positions", positions, ineed));
     TRY(check_disjoint(fn, "cache", cache, cneed, "block_table", block_table, bneed));
     if (batch == 0)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'batch' is 0 but there are %lld tokens", fn,
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'batch' is 0 ('block_table' has no rows) but there are %lld tokens", fn,
                           (long long)tokens);
     const int32_t *hs, *hp, *hb;
     int32_t *cs, *cp, *cb;
