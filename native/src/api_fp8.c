@@ -72,7 +72,7 @@ DSK4J_EXPORT int dsk4j_fp8_act_quant(dsk4j_context* ctx, void* y, int64_t y_byte
                               fn, (long long)ld, (long long)rows);
         if (groups > 0 && rows > 0) {
             TRY(check_mul(fn, "scale size", groups - 1, ld, &scale_elems));
-            scale_elems += rows;
+            TRY(check_add(fn, "scale size", &scale_elems, rows));
         }
         rs = 1, cs = ld;
     } else {
@@ -83,7 +83,7 @@ DSK4J_EXPORT int dsk4j_fp8_act_quant(dsk4j_context* ctx, void* y, int64_t y_byte
                               (long long)ld, (long long)groups);
         if (groups > 0 && rows > 0) {
             TRY(check_mul(fn, "scale size", rows - 1, ld, &scale_elems));
-            scale_elems += groups;
+            TRY(check_add(fn, "scale size", &scale_elems, groups));
         }
         rs = ld, cs = 1;
     }
@@ -111,7 +111,7 @@ static int block_sizes(const char* fn, int64_t n, int64_t k, int32_t block, int6
         return dsk4j_fail(DSK4J_ERR_UNSUPPORTED, "%s: argument 'block' must be 128, got %d", fn, block);
     int64_t sb;
     TRY(check_mul(fn, "n * k", n, k, numel));
-    TRY(check_mul(fn, "scale_inv size", (n + block - 1) / block, (k + block - 1) / block, &sb));
+    TRY(check_mul(fn, "scale_inv size", ceil_div(n, block), ceil_div(k, block), &sb));
     return check_mul(fn, "scale_inv bytes", sb, 4, sneed);
 }
 

@@ -44,7 +44,7 @@ static int check_b(const char* fn, dsk4j_context* ctx, const void* b, int64_t b_
     int64_t per, need, sper, sneed;
     TRY(check_mul(fn, "n * k", n, k, &per));
     TRY(check_mul(fn, "b bytes", groups, per, &need));
-    TRY(check_mul(fn, "b_scale blocks", (n + 127) / 128, k / 128, &sper));
+    TRY(check_mul(fn, "b_scale blocks", ceil_div(n, 128), k / 128, &sper));
     TRY(check_mul(fn, "b_scale size", groups, sper, &sneed));
     TRY(check_mul(fn, "b_scale bytes", sneed, 4, &sneed));
     TRY(check_buf(fn, ctx, "b", b, b_bytes, need, 1));
@@ -86,7 +86,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
                               fn, (long long)ld, (long long)m);
         if (kb > 0 && m > 0) {
             TRY(check_mul(fn, "a_scale size", kb - 1, ld, &s_elems));
-            s_elems += m;
+            TRY(check_add(fn, "a_scale size", &s_elems, m));
         }
         rs = 1, cs = ld;
     } else {
@@ -96,7 +96,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
                               fn, (long long)ld, (long long)kb);
         if (kb > 0 && m > 0) {
             TRY(check_mul(fn, "a_scale size", m - 1, ld, &s_elems));
-            s_elems += kb;
+            TRY(check_add(fn, "a_scale size", &s_elems, kb));
         }
         rs = ld, cs = 1;
     }
@@ -111,7 +111,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_block(dsk4j_context* ctx, void* d, int64_t d_byt
     TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
     TRY(check_disjoint(fn, "d", d, d_need, "a_scale", a_scale, s_need));
     TRY(check_disjoint(fn, "d", d, d_need, "b", b, n * k));
-    TRY(check_disjoint(fn, "d", d, d_need, "b_scale", b_scale, ((n + 127) / 128) * kb * 4));
+    TRY(check_disjoint(fn, "d", d, d_need, "b_scale", b_scale, ceil_div(n, 128) * kb * 4));
     TRY(check_addend(fn, d, d_need, d_dtype, c, c_need));
     if (m == 0 || n == 0) return finish(DSK4J_OK);
     gemm_args g = {d, d_dtype, a, a_scale, rs, cs, b, b_scale, c, m, n, k, DSK4J_DTYPE_E4M3};
@@ -196,7 +196,9 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_contiguous(
     int64_t a_need, s_need, d_need, o_need;
     TRY(check_mul(fn, "m * k", m, k, &a_need));
     TRY(check_mul(fn, "a_scale bytes", m, k / 128 * 4, &s_need));
-    TRY(check_mul(fn, "group_offsets bytes", groups + 1, 4, &o_need));
+    int64_t g1 = groups;
+    TRY(check_add(fn, "groups + 1", &g1, 1));
+    TRY(check_mul(fn, "group_offsets bytes", g1, 4, &o_need));
     TRY(check_d(fn, ctx, d, d_bytes, d_dtype, m, n, &d_need));
     TRY(check_buf(fn, ctx, "a", a, a_bytes, a_need, 1));
     TRY(check_buf(fn, ctx, "a_scale", a_scale, a_scale_bytes, s_need, 4));
@@ -205,7 +207,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_contiguous(
     TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
     TRY(check_disjoint(fn, "d", d, d_need, "a_scale", a_scale, s_need));
     TRY(check_disjoint(fn, "d", d, d_need, "group_offsets", group_offsets, o_need));
-    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * n * k));
+    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * (n * k)));
     if (ctx->kind == CTX_CPU) {
         for (int64_t g = 0; g <= groups; g++) {
             int32_t o = group_offsets[g];
@@ -251,7 +253,7 @@ DSK4J_EXPORT int dsk4j_gemm_fp8_grouped_masked(
     TRY(check_disjoint(fn, "d", d, d_need, "a", a, a_need));
     TRY(check_disjoint(fn, "d", d, d_need, "a_scale", a_scale, s_need));
     TRY(check_disjoint(fn, "d", d, d_need, "masked_m", masked_m, mm_need));
-    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * n * k));
+    TRY(check_disjoint(fn, "d", d, d_need, "b", b, groups * (n * k)));
     if (ctx->kind == CTX_CPU) {
         for (int64_t g = 0; g < groups; g++)
             if (masked_m[g] < 0 || masked_m[g] > m_max)

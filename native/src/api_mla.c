@@ -156,7 +156,7 @@ DSK4J_EXPORT int dsk4j_mla_cache_append(dsk4j_context* ctx, void* cache, int64_t
     TRY(check_disjoint(fn, "cache", cache, cneed, "positions", positions, ineed));
     TRY(check_disjoint(fn, "cache", cache, cneed, "block_table", block_table, bneed));
     if (batch == 0)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'batch' is 0 but there are %lld tokens", fn,
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'batch' is 0 ('block_table' has no rows) but there are %lld tokens", fn,
                           (long long)tokens);
     const int32_t *hs, *hp, *hb;
     int32_t *cs, *cp, *cb;
@@ -305,7 +305,9 @@ DSK4J_EXPORT int dsk4j_mla_prefill(dsk4j_context* ctx, void* o, int64_t o_bytes,
     TRY(check_mul(fn, "lse bytes", rows, 4, &lneed));
     TRY(check_mul(fn, "q bytes", rows, qk_dim * es, &qneed));
     vneed = oneed;
-    TRY(check_mul(fn, "cu_seqlens bytes", nseq + 1, 4, &cneed));
+    int64_t n1 = nseq;
+    TRY(check_add(fn, "nseq + 1", &n1, 1));
+    TRY(check_mul(fn, "cu_seqlens bytes", n1, 4, &cneed));
     if (!lse) lneed = 0;
     TRY(check_buf(fn, ctx, "o", o, o_bytes, oneed, (size_t)es));
     TRY(check_buf(fn, ctx, "lse", lse, lse_bytes, lneed, 4));

@@ -137,7 +137,8 @@ DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t
     TRY(check_buf(fn, ctx, "counts", counts, counts_bytes, cneed, 4));
     TRY(check_buf(fn, ctx, "offsets", offsets, offsets_bytes, oneed, 4));
     TRY(check_buf(fn, ctx, "row_of", row_of, row_of_bytes, pneed, 4));
-    TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, 0, 4));
+    /* src_of: any capacity (its rows are checked below), but aligned and non-NULL when not empty */
+    TRY(check_buf(fn, ctx, "src_of", src_of, src_of_bytes, src_of_bytes > 0 ? src_of_bytes / 4 * 4 : 0, 4));
     TRY(check_buf(fn, ctx, "indices", indices, indices_bytes, pneed, 4));
     if (src_of_bytes > 0 && !src_of) return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'src_of' is NULL", fn);
     const int64_t rows_cap = src_of_bytes / 4;
@@ -189,8 +190,8 @@ DSK4J_EXPORT int dsk4j_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int64_t
         if (m_max > 0) {
             if (cnt[e] > m_max) {
                 rc = dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT,
-                                "%s: expert %lld receives %lld rows, more than m_max = %lld", fn, (long long)e,
-                                (long long)cnt[e], (long long)m_max);
+                                "%s: argument 'indices' routes %lld rows to expert %lld, more than 'm_max' = %lld", fn,
+                                (long long)cnt[e], (long long)e, (long long)m_max);
                 goto out;
             }
             cur[e] = e * m_max;
@@ -334,7 +335,7 @@ static int check_weight(const char* fn, dsk4j_context* ctx, const char* arg, con
     TRY(check_mul(fn, arg, need, (int64_t)dsk4j_dtype_size(w_dtype), &need));
     TRY(check_buf(fn, ctx, arg, w, w_bytes, need, dsk4j_dtype_size(w_dtype)));
     if (w_dtype == DSK4J_DTYPE_E4M3) {
-        TRY(check_mul(fn, sarg, (n + 127) / 128, k / 128, &sneed));
+        TRY(check_mul(fn, sarg, ceil_div(n, 128), k / 128, &sneed));
         TRY(check_mul(fn, sarg, sneed, groups * 4, &sneed));
         TRY(check_buf(fn, ctx, sarg, ws, ws_bytes, sneed, 4));
     } else if (ws) {

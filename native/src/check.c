@@ -13,6 +13,15 @@ int check_mul(const char* fn, const char* what, int64_t a, int64_t b, int64_t* o
     return DSK4J_OK;
 }
 
+int check_add(const char* fn, const char* what, int64_t* acc, int64_t b) {
+    if (*acc < 0 || b < 0)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: %s is negative", fn, what);
+    if (*acc > INT64_MAX - b)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: %s overflows 64 bits", fn, what);
+    *acc += b;
+    return DSK4J_OK;
+}
+
 int check_ctx(const char* fn, dsk4j_context* ctx) {
     if (!ctx) return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'ctx' is NULL", fn);
     return DSK4J_OK;

@@ -5,8 +5,12 @@
 #define DSK4J_CHECK_H
 #include "internal.h"
 
+/* ceil(a / b) for a >= 0, b > 0, without the overflow of (a + b - 1) / b near INT64_MAX. */
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 /* out = a * b, failing on negative factors or int64 overflow. */
 int check_mul(const char* fn, const char* what, int64_t a, int64_t b, int64_t* out);
+/* *acc += b (b >= 0, *acc >= 0), failing on int64 overflow. */
+int check_add(const char* fn, const char* what, int64_t* acc, int64_t b);
 int check_ctx(const char* fn, dsk4j_context* ctx);
 int check_nonneg(const char* fn, const char* arg, int64_t v);
 /* A buffer argument: ptr may be NULL only when need == 0; capacity >= need >= 0; aligned to

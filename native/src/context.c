@@ -71,7 +71,10 @@ DSK4J_EXPORT int dsk4j_context_open(dsk4j_context** out_ctx, const char* device,
 }
 
 DSK4J_EXPORT int dsk4j_context_close(dsk4j_context* ctx) {
-    if (!ctx) return DSK4J_OK;
+    if (!ctx) {
+        dsk4j_clear_error();
+        return DSK4J_OK;
+    }
     if (ctx->kind == CTX_CPU) {
         if (ctx->pool) cpu_pool_destroy(ctx->pool);
     } else {
@@ -134,7 +137,10 @@ DSK4J_EXPORT int dsk4j_mem_alloc(void** out_ptr, dsk4j_context* ctx, int64_t byt
 DSK4J_EXPORT int dsk4j_mem_free(dsk4j_context* ctx, void* ptr) {
     int rc = check_ctx("dsk4j_mem_free", ctx);
     if (rc) return rc;
-    if (!ptr) return DSK4J_OK;
+    if (!ptr) {
+        dsk4j_clear_error();
+        return DSK4J_OK;
+    }
     if (ctx->kind == CTX_CPU) {
         free(ptr);
     } else {
@@ -159,7 +165,10 @@ DSK4J_EXPORT int dsk4j_memcpy(dsk4j_context* ctx, void* dst, int64_t dst_bytes, 
     dsk4j_context host = {.kind = CTX_CPU, .ordinal = -1, .num_threads = 1};
     if ((rc = check_buf(fn, dst_dev ? ctx : &host, "dst", dst, dst_bytes, bytes, 1))) return rc;
     if ((rc = check_buf(fn, src_dev ? ctx : &host, "src", src, src_bytes, bytes, 1))) return rc;
-    if (bytes == 0) return DSK4J_OK;
+    if (bytes == 0) {
+        dsk4j_clear_error();
+        return DSK4J_OK;
+    }
     if (ctx->kind == CTX_CPU) {
         memmove(dst, src, (size_t)bytes);
     } else {
@@ -179,7 +188,10 @@ DSK4J_EXPORT int dsk4j_memset(dsk4j_context* ctx, void* dst, int64_t dst_bytes, 
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'value' must be a byte (0..255), got %d", fn,
                           value);
     if ((rc = check_buf(fn, ctx, "dst", dst, dst_bytes, bytes, 1))) return rc;
-    if (bytes == 0) return DSK4J_OK;
+    if (bytes == 0) {
+        dsk4j_clear_error();
+        return DSK4J_OK;
+    }
     if (ctx->kind == CTX_CPU) {
         memset(dst, value, (size_t)bytes);
     } else {

@@ -130,12 +130,24 @@ uint16_t cpu_f32_to_f16(float x) {
     return (uint16_t)(c | sign);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+/* One CPUID feature bit (reg 0..3 = eax, ebx, ecx, edx); 0 when the leaf does not exist. Used for
+ * the features that clang's __builtin_cpu_supports does not know (f16c, amx-tile, amx-bf16,
+ * avx512bf16 in clang 14), so that the library builds with gcc and clang alike. */
+static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit) {
+    unsigned r[4];
+    if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3])) return 0;
+    return (int)((r[reg] >> bit) & 1u);
+}
+#endif
+
 /* AVX2 + FMA + F16C present (the cpu_avx2_*.c files may run). */
 int cpu_has_avx2_fma(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+           cpuid_bit(1, 0, 2, 29) /* f16c */;
 #else
     return 0;
 #endif
@@ -166,8 +178,8 @@ static void amx_request(void) {
 
 int cpu_has_amx(void) {
 #if defined(__x86_64__) && defined(__linux__)
-    if (!cpu_has_avx512() || !__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("amx-tile") ||
-        !__builtin_cpu_supports("amx-bf16") || !__builtin_cpu_supports("avx512bf16"))
+    if (!cpu_has_avx512() || !__builtin_cpu_supports("avx512vbmi") || !cpuid_bit(7, 0, 3, 24) /* amx-tile */ ||
+        !cpuid_bit(7, 0, 3, 22) /* amx-bf16 */ || !cpuid_bit(7, 1, 0, 5) /* avx512bf16 */)
         return 0;
     pthread_once(&amx_once, amx_request);
     return amx_granted;

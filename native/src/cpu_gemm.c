@@ -534,10 +534,11 @@ void cpu_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g) {
         gemm_prob p;
         prob_init(&p, ctx, bg, 0, table);
         p.d = (char*)bg->d + (size_t)(row0 * n) * dsz;
-        p.a = (const uint8_t*)bg->a + row0 * k;
-        p.a_scale = bg->a_scale + row0 * bg->a_scale_rs;
-        p.b = (const uint8_t*)bg->b + e * n * k;
-        p.b_scale = bg->b_scale + e * bs_per;
+        /* with k == 0 the a/b operands and their scales are empty and may be NULL: no offset from NULL */
+        p.a = bg->a ? (const uint8_t*)bg->a + row0 * k : NULL;
+        p.a_scale = bg->a_scale ? bg->a_scale + row0 * bg->a_scale_rs : NULL;
+        p.b = bg->b ? (const uint8_t*)bg->b + e * (n * k) : NULL;
+        p.b_scale = bg->b_scale ? bg->b_scale + e * bs_per : NULL;
         p.c = NULL;
         p.m = rows;
         run(&p);

@@ -171,6 +171,7 @@ public final class Context implements AutoCloseable {
         Objects.requireNonNull(arena, "argument 'arena' is null");
         Objects.requireNonNull(dtype, "argument 'dtype' is null");
         long bytes = Tensor.byteSizeOf(dtype, shape);
+        if (isClosed()) throw new IllegalStateException("context " + device.id() + " is closed");
         if (!isCuda()) return Tensor.wrap(arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes), dtype, shape);
         acquire();
         try (Arena tmp = Arena.ofConfined()) {

@@ -202,6 +202,9 @@ public final class Moe {
         Ops.checkRank("x", x, 2);
         Ops.checkDType("xp", xp, x.dtype());
         Ops.checkShape("xp", xp, d.rows(), x.dim(1));
+        if (x.dim(0) != d.rowOf().dim(0))
+            throw new IllegalArgumentException("argument 'x' must have one row per token of the dispatch 'd' ("
+                    + d.rowOf().dim(0) + "), got shape " + java.util.Arrays.toString(x.shape()));
         long k = d.rowOf().dim(1);
         ctx.acquire();
         try {

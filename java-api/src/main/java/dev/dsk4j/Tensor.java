@@ -240,7 +240,11 @@ public final class Tensor {
         long n = 1;
         for (long d : shape) {
             if (d < 0) throw new IllegalArgumentException("argument 'shape' has a negative dimension: " + Arrays.toString(shape));
-            n = Math.multiplyExact(n, d);
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("argument 'shape' " + Arrays.toString(shape) + " has more than 2^63 - 1 elements");
+            }
         }
         return n;
     }
@@ -248,7 +252,11 @@ public final class Tensor {
     static long byteSizeOf(DType dtype, long[] shape) {
         Objects.requireNonNull(dtype, "argument 'dtype' is null");
         Objects.requireNonNull(shape, "argument 'shape' is null");
-        return Math.multiplyExact(numelOf(shape), dtype.byteSize());
+        long n = numelOf(shape);
+        if (n > Long.MAX_VALUE / dtype.byteSize())
+            throw new IllegalArgumentException("argument 'shape' " + Arrays.toString(shape) + " has more than 2^63 - 1 bytes of "
+                    + dtype.label());
+        return n * dtype.byteSize();
     }
 
     static long[] contiguousStrides(long[] shape) {
