@@ -13,7 +13,7 @@
 # the moe ops (gate / dispatch / gather / combine / silu_quant / bias_update on the DeepSeek-V3 and
 # V2-Lite routers, T in {1, 7, 128, 1000}, poisoned outputs, vs the cpu backend; moe.forward checked
 # and timed on the V3 layer for T in {1, 128, 4096}; `--only-moe` runs just those, `--no-moe` skips them).
-# --sanitize first runs a quick pass under compute-sanitizer memcheck (if it is installed).
+# --sanitize first runs quick passes under compute-sanitizer memcheck and racecheck (if installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.
 set -euo pipefail
@@ -48,12 +48,15 @@ if [ "$SANITIZE" = 1 ]; then
     SAN=$(command -v compute-sanitizer || true)
     [ -z "$SAN" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && SAN=/usr/local/cuda/bin/compute-sanitizer
     if [ -n "$SAN" ]; then
-        echo "== compute-sanitizer memcheck (quick)"
         set +e
-        "$SAN" --tool memcheck --error-exitcode 3 build/gpu_check --quick --no-timing ${ARGS[@]+"${ARGS[@]}"}
-        rc_san=$?
+        for tool in memcheck racecheck; do # racecheck: shared-memory hazards of the tiled / wgmma kernels
+            echo "== compute-sanitizer $tool (quick)"
+            "$SAN" --tool "$tool" --error-exitcode 3 build/gpu_check --quick --no-timing ${ARGS[@]+"${ARGS[@]}"}
+            r=$?
+            echo "compute-sanitizer $tool: exit $r"
+            [ "$r" != 0 ] && rc_san=$r
+        done
         set -e
-        echo "compute-sanitizer: exit $rc_san"
     else
         echo "compute-sanitizer not found - skipping the memcheck pass"
     fi

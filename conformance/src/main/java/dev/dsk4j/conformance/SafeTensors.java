@@ -106,7 +106,7 @@ public final class SafeTensors {
         Map<String, String> meta = new LinkedHashMap<>();
         Map<String, Entry> tensors = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : header.entrySet()) {
-            String name = (String) e.getKey();
+            String name = String.valueOf(e.getKey());
             if (name.equals("__metadata__")) {
                 if (!(e.getValue() instanceof Map<?, ?> m)) throw new IllegalArgumentException(where + ": __metadata__ is not an object");
                 for (Map.Entry<?, ?> me : m.entrySet()) {
@@ -127,12 +127,22 @@ public final class SafeTensors {
             for (int k = 0; k < shape.length; k++) {
                 if (!(shapeList.get(k) instanceof Long d) || d < 0) throw new IllegalArgumentException(ctx + ": bad shape " + shapeList);
                 shape[k] = d;
-                numel = Math.multiplyExact(numel, d);
+                if (d != 0 && numel > Long.MAX_VALUE / d)
+                    throw new IllegalArgumentException(ctx + ": shape " + shapeList + " holds more than 2^63-1 elements");
+                numel *= d;
             }
             if (!(offs.get(0) instanceof Long b0) || !(offs.get(1) instanceof Long b1) || b0 < 0 || b1 < b0
                     || b1 > all.length - base)
                 throw new IllegalArgumentException(ctx + ": data_offsets " + offs + " outside the data of " + (all.length - base) + " bytes");
-            long bytes = Math.multiplyExact(numel, sizeOf(dtype));
+            int es;
+            try {
+                es = sizeOf(dtype);
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException(ctx + ": " + ex.getMessage(), ex);
+            }
+            if (numel > Long.MAX_VALUE / es)
+                throw new IllegalArgumentException(ctx + ": shape " + shapeList + " of " + dtype + " holds more than 2^63-1 bytes");
+            long bytes = numel * es;
             if (b1 - b0 != bytes)
                 throw new IllegalArgumentException(ctx + ": data_offsets span " + (b1 - b0) + " bytes, " + dtype + " " + shapeList + " needs " + bytes);
             byte[] data = new byte[(int) bytes];
