@@ -29,6 +29,8 @@ final class Ops {
                     + t.owner().device().id() + " but the context is " + ctx.device().id());
         if (!t.segment().scope().isAlive())
             throw new IllegalStateException("argument '" + arg + "': its arena is closed");
+        if (!t.segment().isAccessibleBy(Thread.currentThread()))
+            throw new IllegalStateException("argument '" + arg + "' belongs to an arena confined to another thread");
         if (!t.segment().isNative())
             throw new IllegalArgumentException("argument '" + arg + "' is on the Java heap; allocate it from an Arena");
     }
