@@ -2,7 +2,8 @@
 # run-sanitizers.sh - builds the native test suite (native/test) and the libFuzzer targets
 # (native/fuzz) with clang under AddressSanitizer + UndefinedBehaviorSanitizer (no recovery), then
 # runs the suite (LeakSanitizer on) and each fuzz target for a bounded time over its corpus.
-# Exits non-zero on any failed check or sanitizer report; prints executions per fuzz target.
+# Exits non-zero on any failed check or sanitizer report, or when a function exported by dsk4j.h is
+# never called in test_abi.c; prints executions per fuzz target.
 #
 # Environment:
 #   DSK4J_FUZZ_SECONDS  seconds per fuzz target (default 20; 0 = only replay the corpus)
@@ -15,6 +16,21 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SECS=${DSK4J_FUZZ_SECONDS:-20}
 BUILD=${DSK4J_SAN_BUILD:-$ROOT/native/target/sanitizers}
 TARGETS=(fp8 gemm rope mla moe context)
+
+# 0. coverage of the ABI (needs no compiler): every function declared DSK4J_EXPORT in dsk4j.h must
+#    be called somewhere in test_abi.c (outside comments and string literals).
+exported=$(tr '\n' ' ' <"$ROOT/native/include/dsk4j.h" | grep -oE 'DSK4J_EXPORT[^;(]*\(' |
+           grep -oE 'dsk4j_[A-Za-z0-9_]+ *\($' | tr -d ' (' | sort -u)
+suite_code=$(perl -0777 -pe 's{/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"}{ }gs' "$ROOT/native/test/test_abi.c")
+uncalled=()
+for f in $exported; do
+  grep -qE "\b$f *\(" <<<"$suite_code" || uncalled+=("$f")
+done
+if [ -z "$exported" ] || [ "${#uncalled[@]}" -gt 0 ]; then
+  echo "sanitizers: FAILED - exported functions never called in native/test/test_abi.c: ${uncalled[*]:-(none found in dsk4j.h)}"
+  exit 1
+fi
+echo "sanitizers: test_abi calls all $(wc -w <<<"$exported") exported functions of dsk4j.h"
 
 cc=${DSK4J_SAN_CC:-}
 if [ -z "$cc" ]; then

@@ -602,6 +602,126 @@ static void test_gemm_bf16(void) {
     }
 }
 
+/* gemm.f32: a f32 [m,k], b f32|bf16 [n,k], d f32 [m,n] = a b^T (+ c); c NULL, separate, or d itself.
+ * Checked against a double reference with the f32 tolerance of the other gemms, k = 0 exactly
+ * (d = c or 0), and a second call giving the same bits (the cpu backend's fixed K order). */
+static void test_gemm_f32(void) {
+    for (int variant = 0; variant < 8; variant++) {
+        /* 0: b f32; 1: b bf16 + c; 2: b f32, c == d; 3: b bf16, decode m <= 8; 4: b f32 + c, decode;
+         * 5: b bf16, c == d, decode; 6: k = 0 with c; 7: k = 0 without c */
+        int64_t m = variant >= 3 && variant <= 5 ? t_range(1, 8) : t_range(1, 40), n = t_range(1, 90), k = t_range(1, 300);
+        if (variant >= 6) k = 0;
+        int32_t b_dtype = variant == 1 || variant == 3 || variant == 5 || variant == 6 ? BF16 : F32;
+        int bes = b_dtype == F32 ? 4 : 2;
+        int c_mode = variant == 1 || variant == 4 || variant == 6 ? 1 : variant == 2 || variant == 5 ? 2 : 0;
+        float* d = gb_alloc((size_t)(m * n * 4));
+        float* a = gb_alloc((size_t)(m * k * 4));
+        void* b = gb_alloc((size_t)(n * k * bes));
+        float* c = c_mode == 1 ? gb_alloc((size_t)(m * n * 4)) : c_mode == 2 ? d : NULL;
+        t_fill_f32(a, m * k, -2, 2);
+        if (b_dtype == F32)
+            t_fill_f32(b, n * k, -2, 2);
+        else
+            fill_bf16(b, n * k, -2, 2);
+        float* c0 = malloc((size_t)(m * n * 4)); /* the addend before the call (c may be d) */
+        t_fill_f32(c0, m * n, -1, 1);
+        if (c) memcpy(c, c0, (size_t)(m * n * 4));
+        float* bw = b_dtype == F32 ? NULL : bf16_widen(b, n * k);
+        const float* bf = b_dtype == F32 ? (const float*)b : bw;
+        int64_t d_bytes = m * n * 4, a_bytes = m * k * 4, b_bytes = n * k * bes, c_bytes = c ? m * n * 4 : 0;
+#define CALL() dsk4j_gemm_f32(ctx, d, d_bytes, a, a_bytes, b, b_bytes, b_dtype, c, c_bytes, m, n, k)
+        EXPECT_OK(CALL());
+        int bad = 0;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double r = 0, mag = 0;
+                for (int64_t t = 0; t < k; t++) {
+                    double p = (double)a[i * k + t] * bf[j * k + t];
+                    r += p;
+                    mag += fabs(p);
+                }
+                if (c) r += c0[i * n + j], mag += fabs(c0[i * n + j]);
+                float g = d[i * n + j];
+                /* k = 0: d is c (or 0) exactly */
+                bad += k == 0 ? !same_f32(g, c ? c0[i * n + j] : 0.0f) : !close_to(g, r, mag + fabs(r), 1e-5);
+            }
+        CHECK(bad == 0, "gemm_f32 variant %d m %lld n %lld k %lld: %d elements off", variant, (long long)m, (long long)n,
+              (long long)k, bad);
+        /* the same bits again (in place: from the same addend) */
+        float* first = malloc((size_t)d_bytes);
+        memcpy(first, d, (size_t)d_bytes);
+        if (c) memcpy(c, c0, (size_t)(m * n * 4));
+        EXPECT_OK(CALL());
+        CHECK(memcmp(first, d, (size_t)d_bytes) == 0, "gemm_f32 variant %d: a second call gave other bits", variant);
+        free(first);
+
+        BAD(ctx, NULL);
+        BAD(d, NULL);
+        if (k) {
+            BAD(a, NULL);
+            BAD(b, NULL);
+            BAD(a_bytes, a_bytes - 1);
+            BAD(b_bytes, b_bytes - 1);
+            BAD(a, (float*)((char*)a + 1));
+            BAD(b, (void*)((char*)b + 1));
+            BAD(k, k + 1);
+            BAD(d, (float*)a);
+            if (b_dtype == F32) BAD(d, (float*)b);
+            if (b_dtype == BF16) BAD(b_dtype, F32); /* b's capacity is half of what f32 needs */
+        }
+        BAD(d_bytes, d_bytes - 1);
+        BAD(d, (float*)((char*)d + 2));
+        if (c) {
+            BAD(c_bytes, c_bytes - 1);
+            BAD(c, (float*)((char*)c + 1));
+        }
+        BAD(m, -1);
+        BAD(n, -1);
+        BAD(k, -1);
+        BAD(m, m + 1);
+        BAD(n, n + 1);
+        BAD(m, BIG);
+        BAD(n, INT64_MAX);
+        BAD(k, INT64_MAX);
+        BAD(m, INT64_MIN);
+        BAD(b_dtype, E4M3);
+        BAD(b_dtype, F16);
+        BAD(b_dtype, I32);
+        BAD(b_dtype, -1);
+        BAD(b_dtype, 1000);
+#undef CALL
+        /* c overlapping d without being d: refused (d given room for a shifted c) */
+        float* d2 = gb_alloc((size_t)(m * n * 4 + 4));
+        EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, d2, d_bytes, a, a_bytes, b, b_bytes, b_dtype, d2 + 1, d_bytes, m, n, k));
+        free(bw);
+        free(c0);
+        gb_free_all();
+    }
+
+    /* m = 0 or n = 0: nothing to write, the empty operands may be NULL; the other is still checked */
+    int64_t n = t_range(1, 40), k = t_range(1, 40);
+    float* b = gb_alloc((size_t)(n * k * 4));
+    float* a = gb_alloc((size_t)(n * k * 4));
+    t_fill_f32(b, n * k, -1, 1);
+    t_fill_f32(a, n * k, -1, 1);
+    EXPECT_OK(dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, b, n * k * 4, F32, NULL, 0, 0, n, k));
+    EXPECT_OK(dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, b, n * k * 2, BF16, NULL, 0, 0, n, k));
+    EXPECT_OK(dsk4j_gemm_f32(ctx, NULL, 0, a, n * k * 4, NULL, 0, F32, NULL, 0, n, 0, k));
+    EXPECT_OK(dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, NULL, 0, BF16, NULL, 0, 0, 0, k));
+    EXPECT_OK(dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, NULL, 0, F32, NULL, 0, 0, 0, 0));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, b, n * k * 4 - 1, F32, NULL, 0, 0, n, k));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, NULL, 0, F32, NULL, 0, 0, n, k));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, NULL, 0, a, n * k * 4 - 1, NULL, 0, F32, NULL, 0, n, 0, k));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, b, n * k * 4, E5M2, NULL, 0, 0, n, k));
+    /* sizes whose byte counts overflow int64 although the element counts do not */
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, b, 16, BF16, NULL, 0, 0, INT64_MAX / 3, 2));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, NULL, 0, a, 16, NULL, 0, F32, NULL, 0, INT64_MAX / 3, 0, 2));
+    EXPECT_FAILC(INVALID, dsk4j_gemm_f32(ctx, (float*)b, 16, NULL, 0, NULL, 0, F32, NULL, 0, INT64_MAX / 3, 2, 0));
+    /* m = 0, k = 0, n at INT64_MAX: every size is 0, a valid empty call */
+    EXPECT_OK(dsk4j_gemm_f32(ctx, NULL, 0, NULL, 0, NULL, 0, F32, NULL, 0, 0, INT64_MAX, 0));
+    gb_free_all();
+}
+
 static void test_gemm_grouped(void) {
     for (int variant = 0; variant < 2; variant++) {
         int32_t d_dtype = variant ? BF16 : F32;
@@ -1859,6 +1979,7 @@ static void run_cap(const cap* c, int threads) {
     test_fp8_weight();
     test_gemm_fp8_block();
     test_gemm_bf16();
+    test_gemm_f32();
     test_gemm_grouped();
     test_rope();
     test_mla_cache();

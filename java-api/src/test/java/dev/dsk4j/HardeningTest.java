@@ -95,6 +95,14 @@ class HardeningTest {
         int bk2 = 1 + r.nextInt(100);
         cs.add(new Case("gemm.bf16", List.of(out("d", DType.BF16, m, gn), in("a", DType.BF16, m, bk2), in("b", DType.BF16, gn, bk2)),
                 (c, a, t) -> { Gemm.bf16(c, t.get("d"), t.get("a"), t.get("b"), null); return none(); }));
+        int fk = 1 + r.nextInt(100);
+        cs.add(new Case("gemm.f32", List.of(out("d", DType.F32, m, gn), in("a", DType.F32, m, fk), in("b", DType.F32, gn, fk)),
+                (c, a, t) -> { Gemm.f32(c, t.get("d"), t.get("a"), t.get("b"), null); return none(); }));
+        cs.add(new Case("gemm.f32Bf16", List.of(out("d", DType.F32, m, gn), in("a", DType.F32, m, fk), in("b", DType.BF16, gn, fk),
+                in("c", DType.F32, m, gn)),
+                (c, a, t) -> { Gemm.f32(c, t.get("d"), t.get("a"), t.get("b"), t.get("c")); return none(); }));
+        cs.add(new Case("gemm.f32InPlace", List.of(out("d", DType.F32, m, gn), in("a", DType.F32, m, fk), in("b", DType.BF16, gn, fk)),
+                (c, a, t) -> { Gemm.f32(c, t.get("d"), t.get("a"), t.get("b"), t.get("d")); return none(); }));
         int g = 1 + r.nextInt(3), gm = 2 + r.nextInt(8);
         int[] offs = new int[g + 1];
         for (int i = 1; i <= g; i++) offs[i] = i == g ? gm : Math.min(gm, offs[i - 1] + r.nextInt(3));
