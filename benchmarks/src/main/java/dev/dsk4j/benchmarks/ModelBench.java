@@ -106,9 +106,9 @@ public class ModelBench {
             long base = m.checkpointBytes() + cache;
             System.out.printf(Locale.ROOT, "[model %s batch %d] peak RSS %.1f MiB vs weights %.1f + cache %.1f MiB = %.2fx "
                             + "(model-owned copies %.1f MiB: dequantized / packed weights, their file pages released; "
-                            + "RSS of the JVM before loading %.1f MiB)%n", model, batch, hwm / 1048576.0,
-                    m.checkpointBytes() / 1048576.0, cache / 1048576.0, (double) hwm / base, m.ownedBytes() / 1048576.0,
-                    rssBefore / 1048576.0);
+                            + "RSS of the JVM before loading %.1f MiB, Java heap committed now %.1f MiB)%n", model, batch,
+                    hwm / 1048576.0, m.checkpointBytes() / 1048576.0, cache / 1048576.0, (double) hwm / base,
+                    m.ownedBytes() / 1048576.0, rssBefore / 1048576.0, Runtime.getRuntime().totalMemory() / 1048576.0);
             decode.close();
             prefill.close();
             m.close();
