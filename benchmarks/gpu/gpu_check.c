@@ -1812,11 +1812,12 @@ static long long mla_table(void) {
  * (contiguous align 1 and 128, masked m_max = T), gather (bf16 x, f32 scales), combine (f32 / bf16,
  * with and without a shared term) and bias_update bit for bit; silu_quant scales within 1e-6
  * relative and codes at most one step apart (expf: see dsk4j.h), no more than 1 in 1000 off;
- * moe.forward within 1e-2 (fp8 weights: re-quantized activations, a code can move a step) / 2e-3 (bf16)
- * relative Frobenius error of the cpu's (different GEMM summation order),
+ * moe.forward within 1e-2 (fp8 weights: re-quantized activations, a code can move a step) / 2e-3 (bf16) /
+ * 1e-5 (f32 weights: gemm.f32, unrounded activations) relative Frobenius error of the cpu's (different GEMM
+ * summation order),
  * counts exact, on a V3-router layer with 64 experts (hidden 7168, inter 2048, 1 shared; fp8
- * weights), the V2-Lite layer (hidden 2048, inter 1408, 2 shared, fp8; T up to 1000) and a small
- * bf16-weight layer. Timing (fast context): moe.gate on both routers, and moe.forward on the full
+ * weights), the V2-Lite layer (hidden 2048, inter 1408, 2 shared, fp8; T up to 1000), a small
+ * bf16-weight layer and a small f32-weight layer (inter 200, shared 300: no multiples of 128). Timing (fast context): moe.gate on both routers, and moe.forward on the full
  * V3 layer (256 experts, fp8 weights replicated from a 64 MiB random block on the device) for
  * T in {1, 128, 4096}: ms, weight GB/s over the experts the tokens touched (decode) and TFLOPS.
  * Options: --no-moe, --only-moe. */
@@ -2174,25 +2175,26 @@ static void moe_bias_case(int64_t experts) {
     free(bias); free(counts); free(got); free(want);
 }
 
-/* One layer's weights (sizes in bytes): fp8 (codes of magnitude <= 1.875, scales ~2^-7..2^-9) or bf16, host or
- * device-replicated. */
+/* One layer's weights (sizes in bytes): fp8 (codes of magnitude <= 1.875, scales ~2^-7..2^-9), bf16 or f32,
+ * host or device-replicated. */
 typedef struct {
     int64_t E, H, I, Is;
+    int32_t wdt; /* DSK4J_DTYPE_E4M3, _BF16 or _F32 */
     int fp8;
     int64_t n13, n2, ns13, ns2, s13b, s2b, ss13b, ss2b; /* bytes */
     void *w13, *w2, *s13, *s2;                            /* host (NULL when device-only) */
     float *w13s, *w2s, *s13s, *s2s;
 } moe_layer;
 
-static void moe_fill_weights(void* p, int64_t n, int fp8) {
-    if (fp8) {
+static void moe_fill_weights(void* p, int64_t n, int32_t wdt) {
+    if (wdt == DSK4J_DTYPE_E4M3) {
         uint8_t* b = p;
         for (int64_t i = 0; i < n; i += 8) {
             uint64_t v = rnd() & 0xBFBFBFBFBFBFBFBFull; /* exponent <= 7: |w| <= 1.875, never NaN */
             memcpy(b + i, &v, (size_t)(n - i < 8 ? n - i : 8));
         }
     } else {
-        mla_fill(p, DSK4J_DTYPE_BF16, n / 2, 0.03f); /* n bytes */
+        mla_fill(p, wdt, n / (wdt == DSK4J_DTYPE_F32 ? 4 : 2), 0.03f); /* n bytes */
     }
 }
 
@@ -2200,10 +2202,11 @@ static void moe_fill_scales(float* s, int64_t n) {
     for (int64_t i = 0; i < n; i++) s[i] = ldexpf(1.0f + (float)(rnd() % 256) / 256.0f, -7 - (int)(rnd() % 3));
 }
 
-static void moe_layer_init(moe_layer* L, int64_t E, int64_t H, int64_t I, int64_t Is, int fp8, int host) {
+static void moe_layer_init(moe_layer* L, int64_t E, int64_t H, int64_t I, int64_t Is, int32_t wdt, int host) {
     memset(L, 0, sizeof *L);
-    L->E = E, L->H = H, L->I = I, L->Is = Is, L->fp8 = fp8;
-    const int64_t es = fp8 ? 1 : 2;
+    const int fp8 = wdt == DSK4J_DTYPE_E4M3;
+    L->E = E, L->H = H, L->I = I, L->Is = Is, L->wdt = wdt, L->fp8 = fp8;
+    const int64_t es = fp8 ? 1 : wdt == DSK4J_DTYPE_F32 ? 4 : 2;
     L->n13 = E * 2 * I * H * es;
     L->n2 = E * H * I * es;
     L->ns13 = 2 * Is * H * es;
@@ -2227,10 +2230,10 @@ static void moe_layer_init(moe_layer* L, int64_t E, int64_t H, int64_t I, int64_
     L->w2 = xmalloc((size_t)L->n2);
     L->s13 = xmalloc((size_t)(L->ns13 ? L->ns13 : 4));
     L->s2 = xmalloc((size_t)(L->ns2 ? L->ns2 : 4));
-    moe_fill_weights(L->w13, L->n13, fp8);
-    moe_fill_weights(L->w2, L->n2, fp8);
-    moe_fill_weights(L->s13, L->ns13, fp8);
-    moe_fill_weights(L->s2, L->ns2, fp8);
+    moe_fill_weights(L->w13, L->n13, wdt);
+    moe_fill_weights(L->w2, L->n2, wdt);
+    moe_fill_weights(L->s13, L->ns13, wdt);
+    moe_fill_weights(L->s2, L->ns2, wdt);
 }
 
 static void moe_layer_free(moe_layer* L) {
@@ -2238,13 +2241,13 @@ static void moe_layer_free(moe_layer* L) {
 }
 
 /* A device copy of n bytes: from host h, or (h NULL) n bytes replicated from a 64 MiB random block. */
-static void* moe_device_weights(dsk4j_context* g, const void* h, int64_t n, int fp8) {
+static void* moe_device_weights(dsk4j_context* g, const void* h, int64_t n, int32_t wdt) {
     if (h) return mla_upload(g, h, n);
     void* d = NULL;
     CK(dsk4j_mem_alloc(&d, g, n > 0 ? n : 16));
     const int64_t blk = (int64_t)64 << 20;
     void* hb = xmalloc((size_t)blk);
-    moe_fill_weights(hb, blk, fp8);
+    moe_fill_weights(hb, blk, wdt);
     const int64_t first = n < blk ? n : blk;
     if (first > 0) CK(dsk4j_memcpy(g, d, n, hb, blk, first, DSK4J_COPY_HOST_TO_DEVICE));
     for (int64_t off = first; off < n; off += blk) {
@@ -2260,9 +2263,9 @@ static void moe_forward_case(const moe_router* r, moe_layer* L, int64_t T, int c
     const int64_t E = L->E, H = L->H, K = r->top_k;
     char shape[72];
     snprintf(shape, sizeof shape, "%s E=%lld H=%lld I=%lld Is=%lld %s T=%lld", r->name, (long long)E, (long long)H,
-             (long long)L->I, (long long)L->Is, L->fp8 ? "fp8" : "bf16", (long long)T);
+             (long long)L->I, (long long)L->Is, L->fp8 ? "fp8" : L->wdt == DSK4J_DTYPE_F32 ? "f32" : "bf16", (long long)T);
     moe_row* row = moe_new_row("moe.forward", shape);
-    const int32_t wdt = L->fp8 ? DSK4J_DTYPE_E4M3 : DSK4J_DTYPE_BF16;
+    const int32_t wdt = L->wdt;
     const int64_t xb = T * H * 4, wgb = E * H * 4, bb = r->bias ? E * 4 : 0, yb = T * H * 4, cb = E * 4;
     float* x = xmalloc((size_t)xb);
     float* wg = xmalloc((size_t)wgb);
@@ -2285,10 +2288,10 @@ static void moe_forward_case(const moe_router* r, moe_layer* L, int64_t T, int c
         void* dx = mla_upload(g, x, xb);
         void* dwg = mla_upload(g, wg, wgb);
         void* db = bias ? mla_upload(g, bias, bb) : NULL;
-        void* d13 = moe_device_weights(g, L->w13, L->n13, L->fp8);
-        void* d2 = moe_device_weights(g, L->w2, L->n2, L->fp8);
-        void* ds13 = sh ? moe_device_weights(g, L->s13, L->ns13, L->fp8) : NULL;
-        void* ds2 = sh ? moe_device_weights(g, L->s2, L->ns2, L->fp8) : NULL;
+        void* d13 = moe_device_weights(g, L->w13, L->n13, L->wdt);
+        void* d2 = moe_device_weights(g, L->w2, L->n2, L->wdt);
+        void* ds13 = sh ? moe_device_weights(g, L->s13, L->ns13, L->wdt) : NULL;
+        void* ds2 = sh ? moe_device_weights(g, L->s2, L->ns2, L->wdt) : NULL;
         void* d13s = L->fp8 ? mla_upload(g, L->w13s, L->s13b) : NULL;
         void* d2s = L->fp8 ? mla_upload(g, L->w2s, L->s2b) : NULL;
         void* ds13s = L->fp8 && sh ? mla_upload(g, L->s13s, L->ss13b) : NULL;
@@ -2308,8 +2311,10 @@ static void moe_forward_case(const moe_router* r, moe_layer* L, int64_t T, int c
             snprintf(what, sizeof what, "moe.forward %s %s", c ? "fast" : "ref", shape);
             long long bad = 0;
             /* fp8: the activations are re-quantized after w13, so a GEMM rounding difference near an
-             * e4m3 rounding boundary moves a code by a whole step (~6%): 1e-2 as for bf16 outputs */
-            const double err = mla_cmp(what, wy, gy, DSK4J_DTYPE_F32, T * H, L->fp8 ? 1e-2 : 2e-3, &bad);
+             * e4m3 rounding boundary moves a code by a whole step (~6%): 1e-2 as for bf16 outputs; f32:
+             * exact f32 products and unrounded activations, 1e-5 as for gemm.f32 */
+            const double tol = L->fp8 ? 1e-2 : wdt == DSK4J_DTYPE_F32 ? 1e-5 : 2e-3;
+            const double err = mla_cmp(what, wy, gy, DSK4J_DTYPE_F32, T * H, tol, &bad);
             bad += moe_cmp_bytes(what, wc, gc, cb, 4);
             if (c == 0) row->ref_bad += bad, row->ref_err = err;
             else row->fast_bad += bad, row->fast_err = err;
@@ -2371,25 +2376,31 @@ static void check_moe(void) {
     v3e64.name = "v3-router/64";
     v3e64.experts = 64;
     moe_layer L;
-    moe_layer_init(&L, 64, 7168, 2048, 2048, 1, 1);
+    moe_layer_init(&L, 64, 7168, 2048, 2048, DSK4J_DTYPE_E4M3, 1);
     moe_forward_case(&v3e64, &L, 1, 1, 0);
     moe_forward_case(&v3e64, &L, 7, 1, 0);
     if (!Q) moe_forward_case(&v3e64, &L, 128, 1, 0);
     moe_layer_free(&L);
-    moe_layer_init(&L, 64, 2048, 1408, 2816, 1, 1);
+    moe_layer_init(&L, 64, 2048, 1408, 2816, DSK4J_DTYPE_E4M3, 1);
     for (int ti = 0; ti < 4; ti++)
         if (!(Q && ts[ti] == 1000)) moe_forward_case(&MOE_V2L, &L, ts[ti], 1, 0);
     moe_layer_free(&L);
     moe_router small = MOE_V2L;
     small.name = "v2-lite-router/bf16";
     small.hidden = 512;
-    moe_layer_init(&L, 64, 512, 256, 512, 0, 1);
+    moe_layer_init(&L, 64, 512, 256, 512, DSK4J_DTYPE_BF16, 1);
+    moe_forward_case(&small, &L, 7, 1, 0);
+    moe_forward_case(&small, &L, 128, 1, 0);
+    moe_layer_free(&L);
+    small.name = "v2-lite-router/f32";
+    moe_layer_init(&L, 64, 512, 200, 300, DSK4J_DTYPE_F32, 1); /* f32: no multiple of 128 needed */
+    moe_forward_case(&small, &L, 1, 1, 0);
     moe_forward_case(&small, &L, 7, 1, 0);
     moe_forward_case(&small, &L, 128, 1, 0);
     moe_layer_free(&L);
     if (Q || !g_timing) return;
     /* timing: the full V3 layer, weights replicated on the device */
-    moe_layer_init(&L, 256, 7168, 2048, 2048, 1, 0);
+    moe_layer_init(&L, 256, 7168, 2048, 2048, DSK4J_DTYPE_E4M3, 0);
     const int64_t tt[3] = {1, 128, 4096};
     for (int i = 0; i < 3; i++) moe_forward_case(&MOE_V3, &L, tt[i], 0, 1);
     moe_layer_free(&L);

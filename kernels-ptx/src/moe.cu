@@ -28,6 +28,8 @@
 //       16-byte aligned), the reference's per-element fma order; else one per element.
 //   dsk4j_moe_silu_quant: e4m3: one warp per (row, 128-column group), 4 columns per lane with
 //       float4 loads (vec: h 16-byte and q 4-byte aligned) and a warp max; bf16: as the reference.
+//   dsk4j_moe_silu_mul_f32: silu(g) * u unrounded into f32 (moe.forward, f32 weights; used by both
+//       kernel modes), one thread per element.
 //   dsk4j_moe_bias_update: one block of 256: an exact i64 sum of counts (equal to the reference's
 //       f64 sum of integers, every partial sum < 2^53), then one thread per expert.
 #define DSK4J_MOE_LANES_THREADS 128
@@ -448,6 +450,17 @@ dsk4j_moe_silu_quant(uint8_t* q, float* qs, uint16_t* b, const float* h, long lo
             qr[0] = (uint8_t)lo; qr[1] = (uint8_t)(lo >> 8); qr[2] = (uint8_t)hi; qr[3] = (uint8_t)(hi >> 8);
         }
         if (lane == 0) qs[r * gpr + c0 / 128] = s;
+    }
+}
+
+// a [rows, inter] f32 = silu(g) * u of h [rows, 2*inter] (g columns 0..inter-1, u inter..2*inter-1),
+// unrounded: moe.forward with f32 weights, in both kernel modes (element-wise, the reference's
+// dsk4j_moe_silu_mul). One thread per element, grid-stride.
+extern "C" __global__ void __launch_bounds__(DSK4J_MOE_THREADS)
+dsk4j_moe_silu_mul_f32(float* a, const float* h, long long rows, long long inter) {
+    DSK4J_GRID_STRIDE(i, rows * inter) {
+        const long long r = i / inter, c = i % inter;
+        a[i] = dsk4j_moe_silu_mul(h[r * 2 * inter + c], h[r * 2 * inter + inter + c]);
     }
 }
 

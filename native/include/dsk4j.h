@@ -434,21 +434,23 @@ DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_byt
 
 /* moe.forward: one whole MoE layer, composed in C (cpu_moe.c, cuda_moe.c) of the kernels above:
  *   moe.gate(x, wg, bias) -> moe.dispatch (contiguous, no padding) -> per token activations
- *   (fp8: fp8.act_quant 1x128; bf16: rounded to bf16) gathered into expert order -> grouped GEMM
- *   with w13 -> a = silu(g)*u (f32, silu(g) = g / (1 + expf(-g)); fp8: quantized 1x128 as
- *   fp8.act_quant does; bf16: rounded) -> grouped GEMM with w2 -> moe.combine in token order,
+ *   (fp8: fp8.act_quant 1x128; bf16: rounded to bf16; f32: exact) gathered into expert order ->
+ *   GEMM with w13 (fp8: one grouped GEMM; bf16: gemm.bf16 per expert; f32: gemm.f32 per expert)
+ *   -> a = silu(g)*u (f32, silu(g) = g / (1 + expf(-g)); fp8: quantized 1x128 as fp8.act_quant
+ *   does; bf16: rounded; f32: unrounded) -> GEMM with w2 (likewise) -> moe.combine in token order,
  *   plus the shared expert (the same SwiGLU with s13/s2 on every token) when shared_inter > 0.
  * w_dtype DSK4J_DTYPE_E4M3: w13 e4m3 [experts, 2*inter, hidden] (rows 0..inter-1 = w1 "gate_proj",
  *   inter..2*inter-1 = w3 "up_proj") with w13_scale f32 [experts, ceil(2*inter/128), hidden/128];
  *   w2 e4m3 [experts, hidden, inter] with w2_scale f32 [experts, ceil(hidden/128), inter/128];
  *   s13 e4m3 [2*shared_inter, hidden] + scale, s2 e4m3 [hidden, shared_inter] + scale (same
  *   block layout); hidden, inter and shared_inter multiples of 128.
- * w_dtype DSK4J_DTYPE_BF16: the same tensors in bf16, every scale NULL (0 bytes).
+ * w_dtype DSK4J_DTYPE_BF16 or DSK4J_DTYPE_F32: the same tensors in bf16 / f32, every scale NULL
+ *   (0 bytes); hidden, inter and shared_inter any size >= 1 (shared_inter >= 0).
  * y f32|bf16 [tokens, hidden]; counts NULL or i32 [experts]: the rows each expert received (the
  * load statistics of moe.bias_update). x, wg, bias and the router parameters as moe.gate.
  * The workspace (about tokens*top_k*(2*inter + 2*hidden) * 4 bytes) is allocated per call (cpu) or
- * is the context's device scratch, kept until the context closes (cuda; bf16 weights: the call waits
- * for the device once, to read the experts' row ranges). */
+ * is the context's device scratch, kept until the context closes (cuda; bf16 and f32 weights: the
+ * call waits for the device once, to read the experts' row ranges). */
 DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, int32_t* counts,
                                    int64_t counts_bytes, const void* x, int64_t x_bytes, int32_t x_dtype,
                                    const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias,

@@ -325,7 +325,8 @@ DSK4J_EXPORT int dsk4j_moe_bias_update(dsk4j_context* ctx, float* bias, int64_t 
     return finish(DSK4J_OK);
 }
 
-/* A weight tensor [groups, n, k] of w_dtype and its block scales [groups, ceil(n/128), k/128] (fp8). */
+/* A weight tensor [groups, n, k] of w_dtype and its block scales [groups, ceil(n/128), k/128] (fp8;
+ * NULL for bf16 and f32 weights). */
 static int check_weight(const char* fn, dsk4j_context* ctx, const char* arg, const char* sarg, const void* w,
                         int64_t w_bytes, const float* ws, int64_t ws_bytes, int32_t w_dtype, int64_t groups, int64_t n,
                         int64_t k, int64_t* need_out) {
@@ -339,7 +340,8 @@ static int check_weight(const char* fn, dsk4j_context* ctx, const char* arg, con
         TRY(check_mul(fn, sarg, sneed, groups * 4, &sneed));
         TRY(check_buf(fn, ctx, sarg, ws, ws_bytes, sneed, 4));
     } else if (ws) {
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be NULL for bf16 weights", fn, sarg);
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be NULL for %s weights", fn, sarg,
+                          dsk4j_dtype_name(w_dtype));
     }
     *need_out = need;
     return DSK4J_OK;
@@ -362,8 +364,8 @@ DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes,
     TRY(check_router(fn, ctx, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, tokens, hidden, experts,
                      top_k, n_group, topk_group, score_func, routed_scaling_factor, &xneed, &wneed, &bneed));
     TRY(check_float_dtype(fn, "y_dtype", y_dtype));
-    if (w_dtype != DSK4J_DTYPE_E4M3 && w_dtype != DSK4J_DTYPE_BF16)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'w_dtype' must be e4m3 or bf16, got %s", fn,
+    if (w_dtype != DSK4J_DTYPE_E4M3 && w_dtype != DSK4J_DTYPE_BF16 && w_dtype != DSK4J_DTYPE_F32)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'w_dtype' must be e4m3, bf16 or f32, got %s", fn,
                           dsk4j_dtype_name(w_dtype));
     TRY(range(fn, "inter", inter, 1, INT32_MAX));
     TRY(range(fn, "shared_inter", shared_inter, 0, INT32_MAX));

@@ -212,6 +212,7 @@ typedef struct {
     uint8_t* q;     /* fp8: [rows, inter] e4m3 */
     float* qs;      /* fp8: [rows, inter/128] */
     uint16_t* b;    /* bf16: [rows, inter] */
+    float* f;       /* f32: [rows, inter] (no rounding) */
 } silu_job;
 
 static inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
@@ -223,6 +224,10 @@ static void silu_rows(void* arg, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const float* g = j->h + r * 2 * I;
         const float* u = g + I;
+        if (j->f) {
+            for (int64_t c = 0; c < I; c++) j->f[r * I + c] = silu_mul(g[c], u[c]);
+            continue;
+        }
         if (j->b) {
             for (int64_t c = 0; c < I; c++) j->b[r * I + c] = cpu_f32_to_bf16(silu_mul(g[c], u[c]));
             continue;
@@ -242,27 +247,52 @@ static void silu_rows(void* arg, int64_t r0, int64_t r1) {
     }
 }
 
+static void silu_run(dsk4j_context* ctx, const silu_job* j, int64_t rows) {
+    int64_t grain = j->inter >= 4096 ? 1 : 4096 / j->inter;
+    cpu_parallel_for(ctx, rows, grain, silu_rows, (void*)j);
+}
+
 /* silu(g)*u of h [rows, 2*inter] into e4m3 + 1x128 scales (q, qs) or bf16 (b) */
 void cpu_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
                         uint16_t* b) {
-    silu_job j = {h, inter, q, qs, b};
-    int64_t grain = inter >= 4096 ? 1 : 4096 / inter;
-    cpu_parallel_for(ctx, rows, grain, silu_rows, &j);
+    silu_job j = {h, inter, q, qs, b, NULL};
+    silu_run(ctx, &j, rows);
 }
 
-/* One GEMM of rows [row0, row0+rows) against expert weights b (n x k), f32 out. */
+/* a [rows, inter] f32 = silu(g)*u of h [rows, 2*inter] in f32, unrounded (the f32-weight layer) */
+void cpu_moe_silu_mul_f32(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, float* a) {
+    silu_job j = {h, inter, NULL, NULL, NULL, a};
+    silu_run(ctx, &j, rows);
+}
+
+/* d [rows, n] f32 = act [rows, k] · w[n, k]ᵀ: fp8 (gemm.fp8_block, act_s [rows, k/128]), bf16
+ * (gemm.bf16, bf16 act) or f32 (gemm.f32, f32 act and weights). */
 static void expert_gemm(dsk4j_context* ctx, const moe_forward_args* a, float* d, const void* act, const float* act_s,
                         const void* w, const float* ws, int64_t rows, int64_t n, int64_t k) {
+    if (a->w_dtype == DSK4J_DTYPE_F32) {
+        gemm_args g = {d, DSK4J_DTYPE_F32, act, NULL, 0, 0, w, NULL, NULL, rows, n, k, DSK4J_DTYPE_F32};
+        cpu_gemm_f32(ctx, &g);
+        return;
+    }
     gemm_args g = {d, DSK4J_DTYPE_F32, act, act_s, k / 128, 1, w, ws, NULL, rows, n, k, a->w_dtype};
     if (a->w_dtype == DSK4J_DTYPE_E4M3) cpu_gemm_fp8_block(ctx, &g);
     else cpu_gemm_bf16(ctx, &g);
+}
+
+/* silu(g)*u of h [rows, 2*inter] into the next GEMM's activation act (e4m3 + acts, bf16 or f32). */
+static void expert_act(dsk4j_context* ctx, int32_t w_dtype, const float* h, int64_t rows, int64_t inter, void* act,
+                       float* acts) {
+    if (w_dtype == DSK4J_DTYPE_F32) cpu_moe_silu_mul_f32(ctx, h, rows, inter, (float*)act);
+    else if (w_dtype == DSK4J_DTYPE_E4M3) cpu_moe_silu_quant(ctx, h, rows, inter, (uint8_t*)act, acts, NULL);
+    else cpu_moe_silu_quant(ctx, h, rows, inter, NULL, NULL, (uint16_t*)act);
 }
 
 int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     const int64_t T = a->gate.tokens, H = a->gate.hidden, I = a->inter, Is = a->shared_inter, E = a->gate.experts,
                   K = a->gate.top_k, M = T * K;
     const int fp8 = a->w_dtype == DSK4J_DTYPE_E4M3;
-    const size_t aes = fp8 ? 1 : 2; /* activation element size */
+    /* activation (and weight) element size: e4m3 1, bf16 2, f32 4 */
+    const size_t aes = dsk4j_dtype_size(a->w_dtype);
     const int64_t Hs = fp8 ? H / 128 : 0, Ismax = I > Is ? I : Is;
     const int64_t Tm = T > M ? T : M;
     /* one workspace: idx, w, offsets, row_of, src_of, xq, xs, aq, as, h13, act, acts, eo, sh */
@@ -322,19 +352,24 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
         src_of[r] = (int32_t)p;
     }
     free(cur);
-    /* 3. the activations once per token, then gathered into expert order */
+    /* 3. the activations once per token (fp8: act_quant; bf16: rounded; f32: exact), then gathered
+     * into expert order */
     if (fp8) {
         cpu_fp8_act_quant(ctx, (uint8_t*)xq, xs, Hs, 1, a->gate.x, a->gate.x_dtype, T, H, 128, 0);
         cpu_moe_gather(ctx, as, xs, 4, src_of, M, K, Hs);
+    } else if (a->w_dtype == DSK4J_DTYPE_F32) {
+        for (int64_t i = 0; i < T * H; i++)
+            ((float*)xq)[i] = a->gate.x_dtype == DSK4J_DTYPE_BF16 ? cpu_bf16_to_f32(((const uint16_t*)a->gate.x)[i])
+                                                                  : ((const float*)a->gate.x)[i];
     } else {
         for (int64_t i = 0; i < T * H; i++)
             ((uint16_t*)xq)[i] = a->gate.x_dtype == DSK4J_DTYPE_BF16 ? ((const uint16_t*)a->gate.x)[i]
                                                                     : cpu_f32_to_bf16(((const float*)a->gate.x)[i]);
     }
     cpu_moe_gather(ctx, aq, xq, aes, src_of, M, K, H);
-    /* 4. routed experts: w13, silu*u (+ quant), w2 */
-    const size_t w13e = (size_t)(2 * I * H) * (fp8 ? 1 : 2), w2e = (size_t)(H * I) * (fp8 ? 1 : 2);
-    const int64_t s13e = fp8 ? (2 * I + 127) / 128 * (H / 128) : 0, s2e = fp8 ? (H + 127) / 128 * (I / 128) : 0;
+    /* 4. routed experts: w13, silu*u (+ quant / rounding), w2; fp8 one grouped GEMM, else one GEMM
+     * per expert with rows, in expert order */
+    const size_t w13e = (size_t)(2 * I * H) * aes, w2e = (size_t)(H * I) * aes;
     if (fp8) {
         gemm_grouped_args gg = {{h13, DSK4J_DTYPE_F32, aq, as, Hs, 1, a->w13, a->w13_scale, NULL, M, 2 * I, H, a->w_dtype},
                                 E, offs, NULL, 0};
@@ -342,10 +377,10 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     } else {
         for (int64_t e = 0; e < E; e++)
             if (offs[e + 1] > offs[e])
-                expert_gemm(ctx, a, h13 + (size_t)offs[e] * 2 * I, (const uint16_t*)aq + (size_t)offs[e] * H, NULL,
+                expert_gemm(ctx, a, h13 + (size_t)offs[e] * 2 * I, (const char*)aq + (size_t)offs[e] * H * aes, NULL,
                             (const char*)a->w13 + e * w13e, NULL, offs[e + 1] - offs[e], 2 * I, H);
     }
-    cpu_moe_silu_quant(ctx, h13, M, I, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
+    expert_act(ctx, a->w_dtype, h13, M, I, act, fp8 ? acts : NULL);
     if (fp8) {
         gemm_grouped_args gg = {{eo, DSK4J_DTYPE_F32, act, acts, I / 128, 1, a->w2, a->w2_scale, NULL, M, H, I, a->w_dtype},
                                 E, offs, NULL, 0};
@@ -353,15 +388,13 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     } else {
         for (int64_t e = 0; e < E; e++)
             if (offs[e + 1] > offs[e])
-                expert_gemm(ctx, a, eo + (size_t)offs[e] * H, (const uint16_t*)act + (size_t)offs[e] * I, NULL,
+                expert_gemm(ctx, a, eo + (size_t)offs[e] * H, (const char*)act + (size_t)offs[e] * I * aes, NULL,
                             (const char*)a->w2 + e * w2e, NULL, offs[e + 1] - offs[e], H, I);
     }
-    (void)s13e;
-    (void)s2e;
     /* 5. shared expert on every token */
     if (sh) {
         expert_gemm(ctx, a, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H);
-        cpu_moe_silu_quant(ctx, h13, T, Is, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL, fp8 ? NULL : (uint16_t*)act);
+        expert_act(ctx, a->w_dtype, h13, T, Is, act, fp8 ? acts : NULL);
         expert_gemm(ctx, a, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is);
     }
     /* 6. combine in token order */

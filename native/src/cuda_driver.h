@@ -176,7 +176,7 @@ void cuda_mla_scratch_release(struct dsk4j_context* ctx);
 
 /* The moe kernels, looked up by cuda_open (all of them, whatever the flags); dynamic shared
  * memory <= 48 KiB, given per launch. */
-#define CUDA_MOE_KERNELS 14
+#define CUDA_MOE_KERNELS 15
 extern const char* const cuda_moe_kernel_names[CUDA_MOE_KERNELS];
 /* Launches moe kernel `kernel` (grid x 1 x 1, block threads, smem bytes of dynamic shared
  * memory) on the context's stream; DSK4J_OK or the driver error. */

@@ -47,6 +47,7 @@ enum {
     K_COMBINE,
     K_SILU,
     K_BIAS,
+    K_SILU_F32,
     K_COUNT
 };
 _Static_assert(K_COUNT == CUDA_MOE_KERNELS, "cuda_driver.h CUDA_MOE_KERNELS");
@@ -55,7 +56,7 @@ const char* const cuda_moe_kernel_names[CUDA_MOE_KERNELS] = {
     "dsk4j_ref_moe_gate",     "dsk4j_ref_moe_dispatch", "dsk4j_ref_moe_gather",   "dsk4j_ref_moe_combine",
     "dsk4j_ref_moe_silu_quant", "dsk4j_ref_moe_bias_update", "dsk4j_moe_logits_lanes", "dsk4j_moe_logits_tiled",
     "dsk4j_moe_route",        "dsk4j_moe_dispatch",     "dsk4j_moe_gather",       "dsk4j_moe_combine",
-    "dsk4j_moe_silu_quant",   "dsk4j_moe_bias_update"};
+    "dsk4j_moe_silu_quant",   "dsk4j_moe_bias_update",  "dsk4j_moe_silu_mul_f32"};
 
 static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
 
@@ -221,6 +222,19 @@ int cuda_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_
     return cuda_moe_launch(ctx, K_SILU, grid_for(sm, items, b ? THREADS : THREADS / 32), THREADS, 0, p);
 }
 
+/* a [rows, inter] f32 = silu(g)*u of h [rows, 2*inter], unrounded (moe.forward with f32 weights):
+ * the element-wise dsk4j_moe_silu_mul_f32 in both kernel modes. */
+static int silu_mul_f32(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, float* out) {
+    int reference, sm;
+    int rc = info(ctx, &reference, &sm);
+    if (rc != DSK4J_OK) return rc;
+    if (rows <= 0 || inter <= 0) return DSK4J_OK;
+    uint64_t pa = dptr(out), ph = dptr(h);
+    long long R = rows, I = inter;
+    void* p[] = {&pa, &ph, &R, &I};
+    return cuda_moe_launch(ctx, K_SILU_F32, grid_for(sm, rows * inter, THREADS), THREADS, 0, p);
+}
+
 int cuda_moe_bias_update(dsk4j_context* ctx, float* bias, const int32_t* counts, int64_t experts, float gamma) {
     int reference, sm;
     int rc = info(ctx, &reference, &sm);
@@ -235,32 +249,49 @@ int cuda_moe_bias_update(dsk4j_context* ctx, float* bias, const int32_t* counts,
 
 /* ---------------- moe.forward ---------------- */
 
-/* d [rows, n] f32 = act [rows, k] · w[n, k]ᵀ: fp8 (act_s [rows, k/128]) or bf16 (act_s NULL). */
-static int expert_gemm(dsk4j_context* ctx, int fp8, float* d, const void* act, const float* act_s, const void* w,
-                       const float* ws, int64_t rows, int64_t n, int64_t k) {
-    gemm_args g = {d, DSK4J_DTYPE_F32, act, act_s, fp8 ? k / 128 : 0, 1, w, ws, NULL, rows, n, k};
+/* d [rows, n] f32 = act [rows, k] · w[n, k]ᵀ: fp8 (gemm.fp8_block, act_s [rows, k/128]), bf16
+ * (gemm.bf16, act bf16) or f32 (gemm.f32, act and w f32); act_s NULL unless fp8. */
+static int expert_gemm(dsk4j_context* ctx, int32_t w_dtype, float* d, const void* act, const float* act_s,
+                       const void* w, const float* ws, int64_t rows, int64_t n, int64_t k) {
+    if (w_dtype == DSK4J_DTYPE_F32) {
+        gemm_args g = {d, DSK4J_DTYPE_F32, act, NULL, 0, 0, w, NULL, NULL, rows, n, k, DSK4J_DTYPE_F32};
+        return cuda_gemm_f32(ctx, &g);
+    }
+    const int fp8 = w_dtype == DSK4J_DTYPE_E4M3;
+    gemm_args g = {d, DSK4J_DTYPE_F32, act, act_s, fp8 ? k / 128 : 0, 1, w, ws, NULL, rows, n, k, w_dtype};
     return fp8 ? cuda_gemm_fp8_block(ctx, &g) : cuda_gemm_bf16(ctx, &g);
 }
 
 /* The routed experts' GEMM over the rows in expert order: d [m, n] = a [m, k] · w[e]ᵀ per expert.
- * fp8: one grouped-contiguous launch with the device offsets; bf16: one gemm.bf16 per expert with
- * rows, from the offsets copied to the host (host_offs, experts + 1). */
-static int routed_gemm(dsk4j_context* ctx, int fp8, float* d, const void* a, const float* a_s, const void* w,
+ * fp8: one grouped-contiguous launch with the device offsets; bf16 / f32: one gemm.bf16 / gemm.f32
+ * per expert with rows, from the offsets copied to the host (host_offs, experts + 1). */
+static int routed_gemm(dsk4j_context* ctx, int32_t w_dtype, float* d, const void* a, const float* a_s, const void* w,
                        const float* ws, const int32_t* offs, const int32_t* host_offs, int64_t experts, int64_t m,
                        int64_t n, int64_t k) {
-    if (fp8) {
-        gemm_grouped_args gg = {{d, DSK4J_DTYPE_F32, a, a_s, k / 128, 1, w, ws, NULL, m, n, k}, experts, offs, NULL, 0};
+    if (w_dtype == DSK4J_DTYPE_E4M3) {
+        gemm_grouped_args gg = {{d, DSK4J_DTYPE_F32, a, a_s, k / 128, 1, w, ws, NULL, m, n, k, w_dtype}, experts, offs,
+                                NULL, 0};
         return cuda_gemm_fp8_grouped(ctx, &gg);
     }
-    const size_t per = (size_t)(n * k) * 2;
+    const size_t es = dsk4j_dtype_size(w_dtype); /* activation and weight element size: 2 or 4 */
+    const size_t per = (size_t)(n * k) * es;
     for (int64_t e = 0; e < experts; e++) {
         const int64_t r0 = host_offs[e], rows = (int64_t)host_offs[e + 1] - r0;
         if (rows <= 0) continue;
-        int rc = expert_gemm(ctx, 0, d + r0 * n, (const uint16_t*)a + r0 * k, NULL, (const char*)w + (size_t)e * per,
-                             NULL, rows, n, k);
+        int rc = expert_gemm(ctx, w_dtype, d + r0 * n, (const char*)a + (size_t)(r0 * k) * es, NULL,
+                             (const char*)w + (size_t)e * per, NULL, rows, n, k);
         if (rc != DSK4J_OK) return rc;
     }
     return DSK4J_OK;
+}
+
+/* silu(g)*u of h [rows, 2*inter] into the next GEMM's activation act: e4m3 + acts (fp8), bf16
+ * (rounded) or f32 (unrounded). */
+static int expert_act(dsk4j_context* ctx, int32_t w_dtype, const float* h, int64_t rows, int64_t inter, void* act,
+                      float* acts) {
+    if (w_dtype == DSK4J_DTYPE_F32) return silu_mul_f32(ctx, h, rows, inter, (float*)act);
+    if (w_dtype == DSK4J_DTYPE_E4M3) return cuda_moe_silu_quant(ctx, h, rows, inter, (uint8_t*)act, acts, NULL);
+    return cuda_moe_silu_quant(ctx, h, rows, inter, NULL, NULL, (uint16_t*)act);
 }
 
 #define WS_PARTS 18
@@ -280,8 +311,9 @@ int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     const int64_t T = a->gate.tokens, H = a->gate.hidden, I = a->inter, Is = a->shared_inter, E = a->gate.experts,
                   K = a->gate.top_k, M = T * K;
     if (T <= 0) return DSK4J_OK;
-    const int fp8 = a->w_dtype == DSK4J_DTYPE_E4M3;
-    const int64_t aes = fp8 ? 1 : 2; /* activation element size */
+    const int32_t wd = a->w_dtype;
+    const int fp8 = wd == DSK4J_DTYPE_E4M3;
+    const int64_t aes = (int64_t)dsk4j_dtype_size(wd); /* activation element size: e4m3 1, bf16 2, f32 4 */
     const int64_t Hs = fp8 ? H / 128 : 0, Ismax = I > Is ? I : Is;
     const int64_t Tm = T > M ? T : M;
     /* idx, wts, offs, row_of, src_of, counts, work, logits, xq, xs, aq, as, h13, act, acts, eo, sh */
@@ -355,29 +387,28 @@ int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     STEP(gate_into(ctx, &g, logits));
     /* 2. dispatch: contiguous, no padding (the grouped GEMM takes any offsets), M rows */
     STEP(dispatch_into(ctx, counts, offs, row_of, src_of, M, idx, M, E, 1, 0, work));
-    /* 3. the activations once per token, then gathered into expert order */
+    /* 3. the activations once per token (fp8: act_quant; bf16: rounded; f32: exact), then gathered
+     * into expert order */
     if (fp8) {
         STEP(cuda_fp8_act_quant(ctx, (uint8_t*)xq, xs, Hs, 1, a->gate.x, a->gate.x_dtype, T, H, 128, 0));
         STEP(cuda_moe_gather(ctx, as, xs, 4, src_of, M, T, K, Hs));
-    } else if (a->gate.x_dtype == DSK4J_DTYPE_BF16) {
-        STEP(cuda_memcpy(ctx, xq, a->gate.x, T * H * 2, DSK4J_COPY_DEVICE_TO_DEVICE));
-    } else {
-        STEP(cuda_fp8_cast(ctx, xq, DSK4J_DTYPE_BF16, a->gate.x, DSK4J_DTYPE_F32, T * H));
+    } else if (a->gate.x_dtype == wd) {
+        STEP(cuda_memcpy(ctx, xq, a->gate.x, T * H * aes, DSK4J_COPY_DEVICE_TO_DEVICE));
+    } else { /* f32 -> bf16 (rounded) or bf16 -> f32 (exact) */
+        STEP(cuda_fp8_cast(ctx, xq, wd, a->gate.x, a->gate.x_dtype, T * H));
     }
     STEP(cuda_moe_gather(ctx, aq, xq, (size_t)aes, src_of, M, T, K, H));
-    if (!fp8) /* the per-expert bf16 GEMMs need the row ranges on the host (waits for the stream) */
+    if (!fp8) /* the per-expert bf16 / f32 GEMMs need the row ranges on the host (waits for the stream) */
         STEP(cuda_memcpy(ctx, host_offs, offs, (E + 1) * 4, DSK4J_COPY_DEVICE_TO_HOST));
-    /* 4. routed experts: w13, silu*u (+ quant), w2 */
-    STEP(routed_gemm(ctx, fp8, h13, aq, fp8 ? as : NULL, a->w13, a->w13_scale, offs, host_offs, E, M, 2 * I, H));
-    STEP(cuda_moe_silu_quant(ctx, h13, M, I, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL,
-                             fp8 ? NULL : (uint16_t*)act));
-    STEP(routed_gemm(ctx, fp8, eo, act, fp8 ? acts : NULL, a->w2, a->w2_scale, offs, host_offs, E, M, H, I));
+    /* 4. routed experts: w13, silu*u (+ quant / rounding), w2 */
+    STEP(routed_gemm(ctx, wd, h13, aq, fp8 ? as : NULL, a->w13, a->w13_scale, offs, host_offs, E, M, 2 * I, H));
+    STEP(expert_act(ctx, wd, h13, M, I, act, fp8 ? acts : NULL));
+    STEP(routed_gemm(ctx, wd, eo, act, fp8 ? acts : NULL, a->w2, a->w2_scale, offs, host_offs, E, M, H, I));
     /* 5. shared expert on every token */
     if (sh) {
-        STEP(expert_gemm(ctx, fp8, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H));
-        STEP(cuda_moe_silu_quant(ctx, h13, T, Is, fp8 ? (uint8_t*)act : NULL, fp8 ? acts : NULL,
-                                 fp8 ? NULL : (uint16_t*)act));
-        STEP(expert_gemm(ctx, fp8, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is));
+        STEP(expert_gemm(ctx, wd, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H));
+        STEP(expert_act(ctx, wd, h13, T, Is, act, fp8 ? acts : NULL));
+        STEP(expert_gemm(ctx, wd, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is));
     }
     /* 6. combine in token order */
     STEP(cuda_moe_combine(ctx, a->y, a->y_dtype, eo, DSK4J_DTYPE_F32, wts, row_of, sh, DSK4J_DTYPE_F32, T, K, M, H));

@@ -244,7 +244,7 @@ typedef struct moe_forward_args {
     void* y;                 /* [tokens, hidden], y_dtype */
     int32_t y_dtype;
     int32_t* counts;         /* [experts] or NULL */
-    int32_t w_dtype;         /* DSK4J_DTYPE_E4M3 (with scales) or DSK4J_DTYPE_BF16 */
+    int32_t w_dtype;         /* DSK4J_DTYPE_E4M3 (with scales), DSK4J_DTYPE_BF16 or DSK4J_DTYPE_F32 (no scales) */
     const void *w13, *w2, *s13, *s2; /* s13/s2 NULL when shared_inter == 0 */
     const float *w13_scale, *w2_scale, *s13_scale, *s2_scale;
     int64_t inter, shared_inter;
@@ -253,6 +253,8 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
 /* silu(g)*u of h [rows, 2*inter] f32 into e4m3 + 1x128 scales (q, qs) or, when q is NULL, bf16 (b). */
 void cpu_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
                         uint16_t* b);
+/* a [rows, inter] f32 = silu(g)*u of h [rows, 2*inter], unrounded (moe.forward with f32 weights). */
+void cpu_moe_silu_mul_f32(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, float* a);
 void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e, int32_t e_dtype,
                      const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
                      int64_t tokens, int64_t top_k, int64_t hidden);

@@ -320,8 +320,8 @@ public final class Moe {
      * {@code 0..inter-1} = gate_proj (w1), {@code inter..2·inter-1} = up_proj (w3)) and {@code w2}
      * [E, H, inter]; shared expert (null for none): {@code sharedW13} [2·sharedInter, H],
      * {@code sharedW2} [H, sharedInter]. FP8 weights are e4m3 with f32 128x128 block scales
-     * ({@code [.., ceil(n/128), k/128]}, as {@link Fp8#weightQuant} writes them); bf16 weights have
-     * null scales. {@code wg} f32|bf16 [E, H] and {@code bias} f32 [E] (or null) are the router's.
+     * ({@code [.., ceil(n/128), k/128]}, as {@link Fp8#weightQuant} writes them); bf16 and f32
+     * weights have null scales. All four weight tensors have the same dtype. {@code wg} f32|bf16 [E, H] and {@code bias} f32 [E] (or null) are the router's.
      */
     public record Layer(GateConfig gate, Tensor wg, Tensor bias, Tensor w13, Tensor w13Scale, Tensor w2, Tensor w2Scale,
                         Tensor sharedW13, Tensor sharedW13Scale, Tensor sharedW2, Tensor sharedW2Scale) {
@@ -345,11 +345,15 @@ public final class Moe {
 
     /**
      * moe.forward: one whole layer in one native call (composed in C of moe.gate, moe.dispatch,
-     * fp8.act_quant, gemm.fp8_grouped_contiguous (or gemm.bf16 per expert), a fused silu(g)·u with
-     * the 1x128 fp8 quantization, and moe.combine plus the shared expert). {@code x} f32|bf16
-     * [T, H], {@code y} f32|bf16 [T, H]; {@code counts} i32 [E] (or null) receives the rows each
-     * expert got, for {@link #biasUpdate}. On CUDA with bf16 weights the call waits once for the
-     * device (the per-expert GEMMs need the row ranges on the host).
+     * the expert GEMMs, {@code silu(g)·u} and moe.combine plus the shared expert). The weight dtype
+     * picks the expert arithmetic: e4m3 weights take fp8.act_quant 1x128 activations through
+     * gemm.fp8_grouped_contiguous, with {@code silu(g)·u} quantized 1x128 in the same pass; bf16
+     * weights take bf16-rounded activations through gemm.bf16 per expert ({@code silu(g)·u}
+     * rounded to bf16); f32 weights take the exact f32 activations through gemm.f32 per expert
+     * ({@code silu(g)·u} kept in f32, nothing rounded but the f32 arithmetic itself). {@code x}
+     * f32|bf16 [T, H], {@code y} f32|bf16 [T, H]; {@code counts} i32 [E] (or null) receives the
+     * rows each expert got, for {@link #biasUpdate}. On CUDA with bf16 or f32 weights the call waits
+     * once for the device (the per-expert GEMMs need the row ranges on the host).
      */
     public static void forward(Context ctx, Tensor y, Tensor x, Layer layer, Tensor counts) {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
@@ -364,8 +368,8 @@ public final class Moe {
         Ops.checkShape("y", y, t, h);
         Ops.checkShape("wg", layer.wg(), e, h);
         DType wt = layer.weightType();
-        if (wt != DType.E4M3 && wt != DType.BF16)
-            throw new IllegalArgumentException("argument 'w13' must be e4m3 or bf16, got " + wt.label());
+        if (wt != DType.E4M3 && wt != DType.BF16 && wt != DType.F32)
+            throw new IllegalArgumentException("argument 'w13' must be e4m3, bf16 or f32, got " + wt.label());
         checkWeight(ctx, "w13", layer.w13(), layer.w13Scale(), wt, e, 2 * inter, h);
         checkWeight(ctx, "w2", layer.w2(), layer.w2Scale(), wt, e, h, inter);
         if (si > 0) {
@@ -398,7 +402,7 @@ public final class Moe {
         }
     }
 
-    /** w [groups, n, k] (groups == 0: [n, k]) of dtype wt, fp8 scales [groups, ceil(n/128), k/128]. */
+    /** w [groups, n, k] (groups == 0: [n, k]) of dtype wt, fp8 scales [groups, ceil(n/128), k/128], else no scales. */
     private static void checkWeight(Context ctx, String arg, Tensor w, Tensor scale, DType wt, long groups, long n, long k) {
         Ops.checkTensor(ctx, arg, w);
         Ops.checkDType(arg, w, wt);
@@ -412,7 +416,7 @@ public final class Moe {
             if (groups > 0) Ops.checkShape(arg + "Scale", scale, groups, nb, kb);
             else Ops.checkShape(arg + "Scale", scale, nb, kb);
         } else if (scale != null) {
-            throw new IllegalArgumentException("argument '" + arg + "Scale' must be null for bf16 weights");
+            throw new IllegalArgumentException("argument '" + arg + "Scale' must be null for " + wt.label() + " weights");
         }
     }
 

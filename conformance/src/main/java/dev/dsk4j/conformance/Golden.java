@@ -573,7 +573,7 @@ public final class Golden {
             float[] w2 = quantized(t, "w2", gaussians(r, e * h * inter, 0.09), e, h, inter);
             float[] s13 = quantized(t, "s13", gaussians(r, 2 * inter * h, 0.06), 0, 2 * inter, h);
             float[] s2 = quantized(t, "s2", gaussians(r, h * inter, 0.09), 0, h, inter);
-            float[] y = MoeReference.denseLayer(x, wg, bias, w13, w2, s13, s2, tokens, h, inter, inter, c, true,
+            float[] y = MoeReference.denseLayer(x, wg, bias, w13, w2, s13, s2, tokens, h, inter, inter, c, DType.E4M3,
                     new int[tokens * c.topK()]);
             double maxMag = 0;
             for (float v : y) maxMag = Math.max(maxMag, Math.abs(v));

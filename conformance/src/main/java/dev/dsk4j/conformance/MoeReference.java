@@ -1,5 +1,6 @@
 package dev.dsk4j.conformance;
 
+import dev.dsk4j.DType;
 import dev.dsk4j.Moe;
 import java.util.Arrays;
 import java.util.stream.IntStream;
@@ -142,10 +143,14 @@ public final class MoeReference {
         }
     }
 
-    /** The activation as the layer feeds it to a GEMM: fp8 (act_quant 1x128 and back) or bf16-rounded. */
-    static float[] asActivation(float[] v, int rows, int k, boolean fp8) {
+    /**
+     * The activation as the layer feeds it to a GEMM for weights of dtype {@code wt}: e4m3 (act_quant
+     * 1x128 and back), bf16 (rounded) or f32 (unchanged).
+     */
+    static float[] asActivation(float[] v, int rows, int k, DType wt) {
+        if (wt == DType.F32) return v.clone();
         float[] out = new float[v.length];
-        if (!fp8) {
+        if (wt == DType.BF16) {
             for (int i = 0; i < v.length; i++) out[i] = Fp8Reference.bf16ToFloat(Fp8Reference.floatToBf16(v[i]));
             return out;
         }
@@ -157,8 +162,11 @@ public final class MoeReference {
         return out;
     }
 
-    /** One SwiGLU expert on one token's activation xa[h] with dense f32 weights w13 [2I, H], w2 [H, I] (double sums). */
-    static double[] expert(float[] xa, float[] w13, int w13Off, float[] w2, int w2Off, int h, int inter, boolean fp8) {
+    /**
+     * One SwiGLU expert on one token's activation xa[h] with dense f32 weights w13 [2I, H], w2 [H, I]
+     * (double sums; {@code a = silu(g)·u} rounded to f32, then fed to w2 as {@link #asActivation}).
+     */
+    static double[] expert(float[] xa, float[] w13, int w13Off, float[] w2, int w2Off, int h, int inter, DType wt) {
         float[] a = new float[inter];
         for (int n = 0; n < inter; n++) {
             double g = 0, u = 0;
@@ -168,7 +176,7 @@ public final class MoeReference {
             }
             a[n] = (float) (g / (1 + Math.exp(-g)) * u);
         }
-        float[] aa = asActivation(a, 1, inter, fp8);
+        float[] aa = asActivation(a, 1, inter, wt);
         double[] out = new double[h];
         for (int c = 0; c < h; c++) {
             double acc = 0;
@@ -180,26 +188,28 @@ public final class MoeReference {
 
     /**
      * A dense per-token evaluation of a MoE layer: route each token ({@link #gate}), run each chosen
-     * expert and the shared one on it and sum with the routing weights. Weights are given dequantized
-     * (f32 values of e4m3 x scale, or of bf16); {@code fp8} says how activations are quantized.
+     * expert and the shared one on it and sum with the routing weights (double accumulation). Weights
+     * are given as f32 values (of e4m3 x scale, of bf16, or f32 themselves); {@code wt}, the layer's
+     * weight dtype, says how activations are fed to the GEMMs: e4m3 quantized 1x128, bf16 rounded,
+     * f32 exact.
      * w13 [E, 2I, H], w2 [E, H, I], s13 [2Is, H] / s2 [H, Is] or null. Returns y [T, H]; idx gets the routing.
      */
     public static float[] denseLayer(float[] x, float[] wg, float[] bias, float[] w13, float[] w2, float[] s13, float[] s2,
-                                     int t, int h, int inter, int sharedInter, Moe.GateConfig c, boolean fp8, int[] idx) {
+                                     int t, int h, int inter, int sharedInter, Moe.GateConfig c, DType wt, int[] idx) {
         float[] w = new float[t * c.topK()];
         gate(x, wg, bias, t, h, c, idx, w);
-        float[] xa = asActivation(x, t, h, fp8);
+        float[] xa = asActivation(x, t, h, wt);
         float[] y = new float[t * h];
         for (int i = 0; i < t; i++) {
             float[] xt = java.util.Arrays.copyOfRange(xa, i * h, (i + 1) * h);
             double[] acc = new double[h];
             for (int k = 0; k < c.topK(); k++) {
                 int e = idx[i * c.topK() + k];
-                double[] o = expert(xt, w13, e * 2 * inter * h, w2, e * h * inter, h, inter, fp8);
+                double[] o = expert(xt, w13, e * 2 * inter * h, w2, e * h * inter, h, inter, wt);
                 for (int j = 0; j < h; j++) acc[j] += w[i * c.topK() + k] * o[j];
             }
             if (s13 != null) {
-                double[] o = expert(xt, s13, 0, s2, 0, h, sharedInter, fp8);
+                double[] o = expert(xt, s13, 0, s2, 0, h, sharedInter, wt);
                 for (int j = 0; j < h; j++) acc[j] += o[j];
             }
             for (int j = 0; j < h; j++) y[i * h + j] = (float) acc[j];
