@@ -30,7 +30,7 @@ public final class GenerateCommand {
     static final String USAGE = """
             usage: ./dsk4j generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-tokens N] [--mtp]
                                     [--backend cpu|cuda:0] [--gemm fp8|dequant] [--temperature T] [--top-p P]
-                                    [--seed S] [--cache f32|bf16|fp8] [--max-seq-len N]
+                                    [--seed S] [--cache f32|bf16|fp8] [--max-seq-len N] [--activations f32|bf16]
               --model DIR      a Hugging Face checkpoint: config.json, *.safetensors (+ index), tokenizer.json
               --prompt TEXT    text, encoded with DIR/tokenizer.json (DJL tokenizers)
               --ids 1,2,3      token ids (no tokenizer needed); repeat --ids for a batch of sequences
@@ -38,7 +38,8 @@ public final class GenerateCommand {
               --mtp            speculative decoding with the checkpoint's MTP layer; prints the acceptance rate
               --gemm MODE      fp8 (act_quant + FP8 GEMM, default) or dequant (bf16 weights, f32 GEMM)
               --temperature T  0 = greedy (default); with --top-p P (default 1) and --seed S (default 0)
-              --cache FMT      the latent cache format (default bf16)""";
+              --cache FMT      the latent cache format (default bf16)
+              --activations D  f32 (default) or bf16 activations between ops""";
 
     public static void main(String[] args) throws Exception {
         Path model = null;
@@ -46,7 +47,7 @@ public final class GenerateCommand {
         List<int[]> ids = new ArrayList<>();
         int maxTokens = 32, maxSeqLen = 0;
         boolean mtp = false;
-        String backend = "cpu", gemm = "fp8", cache = "bf16";
+        String backend = "cpu", gemm = "fp8", cache = "bf16", activations = "f32";
         double temperature = 0, topP = 1;
         long seed = 0;
         for (int i = 0; i < args.length; i++) {
@@ -60,6 +61,7 @@ public final class GenerateCommand {
                 case "--backend" -> backend = value(args, ++i);
                 case "--gemm" -> gemm = value(args, ++i);
                 case "--cache" -> cache = value(args, ++i);
+                case "--activations" -> activations = value(args, ++i);
                 case "--temperature" -> temperature = Double.parseDouble(value(args, ++i));
                 case "--top-p" -> topP = Double.parseDouble(value(args, ++i));
                 case "--seed" -> seed = Long.parseLong(value(args, ++i));
@@ -83,6 +85,11 @@ public final class GenerateCommand {
             case "fp8" -> Mla.CacheFormat.FP8;
             default -> throw fail("--cache must be f32, bf16 or fp8, got '" + cache + "'");
         };
+        dev.dsk4j.DType actType = switch (activations) {
+            case "f32" -> dev.dsk4j.DType.F32;
+            case "bf16" -> dev.dsk4j.DType.BF16;
+            default -> throw fail("--activations must be f32 or bf16, got '" + activations + "'");
+        };
         HuggingFaceTokenizer tok = null;
         if (prompt != null) {
             Path tj = model.resolve("tokenizer.json");
@@ -95,7 +102,7 @@ public final class GenerateCommand {
             ids.add(p);
         }
         try (Context ctx = Context.open(Device.parse(backend));
-             Model m = Model.load(ctx, model, new Model.Options(mode, mtp, true))) {
+             Model m = Model.load(ctx, model, new Model.Options(mode, mtp, true, actType))) {
             int longest = 0;
             for (int[] p : ids) longest = Math.max(longest, p.length);
             int seqLen = maxSeqLen > 0 ? maxSeqLen

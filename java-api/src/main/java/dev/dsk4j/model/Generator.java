@@ -92,15 +92,16 @@ public final class Generator {
             long total = 0;
             long[] base = new long[b]; // row of each prompt's first token in `hidden`
             for (int i = 0; i < b; i++) { base[i] = total; total += prompts.get(i).length; }
-            Tensor hidden = Tensor.allocate(a, DType.F32, total, d);
+            Tensor hidden = Tensor.allocate(a, model.activations(), total, d);
+            int es = model.activations().byteSize();
             for (List<Model.Segment> call : chunks(prompts, null)) {
                 try (Arena c = Arena.ofConfined()) {
                     Tensor h = model.forward(session, call, c);
                     long r = 0;
                     for (Model.Segment g : call) {
                         long n = g.tokens().length;
-                        MemorySegment.copy(h.segment(), r * d * 4, hidden.segment(), (base[g.slot()] + g.start()) * d * 4,
-                                n * d * 4);
+                        MemorySegment.copy(h.segment(), r * d * es, hidden.segment(), (base[g.slot()] + g.start()) * d * es,
+                                n * d * es);
                         r += n;
                     }
                 }
@@ -262,12 +263,13 @@ public final class Generator {
         return c.stopTokens().contains(tok) || out.size() >= c.maxTokens() || s.length(slot) + 1 > s.maxSeqLen();
     }
 
-    /** Rows {@code idx} of f32 [R, D] {@code t} as a new tensor. */
+    /** Rows {@code idx} of [R, D] {@code t} (f32 or bf16) as a new tensor. */
     private static Tensor rows(Arena a, Tensor t, int[] idx) {
         long d = t.dim(1);
-        Tensor o = Tensor.allocate(a, DType.F32, idx.length, d);
+        long es = t.dtype().byteSize();
+        Tensor o = Tensor.allocate(a, t.dtype(), idx.length, d);
         for (int i = 0; i < idx.length; i++)
-            MemorySegment.copy(t.segment(), idx[i] * d * 4, o.segment(), i * d * 4, d * 4);
+            MemorySegment.copy(t.segment(), idx[i] * d * es, o.segment(), i * d * es, d * es);
         return o;
     }
 }

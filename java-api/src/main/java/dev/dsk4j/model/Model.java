@@ -22,7 +22,8 @@ import java.util.Objects;
  * A DeepSeek-V2/V3-family model (DESIGN.md §4.6) over a Hugging Face checkpoint directory:
  * embedding, blocks {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))} with MLA attention (the
  * compute form for fresh sequences, the absorbed form over the paged latent cache otherwise), dense
- * or MoE feed-forward layers, final norm and LM head, and the MTP module. Activations are f32.
+ * or MoE feed-forward layers, final norm and LM head, and the MTP module. Activations are f32 (or bf16,
+ * {@link Options#withActivations}).
  *
  * <pre>{@code
  * try (Context ctx = Context.open(Device.cpu());
@@ -45,20 +46,32 @@ public final class Model implements AutoCloseable {
         DEQUANT
     }
 
-    /** Loading options: the GEMM mode, whether to load the MTP module, a progress bar on stderr. */
-    public record Options(GemmMode gemm, boolean mtp, boolean progress) {
+    /**
+     * Loading options: the GEMM mode, whether to load the MTP module, a progress bar on stderr, and the
+     * activation dtype: f32 (default; {@code dequant} mode is then exact to f32 rounding) or bf16 (the
+     * DeepSeek reference's default dtype: activations rounded to bf16 between ops, half the activation memory,
+     * {@code dequant} mode through gemm.bf16). Accumulation is f32 either way; logits are f32.
+     */
+    public record Options(GemmMode gemm, boolean mtp, boolean progress, DType activations) {
         public Options {
             Objects.requireNonNull(gemm, "argument 'gemm' is null");
+            Objects.requireNonNull(activations, "argument 'activations' is null");
+            if (activations != DType.F32 && activations != DType.BF16)
+                throw new IllegalArgumentException("argument 'activations' must be f32 or bf16, got " + activations.label());
         }
 
-        /** fp8 GEMMs, MTP loaded when the checkpoint has it, no progress output. */
-        public static Options defaults() { return new Options(GemmMode.FP8, true, false); }
+        public Options(GemmMode gemm, boolean mtp, boolean progress) { this(gemm, mtp, progress, DType.F32); }
 
-        public Options withGemm(GemmMode g) { return new Options(g, mtp, progress); }
+        /** fp8 GEMMs, MTP loaded when the checkpoint has it, no progress output, f32 activations. */
+        public static Options defaults() { return new Options(GemmMode.FP8, true, false, DType.F32); }
 
-        public Options withMtp(boolean m) { return new Options(gemm, m, progress); }
+        public Options withGemm(GemmMode g) { return new Options(g, mtp, progress, activations); }
 
-        public Options withProgress(boolean p) { return new Options(gemm, mtp, p); }
+        public Options withMtp(boolean m) { return new Options(gemm, m, progress, activations); }
+
+        public Options withProgress(boolean p) { return new Options(gemm, mtp, p, activations); }
+
+        public Options withActivations(DType d) { return new Options(gemm, mtp, progress, d); }
     }
 
     /**
@@ -80,11 +93,13 @@ public final class Model implements AutoCloseable {
     private final Arena arena;
     private final Weights w;
     private final GemmMode mode;
+    private final DType act;
     private final Rope.Table rope;
     private final double scale;
     private final Profile profile = new Profile();
 
-    private Model(Context ctx, ModelConfig cfg, Checkpoint ckpt, Arena arena, Weights w, GemmMode mode) {
+    private Model(Context ctx, ModelConfig cfg, Checkpoint ckpt, Arena arena, Weights w, GemmMode mode, DType act) {
+        this.act = act;
         this.ctx = ctx;
         this.cfg = cfg;
         this.ckpt = ckpt;
@@ -117,9 +132,9 @@ public final class Model implements AutoCloseable {
             Weights w;
             try (Progress t = options.progress() ? Progress.start("loading " + dir.getFileName(), ckpt.totalBytes(), "B")
                     : Progress.quiet()) {
-                w = new Weights(ctx, ckpt, cfg, options.gemm(), options.mtp(), arena, t);
+                w = new Weights(ctx, ckpt, cfg, options.gemm(), options.mtp(), options.activations(), arena, t);
             }
-            return new Model(ctx, cfg, ckpt, arena, w, options.gemm());
+            return new Model(ctx, cfg, ckpt, arena, w, options.gemm(), options.activations());
         } catch (RuntimeException | Error e) {
             arena.close();
             ckpt.close();
@@ -132,6 +147,9 @@ public final class Model implements AutoCloseable {
     public Context context() { return ctx; }
 
     public GemmMode gemmMode() { return mode; }
+
+    /** The activation dtype (f32 or bf16). */
+    public DType activations() { return act; }
 
     /** Time per op family since loading (or the last {@link Profile#reset()}). */
     public Profile profile() { return profile; }
@@ -221,7 +239,7 @@ public final class Model implements AutoCloseable {
     public Tensor forward(Session s, List<Segment> segments, Arena arena) {
         Step st = step(s, segments, s.length, arena);
         long t0 = System.nanoTime();
-        Tensor h = f32(arena, st.tokens(), cfg.hiddenSize());
+        Tensor h = act(arena, st.tokens(), cfg.hiddenSize());
         HostOps.embed(h, w.embed, st.ids());
         profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
         for (Weights.Block b : w.blocks) block(s, b, b.index(), h, st, arena);
@@ -244,15 +262,15 @@ public final class Model implements AutoCloseable {
         if (w.mtp == null) throw new IllegalStateException("the model has no MTP module loaded");
         Step st = step(s, segments, s.mtpLength, arena);
         int d = cfg.hiddenSize();
-        if (hidden.rank() != 2 || hidden.dim(0) != st.tokens() || hidden.dim(1) != d || hidden.dtype() != DType.F32)
-            throw new IllegalArgumentException("argument 'hidden' must be f32 [" + st.tokens() + ", " + d + "], got "
-                    + hidden);
+        if (hidden.rank() != 2 || hidden.dim(0) != st.tokens() || hidden.dim(1) != d || hidden.dtype() != act)
+            throw new IllegalArgumentException("argument 'hidden' must be " + act.label() + " [" + st.tokens() + ", " + d
+                    + "], got " + hidden);
         long t0 = System.nanoTime();
-        Tensor e = f32(arena, st.tokens(), d), en = f32(arena, st.tokens(), d), hn = f32(arena, st.tokens(), d);
+        Tensor e = act(arena, st.tokens(), d), en = act(arena, st.tokens(), d), hn = act(arena, st.tokens(), d);
         HostOps.embed(e, w.mtp.embed(), st.ids());
         HostOps.rmsnorm(en, e, d, w.mtp.enorm(), cfg.rmsNormEps());
         HostOps.rmsnorm(hn, hidden, d, w.mtp.hnorm(), cfg.rmsNormEps());
-        Tensor cat = f32(arena, st.tokens(), 2L * d);
+        Tensor cat = act(arena, st.tokens(), 2L * d);
         HostOps.copyColumns(cat, 2L * d, 0, en, d, 0, d, st.tokens());
         HostOps.copyColumns(cat, 2L * d, d, hn, d, 0, d, st.tokens());
         profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
@@ -292,10 +310,10 @@ public final class Model implements AutoCloseable {
 
     private Tensor head(Tensor hidden, float[] norm, Weights.Linear head, Arena a) {
         long t0 = System.nanoTime();
-        Tensor xn = f32(a, hidden.dim(0), cfg.hiddenSize());
+        Tensor xn = act(a, hidden.dim(0), cfg.hiddenSize());
         HostOps.rmsnorm(xn, hidden, cfg.hiddenSize(), norm, cfg.rmsNormEps());
         Tensor y = f32(a, hidden.dim(0), head.n());
-        if (hidden.dim(0) > 0) Gemm.f32(ctx, y, xn, head.deq(), null);
+        if (hidden.dim(0) > 0) dense(y, xn, head.deq());
         profile.add(Profile.Family.LM_HEAD, System.nanoTime() - t0);
         return y;
     }
@@ -306,7 +324,7 @@ public final class Model implements AutoCloseable {
         int d = cfg.hiddenSize();
         try (Arena a = Arena.ofConfined()) {
             long t0 = System.nanoTime();
-            Tensor xn = f32(a, st.tokens(), d);
+            Tensor xn = act(a, st.tokens(), d);
             HostOps.rmsnorm(xn, h, d, b.inputNorm(), cfg.rmsNormEps());
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
             Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, a);
@@ -329,7 +347,7 @@ public final class Model implements AutoCloseable {
         if (at.qA() != null) {
             Tensor qa = linear(at.qA(), xn, a);
             long t0 = System.nanoTime();
-            Tensor qan = f32(a, t, cfg.qLoraRank());
+            Tensor qan = act(a, t, cfg.qLoraRank());
             HostOps.rmsnorm(qan, qa, cfg.qLoraRank(), at.qANorm(), eps);
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
             q = linear(at.qB(), qan, a);
@@ -338,7 +356,7 @@ public final class Model implements AutoCloseable {
         }
         Tensor kv = linear(at.kvA(), xn, a); // [T, 512 + 64]
         long t0 = System.nanoTime();
-        Tensor c = f32(a, t, lat), kpe = f32(a, t, pe), qpe = f32(a, t, heads, pe);
+        Tensor c = act(a, t, lat), kpe = act(a, t, pe), qpe = act(a, t, heads, pe);
         HostOps.rmsnorm(c, kv, lat + pe, at.kvANorm(), eps);
         HostOps.copyColumns(kpe, pe, 0, kv, lat + pe, lat, pe, t);
         for (int h = 0; h < heads; h++)
@@ -351,12 +369,12 @@ public final class Model implements AutoCloseable {
         profile.add(Profile.Family.ROPE, t2 - t1);
         Mla.LatentCache cache = s.caches[cacheIndex];
         Mla.append(ctx, cache, c, kpe, st.slotT(), st.posT(), s.blockTable);
-        Tensor o = f32(a, t, heads, vd);
+        Tensor o = act(a, t, heads, vd);
         if (st.prefill()) {
             profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
             Tensor kvb = linear(at.kvB(), c, a); // [T, H·(128 + 128)]
             long t3 = System.nanoTime();
-            Tensor qf = f32(a, t, heads, qk), k = f32(a, t, heads, qk), v = f32(a, t, heads, vd);
+            Tensor qf = act(a, t, heads, qk), k = act(a, t, heads, qk), v = act(a, t, heads, vd);
             long kvw = nope + vd;
             for (int h = 0; h < heads; h++) {
                 HostOps.copyColumns(qf, (long) heads * qk, (long) h * qk, q, (long) heads * qk, (long) h * qk, nope, t);
@@ -370,7 +388,7 @@ public final class Model implements AutoCloseable {
             Mla.prefill(ctx, o, null, qf, k, v, Tensor.ofInts(a, st.cu()), scale, true);
             profile.add(Profile.Family.ATTENTION, System.nanoTime() - t4);
         } else {
-            Tensor qLat = f32(a, t, heads, lat), oLat = f32(a, t, heads, lat);
+            Tensor qLat = act(a, t, heads, lat), oLat = act(a, t, heads, lat);
             Mla.absorbQ(ctx, qLat, q.reshape(t, heads, qk), at.wkvB());
             for (Group g : st.groups()) {
                 int b = g.slots().length, n = g.len();
@@ -393,17 +411,17 @@ public final class Model implements AutoCloseable {
     private Tensor mlp(Weights.Mlp m, Tensor x, Arena a) {
         Tensor g = linear(m.gate(), x, a), u = linear(m.up(), x, a);
         long t0 = System.nanoTime();
-        Tensor act = f32(a, x.dim(0), m.gate().n());
-        HostOps.siluMul(act, g, u);
+        Tensor hAct = act(a, x.dim(0), m.gate().n());
+        HostOps.siluMul(hAct, g, u);
         profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
-        return linear(m.down(), act, a);
+        return linear(m.down(), hAct, a);
     }
 
     private Tensor moe(Weights.MoeLayer m, Tensor x, Arena a) {
         long t0 = System.nanoTime();
         long t = x.dim(0);
         int d = cfg.hiddenSize();
-        Tensor y = f32(a, t, d);
+        Tensor y = act(a, t, d);
         if (m.packed() != null) {
             Moe.forward(ctx, y, x, m.packed(), null);
             profile.add(Profile.Family.MOE, System.nanoTime() - t0);
@@ -424,7 +442,7 @@ public final class Model implements AutoCloseable {
             int[] rows = new int[count[ex]], pairs = new int[count[ex]];
             int n = 0;
             for (int p = 0; p < ix.length; p++) if (ix[p] == ex) { rows[n] = p / k; pairs[n++] = p; }
-            Tensor xe = f32(a, n, d);
+            Tensor xe = act(a, n, d);
             HostOps.gatherRows(xe, x, rows, n);
             Tensor ye = mlpNoProfile(m.experts()[ex], xe, a);
             for (int i = 0; i < n; i++) contrib[pairs[i]] = HostOps.row(ye, i);
@@ -450,9 +468,9 @@ public final class Model implements AutoCloseable {
 
     private Tensor mlpNoProfile(Weights.Mlp m, Tensor x, Arena a) {
         Tensor g = linearRaw(m.gate(), x, a), u = linearRaw(m.up(), x, a);
-        Tensor act = f32(a, x.dim(0), m.gate().n());
-        HostOps.siluMul(act, g, u);
-        return linearRaw(m.down(), act, a);
+        Tensor hAct = act(a, x.dim(0), m.gate().n());
+        HostOps.siluMul(hAct, g, u);
+        return linearRaw(m.down(), hAct, a);
     }
 
     /** y[T, n] = x[T, k] · Wᵀ: fp8 (act_quant + gemm.fp8_block) or gemm.f32 on the bf16/f32 weight. */
@@ -465,18 +483,27 @@ public final class Model implements AutoCloseable {
 
     private Tensor linearRaw(Weights.Linear l, Tensor x, Arena a) {
         long t = x.dim(0);
-        Tensor y = f32(a, t, l.n());
+        Tensor y = act(a, t, l.n());
         if (t == 0) return y;
         if (mode == GemmMode.FP8 && l.isFp8()) {
             Fp8.Quantized xq = Fp8.actQuant(ctx, a, x, Fp8.ActQuantOptions.defaults());
             Gemm.fp8Block(ctx, y, xq.values(), xq.scales(), l.w(), l.scale());
         } else {
-            Gemm.f32(ctx, y, x, l.deq(), null);
+            dense(y, x, l.deq());
         }
         return y;
     }
 
+    /** y = x · wᵀ with a dequantized weight: gemm.f32 on f32 activations, gemm.bf16 on bf16 ones. */
+    private void dense(Tensor y, Tensor x, Tensor w) {
+        if (x.dtype() == DType.F32) Gemm.f32(ctx, y, x, w, null);
+        else Gemm.bf16(ctx, y, x, w, null);
+    }
+
     private static Tensor f32(Arena a, long... shape) { return Tensor.allocate(a, DType.F32, shape); }
+
+    /** An activation tensor: f32, or bf16 with {@code Options.activations(BF16)}. */
+    private Tensor act(Arena a, long... shape) { return Tensor.allocate(a, act, shape); }
 
     /** Unmaps the checkpoint and frees the model's own memory. Sessions must be closed first. */
     @Override

@@ -52,12 +52,14 @@ final class Weights {
     private final Checkpoint ckpt;
     private final Arena arena;
     private final Model.GemmMode mode;
+    private final DType act; // activations: f32 (gemm.f32 takes f32 or bf16 weights) or bf16 (gemm.bf16: bf16 weights)
     private final ModelConfig cfg;
     private final Progress progress;
     private final java.util.Set<String> counted = new java.util.HashSet<>();
 
-    Weights(Context ctx, Checkpoint ckpt, ModelConfig cfg, Model.GemmMode mode, boolean loadMtp, Arena arena,
+    Weights(Context ctx, Checkpoint ckpt, ModelConfig cfg, Model.GemmMode mode, boolean loadMtp, DType act, Arena arena,
             Progress progress) {
+        this.act = act;
         this.ctx = ctx;
         this.ckpt = ckpt;
         this.cfg = cfg;
@@ -203,6 +205,7 @@ final class Weights {
             lin = new Linear(name, w, s, deq, n, k);
         } else {
             Tensor deq = floatOrBf16(name, w);
+            if (act == DType.BF16 && deq.dtype() == DType.F32) deq = copyToBf16(deq);
             lin = new Linear(name, null, null, deq, n, k);
         }
         count(name);
@@ -241,6 +244,14 @@ final class Weights {
         Tensor t = own(DType.F32, w.shape());
         MemorySegment.copy(w.toFloatArray(), 0, t.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0,
                 (int) w.numel());
+        return t;
+    }
+
+    private Tensor copyToBf16(Tensor w) {
+        Tensor t = own(DType.BF16, w.shape());
+        float[] v = w.toFloatArray();
+        for (int i = 0; i < v.length; i++)
+            t.segment().set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2L * i, HostOps.bf16(v[i]));
         return t;
     }
 
