@@ -42,6 +42,17 @@ public final class GenerateCommand {
               --activations D  f32 (default) or bf16 activations between ops""";
 
     public static void main(String[] args) throws Exception {
+        try {
+            run(args);
+        } catch (java.io.IOException | IllegalArgumentException | IllegalStateException | dev.dsk4j.Dsk4jException e) {
+            // a missing file, a malformed checkpoint or config, an unsupported backend: one line, not a stack trace
+            System.err.println("dsk4j generate: " + (e instanceof java.nio.file.NoSuchFileException ? "no such file: " : "")
+                    + e.getMessage());
+            System.exit(1);
+        }
+    }
+
+    static void run(String[] args) throws Exception {
         Path model = null;
         String prompt = null;
         List<int[]> ids = new ArrayList<>();

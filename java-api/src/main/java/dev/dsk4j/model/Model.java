@@ -130,7 +130,13 @@ public final class Model implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             Weights w;
-            try (Progress t = options.progress() ? Progress.start("loading " + dir.getFileName(), ckpt.totalBytes(), "B")
+            long total = ckpt.totalBytes();
+            if (!options.mtp() || cfg.numNextnPredictLayers() == 0) { // the MTP layer's tensors are not read
+                String mtpPrefix = "model.layers." + cfg.numHiddenLayers() + ".";
+                for (String n : ckpt.names())
+                    if (n.startsWith(mtpPrefix)) total -= ckpt.info(n).end() - ckpt.info(n).begin();
+            }
+            try (Progress t = options.progress() ? Progress.start("loading " + dir.getFileName(), total, "B")
                     : Progress.quiet()) {
                 w = new Weights(ctx, ckpt, cfg, options.gemm(), options.mtp(), options.activations(), arena, t);
             }
