@@ -11,4 +11,6 @@ module dev.dsk4j {
     requires dev.dsk4j.bindings;
     exports dev.dsk4j;
     exports dev.dsk4j.model;
+    // the one JSON reader/writer, shared with the conformance module (golden vectors, checkpoints it writes)
+    exports dev.dsk4j.internal to dev.dsk4j.conformance;
 }

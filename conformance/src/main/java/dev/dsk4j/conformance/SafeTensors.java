@@ -1,5 +1,6 @@
 package dev.dsk4j.conformance;
 
+import dev.dsk4j.internal.Json;
 import dev.dsk4j.DType;
 import java.io.IOException;
 import java.nio.ByteBuffer;

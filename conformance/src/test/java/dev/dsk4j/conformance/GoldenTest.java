@@ -1,5 +1,6 @@
 package dev.dsk4j.conformance;
 
+import dev.dsk4j.internal.Json;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
