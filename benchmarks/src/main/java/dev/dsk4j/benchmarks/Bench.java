@@ -393,9 +393,9 @@ public final class Bench {
         out.add(hdr);
         out.add("-".repeat(hdr.length()));
         for (RunResult rr : results) {
-            String model = rr.getParams().getParam("model"), b = rr.getParams().getParam("batch");
             String bench = rr.getParams().getBenchmark().substring(rr.getParams().getBenchmark().lastIndexOf('.') + 1);
-            if (bench.equals("prefill") && !b.equals("1")) continue; // prefill runs at batch 1 only
+            String model = rr.getParams().getParam("model");
+            String b = bench.equals("prefill") ? "1" : rr.getParams().getParam("batch");
             Result<?> r = rr.getPrimaryResult();
             double sec = seconds(r.getScore(), r.getScoreUnit());
             double err = Double.isNaN(r.getScoreError()) ? Double.NaN

@@ -70,9 +70,8 @@ public class ModelBench {
 
         Context ctx;
         Model m;
-        Session decode, prefill;
+        Session decode;
         int[] next;
-        int[] prompt;
         long rssBefore;
 
         @Setup(Level.Trial)
@@ -91,8 +90,6 @@ public class ModelBench {
                 }
             }
             next = r.ints(batch, 0, vocab).toArray();
-            prompt = r.ints(PROMPT, 0, vocab).toArray();
-            prefill = m.newSession(1, PROMPT, Mla.CacheFormat.BF16);
             m.profile().reset();
         }
 
@@ -102,7 +99,7 @@ public class ModelBench {
             System.out.println();
             System.out.println("[model " + model + " batch " + batch + "] time per op family: " + m.profile());
             long hwm = rss("VmHWM");
-            long cache = decode.cacheBytes() + prefill.cacheBytes();
+            long cache = decode.cacheBytes();
             long base = m.checkpointBytes() + cache;
             System.out.printf(Locale.ROOT, "[model %s batch %d] peak RSS %.1f MiB vs weights %.1f + cache %.1f MiB = %.2fx "
                             + "(model-owned copies %.1f MiB: dequantized / packed weights, their file pages released; "
@@ -110,7 +107,6 @@ public class ModelBench {
                     hwm / 1048576.0, m.checkpointBytes() / 1048576.0, cache / 1048576.0, (double) hwm / base,
                     m.ownedBytes() / 1048576.0, rssBefore / 1048576.0, Runtime.getRuntime().totalMemory() / 1048576.0);
             decode.close();
-            prefill.close();
             m.close();
             ctx.close();
         }
@@ -137,13 +133,47 @@ public class ModelBench {
         }
     }
 
-    /** A prompt of PROMPT tokens through every layer, logits of its last token (batch 1 only). */
+    /** A prompt of PROMPT tokens through every layer, logits of its last token (batch 1; B of the table is 1). */
     @Benchmark
-    public Tensor prefill(Loaded s) {
-        if (s.batch != 1) return null;
+    public Tensor prefill(Prompt s) {
         try (Arena a = Arena.ofConfined()) {
-            Tensor h = s.m.forward(s.prefill, List.of(new Model.Segment(0, 0, s.prompt)), a);
+            Tensor h = s.m.forward(s.session, List.of(new Model.Segment(0, 0, s.prompt)), a);
             return s.m.logits(h.slice(PROMPT - 1, PROMPT), a);
+        }
+    }
+
+    /** The model and a one-slot session for {@link #prefill}. */
+    @State(Scope.Benchmark)
+    public static class Prompt {
+        @Param({"demo", "v3layer"})
+        public String model;
+
+        @Param({"fp8"})
+        public String gemm;
+
+        Context ctx;
+        Model m;
+        Session session;
+        int[] prompt;
+
+        @Setup(Level.Trial)
+        public void setUp() throws IOException {
+            Path dir = checkpoint(model);
+            ctx = Context.open(Device.cpu());
+            m = Model.load(ctx, dir, Model.Options.defaults().withMtp(false)
+                    .withGemm(gemm.equals("fp8") ? Model.GemmMode.FP8 : Model.GemmMode.DEQUANT));
+            prompt = new SplittableRandom(2).ints(PROMPT, 0, m.config().vocabSize()).toArray();
+            session = m.newSession(1, PROMPT, Mla.CacheFormat.BF16);
+            m.profile().reset();
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            System.out.println();
+            System.out.println("[model " + model + " prefill] time per op family: " + m.profile());
+            session.close();
+            m.close();
+            ctx.close();
         }
     }
 }

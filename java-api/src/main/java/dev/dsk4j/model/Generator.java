@@ -94,7 +94,7 @@ public final class Generator {
             for (int i = 0; i < b; i++) { base[i] = total; total += prompts.get(i).length; }
             Tensor hidden = Tensor.allocate(a, model.activations(), total, d);
             int es = model.activations().byteSize();
-            for (List<Model.Segment> call : chunks(prompts, null)) {
+            for (List<Model.Segment> call : chunks(prompts)) {
                 try (Arena c = Arena.ofConfined()) {
                     Tensor h = model.forward(session, call, c);
                     long r = 0;
@@ -124,7 +124,7 @@ public final class Generator {
                     next[p.length - 1] = last[i];
                     nexts.add(next);
                 }
-                for (List<Model.Segment> call : chunks(nexts, null)) {
+                for (List<Model.Segment> call : chunks(nexts)) {
                     try (Arena c = Arena.ofConfined()) {
                         int rowsN = 0;
                         for (Model.Segment g : call) rowsN += g.tokens().length;
@@ -214,7 +214,7 @@ public final class Generator {
      * Cuts sequences (slot i = list index) into forward calls of at most {@link #prefillChunk} tokens: pieces of a
      * sequence go in order, no call holds a slot twice. A call whose pieces all start at 0 runs the compute form.
      */
-    List<List<Model.Segment>> chunks(List<int[]> seqs, int[] unused) {
+    List<List<Model.Segment>> chunks(List<int[]> seqs) {
         List<List<Model.Segment>> calls = new ArrayList<>();
         List<Model.Segment> cur = new ArrayList<>();
         java.util.Set<Integer> slots = new java.util.HashSet<>();

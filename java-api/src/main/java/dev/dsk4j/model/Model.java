@@ -219,7 +219,6 @@ public final class Model implements AutoCloseable {
             }
             cu[i + 1] = r + n;
             // consecutive segments of one length share an mla.decode call
-            int k = i;
             if (groups.isEmpty() || groups.getLast().len() != n || groups.getLast().row0()
                     + groups.getLast().slots().length * n != r) {
                 groups.add(new Group(r, new int[] {g.slot()}, new int[] {g.start()}, n));
