@@ -463,6 +463,61 @@ DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes,
                                    int64_t n_group, int64_t topk_group, int32_t score_func, int32_t norm_topk_prob,
                                    float routed_scaling_factor);
 
+/* ---- elementwise: the model's small steps (RMSNorm, residual add, SwiGLU, embedding, copies) ----
+ * On a cpu context every buffer is host memory, on cuda device memory of that context. Sizes are
+ * element counts (int64 >= 0); dtype codes as DSK4J_DTYPE_*. Outputs may not overlap inputs except
+ * where a function allows it (exactly identical pointers for in-place use). */
+
+/* elementwise.rmsnorm: x [rows, ldx] (the first d columns of each row are read; ldx >= d >= 1),
+ * y [rows, d], both dtype (f32|bf16), w f32 [d], eps finite and >= 0. Per row r, in double:
+ *   ss = sum over i = 0..d-1 in order of (double)x_i * x_i,  inv = 1.0 / sqrt(ss / d + eps),
+ *   y[r, i] = (float)(((double)x_i * inv) * (double)w_i), then rounded once to dtype (bf16: RNE).
+ * x is read as rows * ldx elements but needs only (rows - 1) * ldx + d of them. In place: y == x
+ * exactly (with ldx == d); any other overlap of y with x or w is an error. The cpu backend computes
+ * exactly this (the bits of the Java model's former host RMSNorm); on cuda the reference kernel too
+ * (one thread per row), the fast kernel sums ss in double in another order (a block per row, tree
+ * reduction), so its result may differ in the last bit of a double before the f32 rounding. */
+DSK4J_EXPORT int dsk4j_rmsnorm(dsk4j_context* ctx, void* y, int64_t y_bytes, const void* x, int64_t x_bytes,
+                               const float* w, int64_t w_bytes, int32_t dtype, int64_t rows, int64_t d, int64_t ldx,
+                               double eps);
+
+/* elementwise.add: y[n] = a[n] + b[n] in f32 (bf16 inputs widened exactly), rounded once to dtype
+ * (f32|bf16; one dtype for y, a and b). y may be a or b exactly (in place); any other overlap of y
+ * with a or b is an error. */
+DSK4J_EXPORT int dsk4j_add(dsk4j_context* ctx, void* y, int64_t y_bytes, const void* a, int64_t a_bytes, const void* b,
+                           int64_t b_bytes, int32_t dtype, int64_t n);
+
+/* elementwise.silu_mul (SwiGLU): y[n] = (float)((z / (1.0 + exp(-z))) * (double)u_i) with z = (double)g_i,
+ * in double, rounded once to dtype (f32|bf16; one dtype for y, g and u). y may be g or u exactly (in
+ * place); any other overlap is an error. exp: the platform's double exp (glibc on cpu, CUDA's f64 exp,
+ * within 1 ulp, on cuda), so backends may differ by one ulp of the f32 result in rare cases. */
+DSK4J_EXPORT int dsk4j_silu_mul(dsk4j_context* ctx, void* y, int64_t y_bytes, const void* g, int64_t g_bytes,
+                                const void* u, int64_t u_bytes, int32_t dtype, int64_t n);
+
+/* elementwise.embed: y[t, :] = table[ids[t], :] converted to y_dtype, t < tokens. y [tokens, d]
+ * y_dtype, table [vocab, d] table_dtype (each f32|bf16: bf16 -> f32 exact, f32 -> bf16 RNE, equal
+ * dtypes copied bit for bit), ids i32 [tokens]. The cpu backend rejects an id outside [0, vocab)
+ * (an error naming 'ids' and the position; nothing written); on cuda (ids in device memory, not
+ * read by the host) such a row of y is written as zeros. y must not overlap table or ids. */
+DSK4J_EXPORT int dsk4j_embed(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype, const void* table,
+                             int64_t table_bytes, int32_t table_dtype, const int32_t* ids, int64_t ids_bytes,
+                             int64_t tokens, int64_t vocab, int64_t d);
+
+/* elementwise.copy_columns: dst[r, dst_col0 + j] = src[r, src_col0 + j] for r < rows, j < width,
+ * bit for bit (any dtype: its element size). dst [rows, dst_cols], src [rows, src_cols];
+ * dst_col0 + width <= dst_cols, src_col0 + width <= src_cols. dst must not overlap src. */
+DSK4J_EXPORT int dsk4j_copy_columns(dsk4j_context* ctx, void* dst, int64_t dst_bytes, const void* src,
+                                    int64_t src_bytes, int32_t dtype, int64_t rows, int64_t dst_cols,
+                                    int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width);
+
+/* elementwise.gather_rows: dst[i, :] = src[idx[i], :] for i < rows, bit for bit (any dtype). dst
+ * [rows, cols], src [src_rows, cols], idx i32 [rows]. The cpu backend rejects an idx entry outside
+ * [0, src_rows) (an error naming 'idx'; nothing written); on cuda (idx in device memory) such a row
+ * is written as zeros. dst must not overlap src or idx. */
+DSK4J_EXPORT int dsk4j_gather_rows(dsk4j_context* ctx, void* dst, int64_t dst_bytes, const void* src,
+                                   int64_t src_bytes, int32_t dtype, const int32_t* idx, int64_t idx_bytes,
+                                   int64_t rows, int64_t src_rows, int64_t cols);
+
 #ifdef __cplusplus
 }
 #endif

@@ -259,6 +259,29 @@ void cpu_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e
                      const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
                      int64_t tokens, int64_t top_k, int64_t hidden);
 
+/* ---------------- elementwise (dsk4j.h elementwise.*) ---------------- */
+/* Validated by api_elementwise.c: dtypes allowed, sizes >= 0 and consistent, buffers large enough,
+ * overlaps only the allowed in-place ones; on cpu every ids / idx entry in range. */
+typedef struct rmsnorm_args {
+    void* y;          /* [rows, d], dtype; may equal x (then ldx == d) */
+    const void* x;    /* [rows, ldx], dtype; the first d columns of a row are read */
+    const float* w;   /* [d] */
+    int32_t dtype;    /* DSK4J_DTYPE_F32 or DSK4J_DTYPE_BF16 */
+    int64_t rows, d, ldx; /* d >= 1, ldx >= d */
+    double eps;
+} rmsnorm_args;
+
+/* cpu_elementwise.c */
+void cpu_rmsnorm(dsk4j_context* ctx, const rmsnorm_args* a);
+void cpu_add(dsk4j_context* ctx, void* y, const void* a, const void* b, int32_t dtype, int64_t n);
+void cpu_silu_mul(dsk4j_context* ctx, void* y, const void* g, const void* u, int32_t dtype, int64_t n);
+void cpu_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, int32_t table_dtype, const int32_t* ids,
+               int64_t tokens, int64_t d);
+void cpu_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t elem, int64_t rows, int64_t dst_cols,
+                      int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width);
+void cpu_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
+                     int64_t cols);
+
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
  * cuGetErrorString text and the call that failed). */
@@ -316,5 +339,18 @@ int cuda_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_
                         uint16_t* b);
 int cuda_moe_bias_update(dsk4j_context* ctx, float* bias, const int32_t* counts, int64_t experts, float gamma);
 int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
+
+/* cuda_elementwise.c (same arguments as the cpu functions; every pointer a device address inside a
+ * live allocation of ctx, checked). ids / idx are device data the host did not read: an entry
+ * outside [0, vocab) / [0, src_rows) gives a zero row (dsk4j.h elementwise.embed / gather_rows). */
+int cuda_rmsnorm(dsk4j_context* ctx, const rmsnorm_args* a);
+int cuda_add(dsk4j_context* ctx, void* y, const void* a, const void* b, int32_t dtype, int64_t n);
+int cuda_silu_mul(dsk4j_context* ctx, void* y, const void* g, const void* u, int32_t dtype, int64_t n);
+int cuda_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, int32_t table_dtype, const int32_t* ids,
+               int64_t tokens, int64_t vocab, int64_t d);
+int cuda_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t elem, int64_t rows, int64_t dst_cols,
+                      int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width);
+int cuda_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
+                     int64_t src_rows, int64_t cols);
 
 #endif
