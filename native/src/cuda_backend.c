@@ -45,6 +45,7 @@ struct cuda_state {
     CUfunction mla_fn[CUDA_MLA_KERNELS]; /* all mla kernels (cuda_mla.c picks) */
     unsigned mla_usable;                 /* bit i: mla_fn[i] got its shared memory (and may run here) */
     CUfunction moe_fn[CUDA_MOE_KERNELS]; /* all moe kernels (cuda_moe.c picks) */
+    CUfunction ew_fn[CUDA_ELEMENTWISE_KERNELS]; /* all elementwise kernels (cuda_elementwise.c picks) */
     unsigned mla_sm90a_mask;             /* bit i: cuda_mla_kernel_sm90a[i] */
     pthread_mutex_t scratch_lock;        /* held from cuda_mla_scratch_acquire to _release */
     int scratch_lock_init;
@@ -384,6 +385,12 @@ int cuda_open(dsk4j_context* ctx, int ordinal) {
         char what[160];
         snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_moe_kernel_names[i]);
         CHECK(d->cuModuleGetFunction(&st->moe_fn[i], st->module, cuda_moe_kernel_names[i]), what);
+    }
+
+    for (int i = 0; i < CUDA_ELEMENTWISE_KERNELS; i++) {
+        char what[160];
+        snprintf(what, sizeof what, "cuModuleGetFunction(%s)", cuda_elementwise_kernel_names[i]);
+        CHECK(d->cuModuleGetFunction(&st->ew_fn[i], st->module, cuda_elementwise_kernel_names[i]), what);
     }
 
     /* mla kernels: all must exist; one whose shared memory the device refuses is only unusable. */
@@ -825,6 +832,26 @@ int cuda_moe_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned bloc
         char what[200];
         snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u, %u bytes shared)", cuda_moe_kernel_names[kernel],
                  grid, block, smem);
+        rc = cu_fail(st, r, what);
+    }
+    return leave(st, rc);
+}
+
+
+/* ---- elementwise launches (cuda_elementwise.c) ---- */
+
+int cuda_elementwise_launch(dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params) {
+    cuda_state* st = state(ctx);
+    if (st == NULL) return NO_STATE();
+    if (kernel < 0 || kernel >= CUDA_ELEMENTWISE_KERNELS)
+        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda elementwise: no kernel %d", kernel);
+    int rc = enter(st);
+    if (rc != DSK4J_OK) return rc;
+    CUresult r = st->d->cuLaunchKernel(st->ew_fn[kernel], grid, 1, 1, block, 1, 1, 0, st->stream, params, NULL);
+    if (r != CUDA_SUCCESS) {
+        char what[200];
+        snprintf(what, sizeof what, "cuLaunchKernel(%s, grid %u, block %u)", cuda_elementwise_kernel_names[kernel], grid,
+                 block);
         rc = cu_fail(st, r, what);
     }
     return leave(st, rc);

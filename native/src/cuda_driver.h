@@ -183,4 +183,14 @@ extern const char* const cuda_moe_kernel_names[CUDA_MOE_KERNELS];
 int cuda_moe_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, unsigned smem,
                     void** params);
 
+/* ---- between cuda_backend.c (module, launches) and cuda_elementwise.c (elementwise host code) ---- */
+
+/* The elementwise kernels, looked up by cuda_open (all of them, whatever the flags); no dynamic
+ * shared memory. */
+#define CUDA_ELEMENTWISE_KERNELS 7
+extern const char* const cuda_elementwise_kernel_names[CUDA_ELEMENTWISE_KERNELS];
+/* Launches elementwise kernel `kernel` (grid x 1 x 1, block threads) on the context's stream;
+ * DSK4J_OK or the driver error. */
+int cuda_elementwise_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsigned block, void** params);
+
 #endif
