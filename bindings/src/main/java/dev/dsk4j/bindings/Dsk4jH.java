@@ -2758,6 +2758,425 @@ public class Dsk4jH extends Dsk4jH$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+
+    private static class dsk4j_rmsnorm {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_DOUBLE
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_rmsnorm");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_rmsnorm(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, const float *w, int64_t w_bytes, int32_t dtype, int64_t rows, int64_t d, int64_t ldx, double eps)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_rmsnorm$descriptor() {
+        return dsk4j_rmsnorm.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_rmsnorm(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, const float *w, int64_t w_bytes, int32_t dtype, int64_t rows, int64_t d, int64_t ldx, double eps)
+     * }
+     */
+    public static MethodHandle dsk4j_rmsnorm$handle() {
+        return dsk4j_rmsnorm.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_rmsnorm(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, const float *w, int64_t w_bytes, int32_t dtype, int64_t rows, int64_t d, int64_t ldx, double eps)
+     * }
+     */
+    public static MemorySegment dsk4j_rmsnorm$address() {
+        return dsk4j_rmsnorm.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_rmsnorm(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *x, int64_t x_bytes, const float *w, int64_t w_bytes, int32_t dtype, int64_t rows, int64_t d, int64_t ldx, double eps)
+     * }
+     */
+    public static int dsk4j_rmsnorm(MemorySegment ctx, MemorySegment y, long y_bytes, MemorySegment x, long x_bytes, MemorySegment w, long w_bytes, int dtype, long rows, long d, long ldx, double eps) {
+        var mh$ = dsk4j_rmsnorm.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_rmsnorm", ctx, y, y_bytes, x, x_bytes, w, w_bytes, dtype, rows, d, ldx, eps);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, x, x_bytes, w, w_bytes, dtype, rows, d, ldx, eps);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_add {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_add");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_add(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_add$descriptor() {
+        return dsk4j_add.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_add(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static MethodHandle dsk4j_add$handle() {
+        return dsk4j_add.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_add(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static MemorySegment dsk4j_add$address() {
+        return dsk4j_add.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_add(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *a, int64_t a_bytes, const void *b, int64_t b_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static int dsk4j_add(MemorySegment ctx, MemorySegment y, long y_bytes, MemorySegment a, long a_bytes, MemorySegment b, long b_bytes, int dtype, long n) {
+        var mh$ = dsk4j_add.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_add", ctx, y, y_bytes, a, a_bytes, b, b_bytes, dtype, n);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, a, a_bytes, b, b_bytes, dtype, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_silu_mul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_silu_mul");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_silu_mul(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *g, int64_t g_bytes, const void *u, int64_t u_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_silu_mul$descriptor() {
+        return dsk4j_silu_mul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_silu_mul(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *g, int64_t g_bytes, const void *u, int64_t u_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static MethodHandle dsk4j_silu_mul$handle() {
+        return dsk4j_silu_mul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_silu_mul(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *g, int64_t g_bytes, const void *u, int64_t u_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static MemorySegment dsk4j_silu_mul$address() {
+        return dsk4j_silu_mul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_silu_mul(dsk4j_context *ctx, void *y, int64_t y_bytes, const void *g, int64_t g_bytes, const void *u, int64_t u_bytes, int32_t dtype, int64_t n)
+     * }
+     */
+    public static int dsk4j_silu_mul(MemorySegment ctx, MemorySegment y, long y_bytes, MemorySegment g, long g_bytes, MemorySegment u, long u_bytes, int dtype, long n) {
+        var mh$ = dsk4j_silu_mul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_silu_mul", ctx, y, y_bytes, g, g_bytes, u, u_bytes, dtype, n);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, g, g_bytes, u, u_bytes, dtype, n);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_embed {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_embed");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_embed(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *table, int64_t table_bytes, int32_t table_dtype, const int32_t *ids, int64_t ids_bytes, int64_t tokens, int64_t vocab, int64_t d)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_embed$descriptor() {
+        return dsk4j_embed.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_embed(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *table, int64_t table_bytes, int32_t table_dtype, const int32_t *ids, int64_t ids_bytes, int64_t tokens, int64_t vocab, int64_t d)
+     * }
+     */
+    public static MethodHandle dsk4j_embed$handle() {
+        return dsk4j_embed.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_embed(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *table, int64_t table_bytes, int32_t table_dtype, const int32_t *ids, int64_t ids_bytes, int64_t tokens, int64_t vocab, int64_t d)
+     * }
+     */
+    public static MemorySegment dsk4j_embed$address() {
+        return dsk4j_embed.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_embed(dsk4j_context *ctx, void *y, int64_t y_bytes, int32_t y_dtype, const void *table, int64_t table_bytes, int32_t table_dtype, const int32_t *ids, int64_t ids_bytes, int64_t tokens, int64_t vocab, int64_t d)
+     * }
+     */
+    public static int dsk4j_embed(MemorySegment ctx, MemorySegment y, long y_bytes, int y_dtype, MemorySegment table, long table_bytes, int table_dtype, MemorySegment ids, long ids_bytes, long tokens, long vocab, long d) {
+        var mh$ = dsk4j_embed.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_embed", ctx, y, y_bytes, y_dtype, table, table_bytes, table_dtype, ids, ids_bytes, tokens, vocab, d);
+            }
+            return (int)mh$.invokeExact(ctx, y, y_bytes, y_dtype, table, table_bytes, table_dtype, ids, ids_bytes, tokens, vocab, d);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_copy_columns {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_copy_columns");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_copy_columns(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, int64_t rows, int64_t dst_cols, int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_copy_columns$descriptor() {
+        return dsk4j_copy_columns.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_copy_columns(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, int64_t rows, int64_t dst_cols, int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width)
+     * }
+     */
+    public static MethodHandle dsk4j_copy_columns$handle() {
+        return dsk4j_copy_columns.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_copy_columns(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, int64_t rows, int64_t dst_cols, int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width)
+     * }
+     */
+    public static MemorySegment dsk4j_copy_columns$address() {
+        return dsk4j_copy_columns.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_copy_columns(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, int64_t rows, int64_t dst_cols, int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width)
+     * }
+     */
+    public static int dsk4j_copy_columns(MemorySegment ctx, MemorySegment dst, long dst_bytes, MemorySegment src, long src_bytes, int dtype, long rows, long dst_cols, long dst_col0, long src_cols, long src_col0, long width) {
+        var mh$ = dsk4j_copy_columns.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_copy_columns", ctx, dst, dst_bytes, src, src_bytes, dtype, rows, dst_cols, dst_col0, src_cols, src_col0, width);
+            }
+            return (int)mh$.invokeExact(ctx, dst, dst_bytes, src, src_bytes, dtype, rows, dst_cols, dst_col0, src_cols, src_col0, width);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dsk4j_gather_rows {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_INT,
+            Dsk4jH.C_POINTER,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG,
+            Dsk4jH.C_LONG
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("dsk4j_gather_rows");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int dsk4j_gather_rows(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, const int32_t *idx, int64_t idx_bytes, int64_t rows, int64_t src_rows, int64_t cols)
+     * }
+     */
+    public static FunctionDescriptor dsk4j_gather_rows$descriptor() {
+        return dsk4j_gather_rows.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int dsk4j_gather_rows(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, const int32_t *idx, int64_t idx_bytes, int64_t rows, int64_t src_rows, int64_t cols)
+     * }
+     */
+    public static MethodHandle dsk4j_gather_rows$handle() {
+        return dsk4j_gather_rows.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int dsk4j_gather_rows(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, const int32_t *idx, int64_t idx_bytes, int64_t rows, int64_t src_rows, int64_t cols)
+     * }
+     */
+    public static MemorySegment dsk4j_gather_rows$address() {
+        return dsk4j_gather_rows.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int dsk4j_gather_rows(dsk4j_context *ctx, void *dst, int64_t dst_bytes, const void *src, int64_t src_bytes, int32_t dtype, const int32_t *idx, int64_t idx_bytes, int64_t rows, int64_t src_rows, int64_t cols)
+     * }
+     */
+    public static int dsk4j_gather_rows(MemorySegment ctx, MemorySegment dst, long dst_bytes, MemorySegment src, long src_bytes, int dtype, MemorySegment idx, long idx_bytes, long rows, long src_rows, long cols) {
+        var mh$ = dsk4j_gather_rows.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dsk4j_gather_rows", ctx, dst, dst_bytes, src, src_bytes, dtype, idx, idx_bytes, rows, src_rows, cols);
+            }
+            return (int)mh$.invokeExact(ctx, dst, dst_bytes, src, src_bytes, dtype, idx, idx_bytes, rows, src_rows, cols);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
     private static final int DSK4J_ERR_INVALID_ARGUMENT = (int)-1L;
     /**
      * {@snippet lang=c :
