@@ -84,7 +84,9 @@ public final class Elementwise {
         }
     }
 
-    private static void checkBinary(Context ctx, Tensor y, String pn, Tensor p, String qn, Tensor q) {
+    private static void checkBinary(Context ctx, Tensor y, String pArg, Tensor p, String qArg, Tensor q) {
+        /* in place: an input that is y itself is reported as 'y' (the caller passed one tensor for both) */
+        String pn = p == y && p != null ? "y" : pArg, qn = q == y && q != null ? "y" : qArg;
         Ops.checkTensor(ctx, pn, p);
         Ops.checkTensor(ctx, qn, q);
         Ops.checkOutput(ctx, "y", y);

@@ -34,7 +34,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
- * Hardening of the Java API (issue 7): every public op of dev.dsk4j (Fp8, Gemm, Rope, Mla, Moe and
+ * Hardening of the Java API (issue 7): every public op of dev.dsk4j (Fp8, Gemm, Rope, Mla, Moe, Elementwise and
  * Context's copy/fill) as a table of cases, each a valid call on small random shapes;
  *
  * <ul>
@@ -216,6 +216,29 @@ class HardeningTest {
                     Moe.forward(c, t.get("y"), t.get("x"), layer, t.get("counts"));
                     return none();
                 }));
+        int er = 1 + r.nextInt(4), ed = 1 + r.nextInt(60), eld = ed + r.nextInt(3);
+        cs.add(new Case("elementwise.rmsnorm", List.of(out("y", DType.BF16, er, ed), in("x", DType.BF16, er, eld), in("w", DType.F32, ed)),
+                (c, a, t) -> { Elementwise.rmsnorm(c, t.get("y"), t.get("x"), t.get("w"), 1e-6); return none(); }));
+        int an = 1 + r.nextInt(300);
+        cs.add(new Case("elementwise.add", List.of(out("y", DType.F32, an), in("a", DType.F32, an), in("b", DType.F32, an)),
+                (c, a, t) -> { Elementwise.add(c, t.get("y"), t.get("a"), t.get("b")); return none(); }));
+        cs.add(new Case("elementwise.addInPlace", List.of(out("y", DType.BF16, er, ed), in("b", DType.BF16, er * ed)),
+                (c, a, t) -> { Elementwise.add(c, t.get("y"), t.get("y"), t.get("b")); return none(); }));
+        cs.add(new Case("elementwise.siluMul", List.of(out("y", DType.BF16, er, ed), in("g", DType.BF16, er, ed), in("u", DType.BF16, er, ed)),
+                (c, a, t) -> { Elementwise.siluMul(c, t.get("y"), t.get("g"), t.get("u")); return none(); }));
+        int ev = 1 + r.nextInt(50), edim = 1 + r.nextInt(40), et = 1 + r.nextInt(5);
+        int[] eids = new int[et];
+        for (int i = 0; i < et; i++) eids[i] = r.nextInt(ev);
+        cs.add(new Case("elementwise.embed", List.of(out("y", DType.F32, et, edim), in("table", DType.BF16, ev, edim), ints("ids", eids, et)),
+                (c, a, t) -> { Elementwise.embed(c, t.get("y"), t.get("table"), t.get("ids")); return none(); }));
+        int cr = 1 + r.nextInt(5), ccs = 1 + r.nextInt(40), cw = 1 + r.nextInt(ccs), cs0 = r.nextInt(ccs - cw + 1), cd0 = r.nextInt(5);
+        cs.add(new Case("elementwise.copyColumns", List.of(out("dst", DType.BF16, cr, cd0 + cw), in("src", DType.BF16, cr, ccs)),
+                (c, a, t) -> { Elementwise.copyColumns(c, t.get("dst"), cd0, t.get("src"), cs0, cw); return none(); }));
+        int gsm = 1 + r.nextInt(8), gnr = 1 + r.nextInt(8), gcol = 1 + r.nextInt(30);
+        int[] gidx = new int[gnr];
+        for (int i = 0; i < gnr; i++) gidx[i] = r.nextInt(gsm);
+        cs.add(new Case("elementwise.gatherRows", List.of(out("dst", DType.E4M3, gnr, gcol), in("src", DType.E4M3, gsm, gcol), ints("idx", gidx, gnr)),
+                (c, a, t) -> { Elementwise.gatherRows(c, t.get("dst"), t.get("src"), t.get("idx")); return none(); }));
         int cnum = 1 + r.nextInt(100);
         cs.add(new Case("context.copy", List.of(out("dst", DType.F32, cnum), in("src", DType.F32, cnum)),
                 (c, a, t) -> { c.copy(t.get("dst"), t.get("src")); return none(); }));
@@ -306,7 +329,9 @@ class HardeningTest {
         if (shape && c.op().startsWith("moe.dispatch")) return !mayBeValid(c, g, kind);
         if (kind != Malformation.SHAPE_PLUS_ONE) return false;
         return (c.op().equals("mla.append") && g.name().equals("blockTable"))
-                || (c.op().equals("moe.combine") && g.name().equals("e")); /* likewise */
+                || (c.op().equals("moe.combine") && g.name().equals("e")) /* likewise */
+                || (c.op().equals("elementwise.embed") && g.name().equals("table")) /* a vocabulary of one id more */
+                || (c.op().equals("elementwise.gatherRows") && g.name().equals("src")); /* a source row more */
     }
 
     /** Runs one malformation of one argument; returns false when it does not apply. */
