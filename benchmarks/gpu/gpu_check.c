@@ -30,9 +30,12 @@
  * Then the moe ops (see the moe section: every op on cuda ref / fast vs the cpu backend on the
  * DeepSeek-V3 and V2-Lite routers, T in {1, 7, 128, 1000}; moe.forward checked and timed).
  *
+ * Then the elementwise ops (see the elementwise section: rmsnorm, add, silu_mul, embed,
+ * copy_columns, gather_rows at the model's shapes, cuda ref and fast vs the cpu backend).
+ *
  * usage: gpu_check [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm]
  *                  [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--no-moe] [--only-moe]
- *                  [--seed N] [--device cuda:N]
+ *                  [--no-ew] [--only-ew] [--seed N] [--device cuda:N]
  * exit: 0 all equal, 1 a mismatch, 2 an error, 77 skipped (CUDA unavailable here). */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
@@ -1182,6 +1185,381 @@ static long long rope_table(void) {
     return fails;
 }
 /* ==== end of rope ==== */
+
+/* ==== elementwise (dsk4j.h elementwise.*): cuda ref and fast vs the cpu backend ====
+ * rmsnorm [T, 7168] (ldx 7168) and [T, 512] of rows 576 wide (the kv_a_layernorm view), T in
+ * {1, 7, 128}, f32 / bf16, in place too: the reference kernel (one thread per row, the cpu's order)
+ * must equal the cpu bit for bit, the fast kernel (a block per row, tree-reduced double sum) within
+ * 1 ulp of the output dtype. add and silu_mul on [T, 18432] (edge values: NaN, Inf, denormals,
+ * huge), in place too: add bit for bit, silu_mul within 1 ulp (CUDA's f64 exp). embed V = 129280,
+ * D = 7168 (bf16 table -> f32 and a smaller f32 table -> bf16), T = 7 ids incl. 0 and V-1: bit for
+ * bit; an id outside [0, V) gives a zero row on cuda. copy_columns (k_pe out of [T, 576], the MTP
+ * concat [T, 14336], odd windows of e4m3 / i32) and gather_rows (repeats; an idx out of range gives
+ * a zero row): byte for byte. Outputs poisoned (0xAB) first. The maps have one kernel for both
+ * contexts. Fast kernels at T = 128 timed against the device copy. Options: --no-ew, --only-ew. */
+typedef struct {
+    char op[40];
+    char shape[56];
+    long long ref_bad, fast_bad;
+    double gbps;
+} ew_row;
+static ew_row g_ewrows[64];
+static int g_newrows;
+
+static ew_row* ew_new(const char* op, const char* shape) {
+    ew_row* r = &g_ewrows[g_newrows++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->op, sizeof r->op, "%s", op);
+    snprintf(r->shape, sizeof r->shape, "%s", shape);
+    return r;
+}
+
+static void* ew_in(dsk4j_context* g, const void* h, int64_t bytes) {
+    void* d = NULL;
+    CK(dsk4j_mem_alloc(&d, g, bytes > 0 ? bytes : 1));
+    if (bytes > 0) CK(dsk4j_memcpy(g, d, bytes, h, bytes, bytes, DSK4J_COPY_HOST_TO_DEVICE));
+    return d;
+}
+
+static void* ew_out(dsk4j_context* g, int64_t bytes) {
+    void* d = NULL;
+    CK(dsk4j_mem_alloc(&d, g, bytes > 0 ? bytes : 1));
+    if (bytes > 0) CK(dsk4j_memset(g, d, bytes, 0xAB, bytes));
+    return d;
+}
+
+static void ew_fetch(dsk4j_context* g, void* h, const void* d, int64_t bytes) {
+    if (bytes > 0) CK(dsk4j_memcpy(g, h, bytes, d, bytes, bytes, DSK4J_COPY_DEVICE_TO_HOST));
+}
+
+/* Sign-magnitude bits -> a monotone integer (adjacent floats differ by 1). */
+static long long ew_ord(uint32_t b, uint32_t sign) { return (b & sign) ? -(long long)(b & (sign - 1)) : (long long)b; }
+
+/* Mismatches of got vs want (n elements): f32 / bf16 within `ulps` (any NaN matches any NaN), any
+ * other dt (-1: raw bytes) byte for byte. */
+static long long ew_cmp(const void* want, const void* got, int64_t n, int32_t dt, int ulps, const char* what) {
+    long long bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int ok;
+        uint32_t a, b;
+        if (dt == DSK4J_DTYPE_F32) {
+            memcpy(&a, (const char*)want + 4 * i, 4);
+            memcpy(&b, (const char*)got + 4 * i, 4);
+            int na = isnan(u2f(a)), nb = isnan(u2f(b));
+            ok = (na || nb) ? (na && nb) : llabs(ew_ord(a, 0x80000000u) - ew_ord(b, 0x80000000u)) <= ulps;
+        } else if (dt == DSK4J_DTYPE_BF16) {
+            a = ((const uint16_t*)want)[i];
+            b = ((const uint16_t*)got)[i];
+            int na = isnan(u2f(a << 16)), nb = isnan(u2f(b << 16));
+            ok = (na || nb) ? (na && nb) : llabs(ew_ord(a, 0x8000u) - ew_ord(b, 0x8000u)) <= ulps;
+        } else {
+            a = ((const uint8_t*)want)[i];
+            b = ((const uint8_t*)got)[i];
+            ok = a == b;
+        }
+        if (!ok) {
+            if (bad < 5) printf("  MISMATCH %s [%lld]: cpu 0x%x, cuda 0x%x\n", what, (long long)i, a, b);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* n values of dt (f32 or bf16) into h: plain values of magnitudes 2^-8 .. 2^8, or with `special`
+ * gen_value's edge cases (NaN, Inf, 0, denormals, huge). */
+static void ew_fill(void* h, int32_t dt, int64_t n, int special) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = special ? gen_value((int)(rnd() % 17) - 8)
+                          : ldexpf((float)((int64_t)(rnd() % 2000001) - 1000000) / 1e6f, (int)(rnd() % 17) - 8);
+        if (dt == DSK4J_DTYPE_F32) memcpy((char*)h + 4 * i, &v, 4);
+        else to_bf16((uint16_t*)h + i, &v, 1);
+    }
+}
+
+static void ew_time(ew_row* r, int64_t bytes, dsk4j_context* g, int (*op)(dsk4j_context*, void*), void* arg) {
+    if (!g_timing) return;
+    for (int w = 0; w < 3; w++) CK(op(g, arg));
+    CK(dsk4j_synchronize(g));
+    const int iters = 20;
+    double t0 = now_s();
+    for (int it = 0; it < iters; it++) CK(op(g, arg));
+    CK(dsk4j_synchronize(g));
+    r->gbps = (double)bytes / ((now_s() - t0) / iters) / 1e9;
+}
+
+typedef struct {
+    void *y, *x, *w;
+    int64_t yb, xb, wb, t, d, ldx;
+    int32_t dt;
+} ew_rms_args;
+static int ew_rms_op(dsk4j_context* g, void* p) {
+    ew_rms_args* a = p;
+    return dsk4j_rmsnorm(g, a->y, a->yb, a->x, a->xb, a->w, a->wb, a->dt, a->t, a->d, a->ldx, 1e-6);
+}
+
+static void ew_rmsnorm(int64_t t, int64_t d, int64_t ldx, int32_t dt, int inplace) {
+    const int64_t es = (int64_t)dsize(dt), xb = t * ldx * es, yb = t * d * es, wb = d * 4;
+    char op[40], shape[56];
+    snprintf(op, sizeof op, "rmsnorm %s%s", dname(dt), inplace ? " in place" : "");
+    snprintf(shape, sizeof shape, "[%lld,%lld] ldx %lld", (long long)t, (long long)d, (long long)ldx);
+    ew_row* r = ew_new(op, shape);
+    char* x = xmalloc((size_t)xb);
+    float* w = xmalloc((size_t)wb);
+    char* want = xmalloc((size_t)yb);
+    char* got = xmalloc((size_t)yb);
+    ew_fill(x, dt, t * ldx, 0);
+    if (t > 1) ew_fill(x, dt, ldx, 1); /* row 0 with edge values */
+    if (t > 2) memset(x + 2 * ldx * es, 0, (size_t)(ldx * es)); /* row 2 all zero: finite */
+    for (int64_t i = 0; i < d; i++) w[i] = 0.5f + (float)(rnd() % 1000) / 1000.0f;
+    CK(dsk4j_rmsnorm(g_cpu, want, yb, x, xb, w, wb, dt, t, d, ldx, 1e-6));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        void* xd = ew_in(g, x, xb);
+        void* wd = ew_in(g, w, wb);
+        void* yd = inplace ? xd : ew_out(g, yb);
+        ew_rms_args a = {yd, xd, wd, yb, xb, wb, t, d, ldx, dt};
+        CK(ew_rms_op(g, &a));
+        ew_fetch(g, got, yd, yb);
+        long long bad = ew_cmp(want, got, t * d, dt, k, op);
+        if (k == 0) r->ref_bad = bad;
+        else r->fast_bad = bad;
+        if (k == 1 && t == 128 && !inplace) ew_time(r, xb + yb + wb, g, ew_rms_op, &a);
+        if (!inplace) CK(dsk4j_mem_free(g, yd));
+        CK(dsk4j_mem_free(g, xd));
+        CK(dsk4j_mem_free(g, wd));
+    }
+    free(x);
+    free(w);
+    free(want);
+    free(got);
+}
+
+typedef struct {
+    void *y, *p, *q;
+    int64_t b, n;
+    int32_t dt;
+    int silu;
+} ew_bin_args;
+static int ew_bin_op(dsk4j_context* g, void* v) {
+    ew_bin_args* a = v;
+    return a->silu ? dsk4j_silu_mul(g, a->y, a->b, a->p, a->b, a->q, a->b, a->dt, a->n)
+                   : dsk4j_add(g, a->y, a->b, a->p, a->b, a->q, a->b, a->dt, a->n);
+}
+
+/* add / silu_mul on [t, cols]; where: 0 out of place, 1 y = first input, 2 y = second input. */
+static void ew_binary(int silu, int64_t t, int64_t cols, int32_t dt, int where) {
+    const int64_t n = t * cols, es = (int64_t)dsize(dt), b = n * es;
+    char op[40], shape[56];
+    snprintf(op, sizeof op, "%s %s%s", silu ? "silu_mul" : "add", dname(dt),
+             where == 1 ? " y=first" : where == 2 ? " y=second" : "");
+    snprintf(shape, sizeof shape, "[%lld,%lld]", (long long)t, (long long)cols);
+    ew_row* r = ew_new(op, shape);
+    char* p = xmalloc((size_t)b);
+    char* q = xmalloc((size_t)b);
+    char* want = xmalloc((size_t)b);
+    char* got = xmalloc((size_t)b);
+    ew_fill(p, dt, n, 1);
+    ew_fill(q, dt, n, 1);
+    ew_bin_args h = {want, p, q, b, n, dt, silu};
+    CK(ew_bin_op(g_cpu, &h));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        void* pd = ew_in(g, p, b);
+        void* qd = ew_in(g, q, b);
+        void* yd = where == 1 ? pd : where == 2 ? qd : ew_out(g, b);
+        ew_bin_args a = {yd, pd, qd, b, n, dt, silu};
+        CK(ew_bin_op(g, &a));
+        ew_fetch(g, got, yd, b);
+        long long bad = ew_cmp(want, got, n, dt, silu, op);
+        if (k == 0) r->ref_bad = bad;
+        else r->fast_bad = bad;
+        if (k == 1 && t == 128 && where == 0) ew_time(r, 3 * b, g, ew_bin_op, &a);
+        if (where == 0) CK(dsk4j_mem_free(g, yd));
+        CK(dsk4j_mem_free(g, pd));
+        CK(dsk4j_mem_free(g, qd));
+    }
+    free(p);
+    free(q);
+    free(want);
+    free(got);
+}
+
+/* embed: table [v, d] of tdt, t ids (0, v-1, random) -> y [t, d] of ydt; with bad_id one id is v
+ * (cuda: a zero row; the cpu result is made by hand). */
+static void ew_embed(int64_t v, int64_t d, int64_t t, int32_t tdt, int32_t ydt, int bad_id) {
+    const int64_t tes = (int64_t)dsize(tdt), yes = (int64_t)dsize(ydt), tb = v * d * tes, yb = t * d * yes;
+    char op[40], shape[56];
+    snprintf(op, sizeof op, "embed %s->%s%s", dname(tdt), dname(ydt), bad_id ? " bad id" : "");
+    snprintf(shape, sizeof shape, "V %lld D %lld T %lld", (long long)v, (long long)d, (long long)t);
+    ew_row* r = ew_new(op, shape);
+    char* table = xmalloc((size_t)tb);
+    ew_fill(table, tdt, v * d, 1);
+    int32_t* ids = xmalloc((size_t)(t * 4));
+    for (int64_t i = 0; i < t; i++) ids[i] = (int32_t)(i == 0 ? 0 : i == 1 ? v - 1 : (int64_t)(rnd() % (uint64_t)v));
+    char* want = xmalloc((size_t)yb);
+    char* got = xmalloc((size_t)yb);
+    CK(dsk4j_embed(g_cpu, want, yb, ydt, table, tb, tdt, ids, t * 4, t, v, d));
+    if (bad_id) {
+        ids[t - 1] = (int32_t)v;
+        memset(want + (t - 1) * d * yes, 0, (size_t)(d * yes));
+        if (dsk4j_embed(g_cpu, got, yb, ydt, table, tb, tdt, ids, t * 4, t, v, d) != DSK4J_ERR_INVALID_ARGUMENT ||
+            !strstr(dsk4j_last_error(), "'ids'")) {
+            printf("  FAIL embed: the cpu took id %lld of a vocabulary of %lld\n", (long long)v, (long long)v);
+            r->fast_bad++;
+        }
+    }
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        void* td = ew_in(g, table, tb);
+        void* idd = ew_in(g, ids, t * 4);
+        void* yd = ew_out(g, yb);
+        CK(dsk4j_embed(g, yd, yb, ydt, td, tb, tdt, idd, t * 4, t, v, d));
+        ew_fetch(g, got, yd, yb);
+        long long bad = ew_cmp(want, got, t * d, ydt, 0, op);
+        if (k == 0) r->ref_bad += bad;
+        else r->fast_bad += bad;
+        CK(dsk4j_mem_free(g, yd));
+        CK(dsk4j_mem_free(g, idd));
+        CK(dsk4j_mem_free(g, td));
+    }
+    free(table);
+    free(ids);
+    free(want);
+    free(got);
+}
+
+static void ew_copy_columns(int32_t dt, int64_t t, int64_t dst_cols, int64_t d0, int64_t src_cols, int64_t s0,
+                            int64_t width) {
+    const int64_t es = (int64_t)dsize(dt == DSK4J_DTYPE_I32 ? DSK4J_DTYPE_F32 : dt), db = t * dst_cols * es,
+                  sb = t * src_cols * es;
+    char op[40], shape[56];
+    snprintf(op, sizeof op, "copy_columns %s", dt == DSK4J_DTYPE_I32 ? "i32" : dname(dt));
+    snprintf(shape, sizeof shape, "[%lld,%lld]@%lld <- [%lld]@%lld w %lld", (long long)t, (long long)dst_cols,
+             (long long)d0, (long long)src_cols, (long long)s0, (long long)width);
+    ew_row* r = ew_new(op, shape);
+    uint8_t* dst = xmalloc((size_t)db);
+    uint8_t* src = xmalloc((size_t)sb);
+    uint8_t* want = xmalloc((size_t)db);
+    uint8_t* got = xmalloc((size_t)db);
+    for (int64_t i = 0; i < db; i++) dst[i] = (uint8_t)rnd();
+    for (int64_t i = 0; i < sb; i++) src[i] = (uint8_t)rnd();
+    memcpy(want, dst, (size_t)db);
+    CK(dsk4j_copy_columns(g_cpu, want, db, src, sb, dt, t, dst_cols, d0, src_cols, s0, width));
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        void* dd = ew_in(g, dst, db); /* the columns outside the window must keep their bytes */
+        void* sd = ew_in(g, src, sb);
+        CK(dsk4j_copy_columns(g, dd, db, sd, sb, dt, t, dst_cols, d0, src_cols, s0, width));
+        ew_fetch(g, got, dd, db);
+        long long bad = ew_cmp(want, got, db, -1, 0, op);
+        if (k == 0) r->ref_bad = bad;
+        else r->fast_bad = bad;
+        CK(dsk4j_mem_free(g, dd));
+        CK(dsk4j_mem_free(g, sd));
+    }
+    free(dst);
+    free(src);
+    free(want);
+    free(got);
+}
+
+/* gather_rows: n rows of src [m, cols] (repeats); with bad_idx the last index is m (cuda: zeros). */
+static void ew_gather_rows(int32_t dt, int64_t n, int64_t m, int64_t cols, int bad_idx) {
+    const int64_t es = (int64_t)dsize(dt == DSK4J_DTYPE_I32 ? DSK4J_DTYPE_F32 : dt), db = n * cols * es,
+                  sb = m * cols * es;
+    char op[40], shape[56];
+    snprintf(op, sizeof op, "gather_rows %s%s", dt == DSK4J_DTYPE_I32 ? "i32" : dname(dt), bad_idx ? " bad idx" : "");
+    snprintf(shape, sizeof shape, "[%lld,%lld] <- [%lld]", (long long)n, (long long)cols, (long long)m);
+    ew_row* r = ew_new(op, shape);
+    uint8_t* src = xmalloc((size_t)sb);
+    for (int64_t i = 0; i < sb; i++) src[i] = (uint8_t)rnd();
+    int32_t* idx = xmalloc((size_t)(n * 4));
+    for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)(i > 0 && rnd() % 3 == 0 ? idx[i - 1] : (int64_t)(rnd() % (uint64_t)m));
+    uint8_t* want = xmalloc((size_t)db);
+    uint8_t* got = xmalloc((size_t)db);
+    CK(dsk4j_gather_rows(g_cpu, want, db, src, sb, dt, idx, n * 4, n, m, cols));
+    if (bad_idx) {
+        idx[n - 1] = (int32_t)m;
+        memset(want + (n - 1) * cols * es, 0, (size_t)(cols * es));
+    }
+    dsk4j_context* ctxs[2] = {g_ref, g_fast};
+    for (int k = 0; k < 2; k++) {
+        dsk4j_context* g = ctxs[k];
+        void* sd = ew_in(g, src, sb);
+        void* id = ew_in(g, idx, n * 4);
+        void* dd = ew_out(g, db);
+        CK(dsk4j_gather_rows(g, dd, db, sd, sb, dt, id, n * 4, n, m, cols));
+        ew_fetch(g, got, dd, db);
+        long long bad = ew_cmp(want, got, db, -1, 0, op);
+        if (k == 0) r->ref_bad = bad;
+        else r->fast_bad = bad;
+        CK(dsk4j_mem_free(g, dd));
+        CK(dsk4j_mem_free(g, id));
+        CK(dsk4j_mem_free(g, sd));
+    }
+    free(src);
+    free(idx);
+    free(want);
+    free(got);
+}
+
+static void check_elementwise(void) {
+    const int F = DSK4J_DTYPE_F32, B = DSK4J_DTYPE_BF16;
+    static const int64_t ts[3] = {1, 7, 128};
+    for (int i = 0; i < 3; i++) {
+        int64_t t = ts[i];
+        for (int b = 0; b < 2; b++) {
+            int32_t dt = b ? B : F;
+            ew_rmsnorm(t, 7168, 7168, dt, 0);
+            ew_rmsnorm(t, 512, 576, dt, 0);
+            ew_binary(0, t, 18432, dt, 0);
+            ew_binary(1, t, 18432, dt, 0);
+        }
+    }
+    ew_rmsnorm(7, 7168, 7168, B, 1);
+    ew_rmsnorm(5, 1, 3, F, 0); /* d = 1 */
+    ew_rmsnorm(3, 333, 333, F, 1);
+    ew_binary(0, 7, 18432, B, 1);
+    ew_binary(0, 3, 1001, F, 2);
+    ew_binary(1, 7, 18432, F, 1);
+    ew_binary(1, 3, 1001, B, 2);
+    ew_embed(g_quick ? 4096 : 129280, 7168, 7, B, F, 0);
+    ew_embed(1000, 7168, 7, F, B, 0);
+    ew_embed(1000, 7168, 7, B, B, 1);
+    ew_embed(50, 33, 7, F, F, 1);
+    for (int i = 0; i < 3; i++) {
+        ew_copy_columns(B, ts[i], 64, 0, 576, 512, 64);           /* k_pe out of kv_a [T, 576] */
+        ew_copy_columns(F, ts[i], 14336, 7168, 7168, 0, 7168);    /* the MTP concat [emb; h] */
+        ew_copy_columns(DSK4J_DTYPE_E4M3, ts[i], 100, 3, 77, 5, 60);
+        ew_copy_columns(DSK4J_DTYPE_I32, ts[i], 9, 8, 4, 3, 1);
+        ew_gather_rows(F, 7, ts[i], 7168, 0);
+        ew_gather_rows(B, 7, ts[i], 7168, 0);
+    }
+    ew_gather_rows(DSK4J_DTYPE_E4M3, 33, 128, 7168, 0);
+    ew_gather_rows(F, 7, 128, 7168, 1);
+    ew_gather_rows(DSK4J_DTYPE_E5M2, 5, 3, 13, 1);
+}
+
+static long long ew_table(void) {
+    long long fails = 0;
+    printf("\n%-34s %-32s %9s %9s %8s %7s\n", "elementwise op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
+    for (int i = 0; i < g_newrows; i++) {
+        ew_row* r = &g_ewrows[i];
+        char gb[16] = "-", pc[16] = "-";
+        if (r->gbps > 0) {
+            snprintf(gb, sizeof gb, "%.0f", r->gbps);
+            if (g_copy_gbps > 0) snprintf(pc, sizeof pc, "%.0f%%", 100.0 * r->gbps / g_copy_gbps);
+        }
+        printf("%-34s %-32s %9lld %9lld %8s %7s\n", r->op, r->shape, r->ref_bad, r->fast_bad, gb, pc);
+        fails += r->ref_bad + r->fast_bad;
+    }
+    return fails;
+}
+/* ==== end of elementwise ==== */
 
 /* ==== mla (DESIGN.md 4.4): cache append, decode, prefill, absorb; cuda ref and fast vs the cpu backend ====
  * mla.cache_append: tokens in shuffled order scattered through shuffled page tables into a pool
@@ -2434,6 +2812,7 @@ int main(int argc, char** argv) {
     int do_rope = 1, only_rope = 0; /* rope section */
     int do_mla = 1, only_mla = 0;   /* mla section */
     int do_moe = 1, only_moe = 0;   /* moe section */
+    int do_ew = 1, only_ew = 0;     /* elementwise section */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) g_quick = 1;
         else if (!strcmp(argv[i], "--no-exhaustive")) exhaustive = 0;
@@ -2447,10 +2826,12 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--only-mla")) only_mla = 1;
         else if (!strcmp(argv[i], "--no-moe")) do_moe = 0;
         else if (!strcmp(argv[i], "--only-moe")) only_moe = 1;
+        else if (!strcmp(argv[i], "--no-ew")) do_ew = 0;
+        else if (!strcmp(argv[i], "--only-ew")) only_ew = 1;
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 0) | 1;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--no-moe] [--only-moe] [--seed N] [--device cuda:N]\n",
+            fprintf(stderr, "usage: %s [--quick] [--no-exhaustive] [--no-timing] [--no-gemm] [--only-gemm] [--only-wgmma] [--no-rope] [--only-rope] [--no-mla] [--only-mla] [--no-moe] [--only-moe] [--no-ew] [--only-ew] [--seed N] [--device cuda:N]\n",
                     argv[0]);
             return 2;
         }
@@ -2477,7 +2858,7 @@ int main(int argc, char** argv) {
     else unsetenv("DSK4J_CUDA_GEMM_KERNEL");
     free(saved_env);
     CK(dsk4j_context_open(&g_cpu, "cpu", 0, 0));
-    if (only_moe) do_mla = 0;
+    if (only_moe || only_ew) do_mla = 0;
     if (do_mla) { /* the opt-in sm_90a mla decode kernel, where the module has it */
         const char* m0 = getenv("DSK4J_CUDA_MLA_KERNEL");
         char* saved_mla = m0 ? strdup(m0) : NULL;
@@ -2524,8 +2905,17 @@ int main(int argc, char** argv) {
     if (g_timing) measure_copy();
 
     const int Q = g_quick;
+    if (only_ew) {
+        exhaustive = 0;
+        do_gemm = 0;
+        do_rope = 0;
+        do_mla = 0;
+        do_moe = 0;
+        goto gemm_section;
+    }
     if (only_moe) {
         exhaustive = 0;
+        do_ew = 0;
         do_gemm = 0;
         do_rope = 0;
         do_mla = 0;
@@ -2533,6 +2923,7 @@ int main(int argc, char** argv) {
     }
     if (only_mla) {
         exhaustive = 0;
+        do_ew = 0;
         do_gemm = 0;
         do_rope = 0;
         do_moe = 0;
@@ -2540,6 +2931,7 @@ int main(int argc, char** argv) {
     }
     if (only_rope) {
         exhaustive = 0;
+        do_ew = 0;
         do_gemm = 0;
         do_mla = 0;
         do_moe = 0;
@@ -2547,6 +2939,7 @@ int main(int argc, char** argv) {
     }
     if (only_gemm) {
         exhaustive = 0;
+        do_ew = 0;
         do_rope = 0;
         do_mla = 0;
         do_moe = 0;
@@ -2592,6 +2985,7 @@ gemm_section:
     if (do_rope) check_rope();
     if (do_mla) check_mla();
     if (do_moe) check_moe();
+    if (do_ew) check_elementwise();
 
     long long total_bad = 0;
     printf("\n%-30s %-26s %9s %9s %8s %7s\n", "op", "shape", "ref_mism", "fast_mism", "GB/s", "%copy");
@@ -2617,6 +3011,7 @@ gemm_section:
     if (do_rope) total_bad += rope_table();
     if (do_mla) total_bad += mla_table();
     if (do_moe) total_bad += moe_table();
+    if (do_ew) total_bad += ew_table();
     CK(dsk4j_context_close(g_fast));
     CK(dsk4j_context_close(g_mma));
     CK(dsk4j_context_close(g_ref));

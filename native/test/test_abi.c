@@ -1927,6 +1927,277 @@ static void test_moe_forward(void) {
     }
 }
 
+/* ======================================================================= elementwise */
+
+/* value i of a float buffer of dtype f32|bf16 */
+static float ew_ld(const void* p, int32_t dt, int64_t i) {
+    return dt == F32 ? ((const float*)p)[i] : ref_bf16_to_f32(((const uint16_t*)p)[i]);
+}
+
+/* bits of y[i] (dtype) equal the f32 value v rounded to dtype (NaN: any NaN) */
+static int ew_same(const void* y, int32_t dt, int64_t i, float v) {
+    if (dt == F32) return same_f32(((const float*)y)[i], v);
+    uint16_t got = ((const uint16_t*)y)[i], want = ref_f32_to_bf16(v);
+    if (isnan(ref_bf16_to_f32(got)) || isnan(ref_bf16_to_f32(want))) return isnan(ref_bf16_to_f32(got)) && isnan(ref_bf16_to_f32(want));
+    return got == want;
+}
+
+static void ew_fill(void* p, int32_t dt, int64_t n, float lo, float hi) {
+    if (dt == F32) t_fill_f32(p, n, lo, hi);
+    else fill_bf16(p, n, lo, hi);
+}
+
+static void test_elementwise(void) {
+    for (int variant = 0; variant < 4; variant++) {
+        int32_t dtype = variant & 1 ? BF16 : F32;
+        int es = dtype == F32 ? 4 : 2;
+
+        /* ---- rmsnorm: x [rows, ldx], the first d columns ---- */
+        int64_t rows = t_range(2, 5), d = variant == 3 ? 7168 : t_range(1, 80), ldx = d + (variant & 2 ? t_range(1, 64) : 0);
+        double eps = 1e-6;
+        void* x = gb_alloc((size_t)(rows * ldx * es));
+        void* y = gb_alloc((size_t)(rows * d * es));
+        float* w = gb_alloc((size_t)(d * 4));
+        ew_fill(x, dtype, rows * ldx, -4, 4);
+        t_fill_f32(w, d, -2, 2);
+        if (dtype == F32) ((float*)x)[0] = 1e-40f; /* a denormal */
+        int64_t x_bytes = rows * ldx * es, y_bytes = rows * d * es, w_bytes = d * 4;
+#define CALL() dsk4j_rmsnorm(ctx, y, y_bytes, x, x_bytes, w, w_bytes, dtype, rows, d, ldx, eps)
+        EXPECT_OK(CALL());
+        int bad = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            double ss = 0;
+            for (int64_t i = 0; i < d; i++) ss += (double)ew_ld(x, dtype, r * ldx + i) * ew_ld(x, dtype, r * ldx + i);
+            double inv = 1.0 / sqrt(ss / (double)d + eps);
+            for (int64_t i = 0; i < d; i++)
+                bad += !ew_same(y, dtype, r * d + i, (float)((double)ew_ld(x, dtype, r * ldx + i) * inv * (double)w[i]));
+        }
+        CHECK(bad == 0, "rmsnorm variant %d (d %lld, ldx %lld): %d values differ", variant, (long long)d, (long long)ldx, bad);
+        /* the x buffer may be as short as (rows - 1) * ldx + d elements */
+        EXPECT_OK(dsk4j_rmsnorm(ctx, y, y_bytes, x, ((rows - 1) * ldx + d) * es, w, w_bytes, dtype, rows, d, ldx, eps));
+        /* rows 0: nothing to read or write, NULL buffers are fine */
+        EXPECT_OK(dsk4j_rmsnorm(ctx, NULL, 0, NULL, 0, w, w_bytes, dtype, 0, d, ldx, eps));
+        BAD(ctx, NULL);
+        BAD(y, NULL);
+        BAD(x, NULL);
+        BAD(w, NULL);
+        BAD(y_bytes, y_bytes - 1);
+        BAD(x_bytes, ((rows - 1) * ldx + d) * es - 1);
+        BAD(w_bytes, w_bytes - 1);
+        BAD(dtype, F16);
+        BAD(dtype, I32);
+        BAD(rows, -1);
+        BAD(rows, rows + 1);
+        BAD(rows, BIG);
+        BAD(d, 0);
+        BAD(d, -1);
+        BAD(d, ldx + 1);
+        BAD(ldx, d - 1);
+        BAD(ldx, BIG);
+        BAD(eps, -1.0);
+        BAD(eps, NAN);
+        BAD(eps, INFINITY);
+        if (ldx != d) BAD(y, x); /* in place needs ldx == d (and then the same pointer) */
+        BAD(y, (void*)((char*)x + es));
+        BAD(y, (void*)w);
+#undef CALL
+        if (ldx == d) { /* in place gives the bits of the out-of-place call */
+            EXPECT_OK(dsk4j_rmsnorm(ctx, y, y_bytes, x, x_bytes, w, w_bytes, dtype, rows, d, d, eps));
+            EXPECT_OK(dsk4j_rmsnorm(ctx, x, x_bytes, x, x_bytes, w, w_bytes, dtype, rows, d, d, eps));
+            CHECK(memcmp(x, y, (size_t)y_bytes) == 0, "rmsnorm in place differs");
+        }
+        /* an all-zero row with eps > 0 is finite (zero) */
+        memset(x, 0, (size_t)x_bytes);
+        EXPECT_OK(dsk4j_rmsnorm(ctx, y, y_bytes, x, x_bytes, w, w_bytes, dtype, rows, d, ldx, eps));
+        bad = 0;
+        for (int64_t i = 0; i < rows * d; i++) bad += ew_ld(y, dtype, i) != 0.0f;
+        CHECK(bad == 0, "rmsnorm of zero rows: %d nonzero", bad);
+        gb_free_all();
+
+        /* ---- add, silu_mul ---- */
+        int64_t n = t_range(1, 3000);
+        void* a = gb_alloc((size_t)(n * es));
+        void* b = gb_alloc((size_t)(n * es));
+        void* c = gb_alloc((size_t)(n * es));
+        ew_fill(a, dtype, n, -30, 30);
+        ew_fill(b, dtype, n, -30, 30);
+        int64_t a_bytes = n * es, b_bytes = n * es, c_bytes = n * es;
+#define CALL() dsk4j_add(ctx, c, c_bytes, a, a_bytes, b, b_bytes, dtype, n)
+        EXPECT_OK(CALL());
+        bad = 0;
+        for (int64_t i = 0; i < n; i++) bad += !ew_same(c, dtype, i, ew_ld(a, dtype, i) + ew_ld(b, dtype, i));
+        CHECK(bad == 0, "add variant %d: %d values differ", variant, bad);
+        EXPECT_OK(dsk4j_add(ctx, NULL, 0, NULL, 0, NULL, 0, dtype, 0));
+        BAD(ctx, NULL);
+        BAD(c, NULL);
+        BAD(a, NULL);
+        BAD(b, NULL);
+        BAD(c_bytes, c_bytes - 1);
+        BAD(a_bytes, a_bytes - 1);
+        BAD(b_bytes, b_bytes - 1);
+        BAD(dtype, E4M3);
+        BAD(n, -1);
+        BAD(n, n + 1);
+        BAD(n, BIG);
+        BAD(c, (void*)((char*)a + es));
+        BAD(c, (void*)((char*)b + es));
+#undef CALL
+        /* silu_mul */
+#define CALL() dsk4j_silu_mul(ctx, c, c_bytes, a, a_bytes, b, b_bytes, dtype, n)
+        EXPECT_OK(CALL());
+        bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double z = ew_ld(a, dtype, i);
+            bad += !ew_same(c, dtype, i, (float)((z / (1.0 + exp(-z))) * (double)ew_ld(b, dtype, i)));
+        }
+        CHECK(bad == 0, "silu_mul variant %d: %d values differ", variant, bad);
+        BAD(ctx, NULL);
+        BAD(c, NULL);
+        BAD(a, NULL);
+        BAD(b, NULL);
+        BAD(c_bytes, c_bytes - 1);
+        BAD(a_bytes, a_bytes - 1);
+        BAD(b_bytes, b_bytes - 1);
+        BAD(dtype, I32);
+        BAD(n, -1);
+        BAD(n, BIG);
+        BAD(c, (void*)((char*)b + es));
+#undef CALL
+        /* in place: y == a, y == b give the bits of the out-of-place call */
+        EXPECT_OK(dsk4j_silu_mul(ctx, c, c_bytes, a, a_bytes, b, b_bytes, dtype, n));
+        EXPECT_OK(dsk4j_silu_mul(ctx, b, b_bytes, a, a_bytes, b, b_bytes, dtype, n));
+        CHECK(memcmp(b, c, (size_t)c_bytes) == 0, "silu_mul in place (y == u) differs");
+        EXPECT_OK(dsk4j_add(ctx, c, c_bytes, a, a_bytes, b, b_bytes, dtype, n));
+        EXPECT_OK(dsk4j_add(ctx, a, a_bytes, a, a_bytes, b, b_bytes, dtype, n));
+        CHECK(memcmp(a, c, (size_t)c_bytes) == 0, "add in place (y == a) differs");
+        gb_free_all();
+
+        /* ---- embed ---- */
+        int32_t y_dtype = dtype, table_dtype = variant & 2 ? F32 : BF16;
+        int yes = y_dtype == F32 ? 4 : 2, tes = table_dtype == F32 ? 4 : 2;
+        int64_t tokens = t_range(1, 7), vocab = t_range(1, 50), ed = t_range(1, 70);
+        void* table = gb_alloc((size_t)(vocab * ed * tes));
+        void* ey = gb_alloc((size_t)(tokens * ed * yes));
+        int32_t* ids = gb_alloc((size_t)(tokens * 4));
+        ew_fill(table, table_dtype, vocab * ed, -5, 5);
+        for (int64_t t = 0; t < tokens; t++) ids[t] = (int32_t)(t == 0 ? vocab - 1 : t == 1 ? 0 : t_range(0, vocab - 1));
+        int64_t ey_bytes = tokens * ed * yes, table_bytes = vocab * ed * tes, ids_bytes = tokens * 4;
+#define CALL() dsk4j_embed(ctx, ey, ey_bytes, y_dtype, table, table_bytes, table_dtype, ids, ids_bytes, tokens, vocab, ed)
+        EXPECT_OK(CALL());
+        bad = 0;
+        for (int64_t t = 0; t < tokens; t++)
+            for (int64_t i = 0; i < ed; i++) bad += !ew_same(ey, y_dtype, t * ed + i, ew_ld(table, table_dtype, ids[t] * ed + i));
+        CHECK(bad == 0, "embed variant %d: %d values differ", variant, bad);
+        BAD(ctx, NULL);
+        BAD(ey, NULL);
+        BAD(table, NULL);
+        BAD(ids, NULL);
+        BAD(ey_bytes, ey_bytes - 1);
+        BAD(table_bytes, table_bytes - 1);
+        BAD(ids_bytes, ids_bytes - 1);
+        BAD(y_dtype, E4M3);
+        BAD(table_dtype, I32);
+        BAD(tokens, -1);
+        BAD(tokens, tokens + 1);
+        BAD(vocab, -1);
+        BAD(vocab, vocab + 1);
+        BAD(ed, -1);
+        BAD(ed, BIG);
+        BAD(ey, (void*)table);
+        BAD(ey, (void*)ids);
+        BAD(vocab, (int64_t)ids[0]); /* ids[0] = vocab - 1 is then out of range */
+#undef CALL
+        ids[tokens - 1] = (int32_t)vocab;
+        EXPECT_FAILC(INVALID, dsk4j_embed(ctx, ey, ey_bytes, y_dtype, table, table_bytes, table_dtype, ids, ids_bytes, tokens, vocab, ed));
+        CHECK(strstr(dsk4j_last_error(), "'ids'") != NULL, "embed error names ids: %s", dsk4j_last_error());
+        ids[tokens - 1] = -1;
+        EXPECT_FAILC(INVALID, dsk4j_embed(ctx, ey, ey_bytes, y_dtype, table, table_bytes, table_dtype, ids, ids_bytes, tokens, vocab, ed));
+        gb_free_all();
+
+        /* ---- copy_columns (any dtype) ---- */
+        static const int32_t ANY[6] = {F32, BF16, F16, E4M3, E5M2, I32};
+        static const int ANY_SIZE[6] = {4, 2, 2, 1, 1, 4};
+        int ai = (int)t_range(0, 5);
+        int32_t cdtype = ANY[ai];
+        int ces = ANY_SIZE[ai];
+        int64_t crows = t_range(1, 6), dst_cols = t_range(1, 90), src_cols = t_range(1, 90);
+        int64_t width = t_range(0, dst_cols < src_cols ? dst_cols : src_cols);
+        int64_t dst_col0 = t_range(0, dst_cols - width), src_col0 = t_range(0, src_cols - width);
+        uint8_t* dst = gb_alloc((size_t)(crows * dst_cols * ces));
+        uint8_t* src = gb_alloc((size_t)(crows * src_cols * ces));
+        uint8_t* want = malloc((size_t)(crows * dst_cols * ces));
+        t_fill_bytes(dst, crows * dst_cols * ces);
+        t_fill_bytes(src, crows * src_cols * ces);
+        memcpy(want, dst, (size_t)(crows * dst_cols * ces));
+        for (int64_t r = 0; r < crows; r++)
+            memcpy(want + (r * dst_cols + dst_col0) * ces, src + (r * src_cols + src_col0) * ces, (size_t)(width * ces));
+        int64_t dst_bytes = crows * dst_cols * ces, src_bytes = crows * src_cols * ces;
+#define CALL() dsk4j_copy_columns(ctx, dst, dst_bytes, src, src_bytes, cdtype, crows, dst_cols, dst_col0, src_cols, src_col0, width)
+        EXPECT_OK(CALL());
+        CHECK(memcmp(dst, want, (size_t)dst_bytes) == 0, "copy_columns %s: window or the rest differs", cap_name);
+        free(want);
+        BAD(ctx, NULL);
+        BAD(dst, NULL);
+        BAD(src, NULL);
+        BAD(dst_bytes, dst_bytes - 1);
+        BAD(src_bytes, src_bytes - 1);
+        BAD(cdtype, 6);
+        BAD(cdtype, -1);
+        BAD(crows, -1);
+        BAD(crows, crows + 1);
+        BAD(dst_cols, -1);
+        BAD(dst_col0, -1);
+        BAD(dst_col0, dst_cols - width + 1);
+        BAD(src_col0, src_cols - width + 1);
+        BAD(src_col0, BIG);
+        BAD(src_cols, BIG);
+        BAD(width, -1);
+        BAD(width, BIG);
+        BAD(dst, (void*)src);
+#undef CALL
+        gb_free_all();
+
+        /* ---- gather_rows (any dtype) ---- */
+        int64_t grows = t_range(1, 9), src_rows = t_range(1, 6), cols = t_range(0, 40);
+        uint8_t* gdst = gb_alloc((size_t)(grows * cols * ces + 1));
+        uint8_t* gsrc = gb_alloc((size_t)(src_rows * cols * ces + 1));
+        int32_t* idx = gb_alloc((size_t)(grows * 4));
+        t_fill_bytes(gsrc, src_rows * cols * ces);
+        for (int64_t i = 0; i < grows; i++) idx[i] = (int32_t)(i > 0 && t_range(0, 3) == 0 ? idx[i - 1] : t_range(0, src_rows - 1));
+        int64_t gdst_bytes = grows * cols * ces, gsrc_bytes = src_rows * cols * ces, idx_bytes = grows * 4;
+#define CALL() dsk4j_gather_rows(ctx, gdst, gdst_bytes, gsrc, gsrc_bytes, cdtype, idx, idx_bytes, grows, src_rows, cols)
+        EXPECT_OK(CALL());
+        bad = 0;
+        for (int64_t i = 0; i < grows; i++) bad += memcmp(gdst + i * cols * ces, gsrc + idx[i] * cols * ces, (size_t)(cols * ces)) != 0;
+        CHECK(bad == 0, "gather_rows: %d rows differ", bad);
+        BAD(ctx, NULL);
+        BAD(idx, NULL);
+        BAD(gdst_bytes, gdst_bytes - 1);
+        BAD(gsrc_bytes, gsrc_bytes - 1);
+        BAD(idx_bytes, idx_bytes - 1);
+        BAD(cdtype, 17);
+        BAD(grows, -1);
+        BAD(grows, grows + 1);
+        BAD(src_rows, -1);
+        BAD(cols, -1);
+        BAD(cols, BIG);
+        if (cols > 0) BAD(gdst, (void*)idx);
+        if (cols > 0) BAD(gdst, (void*)gsrc);
+#undef CALL
+        if (cols > 0) {
+            EXPECT_FAILC(INVALID, dsk4j_gather_rows(ctx, NULL, gdst_bytes, gsrc, gsrc_bytes, cdtype, idx, idx_bytes, grows, src_rows, cols));
+            EXPECT_FAILC(INVALID, dsk4j_gather_rows(ctx, gdst, gdst_bytes, gsrc, gsrc_bytes, cdtype, idx, idx_bytes, grows, src_rows, cols + 1));
+            EXPECT_FAILC(INVALID, dsk4j_gather_rows(ctx, gdst, gdst_bytes, gsrc, gsrc_bytes, cdtype, idx, idx_bytes, grows, 0, cols)); /* every idx out of [0, 0) */
+        }
+        idx[grows - 1] = (int32_t)src_rows;
+        EXPECT_FAILC(INVALID, dsk4j_gather_rows(ctx, gdst, gdst_bytes, gsrc, gsrc_bytes, cdtype, idx, idx_bytes, grows, src_rows, cols));
+        CHECK(strstr(dsk4j_last_error(), "'idx'") != NULL, "gather_rows error names idx: %s", dsk4j_last_error());
+        idx[grows - 1] = -2;
+        EXPECT_FAILC(INVALID, dsk4j_gather_rows(ctx, gdst, gdst_bytes, gsrc, gsrc_bytes, cdtype, idx, idx_bytes, grows, src_rows, cols));
+        gb_free_all();
+    }
+}
+
 /* ======================================================================= regressions */
 
 /* Inputs that once hit undefined behaviour in the validation (int64 overflow of a size sum or of
@@ -1999,6 +2270,7 @@ static void run_cap(const cap* c, int threads) {
     test_moe_bias_update();
     test_moe_silu_quant();
     test_moe_forward();
+    test_elementwise();
     test_regressions();
     dsk4j_context_close(ctx);
     ctx = NULL;
