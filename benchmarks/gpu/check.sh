@@ -12,7 +12,9 @@
 # `--only-mla` runs just those, `--no-mla` skips them), then
 # the moe ops (gate / dispatch / gather / combine / silu_quant / bias_update on the DeepSeek-V3 and
 # V2-Lite routers, T in {1, 7, 128, 1000}, poisoned outputs, vs the cpu backend; moe.forward checked
-# and timed on the V3 layer for T in {1, 128, 4096}; `--only-moe` runs just those, `--no-moe` skips them).
+# and timed on the V3 layer for T in {1, 128, 4096}; `--only-moe` runs just those, `--no-moe` skips them),
+# then the model API on CUDA (ModelCudaTest through offline Maven when a JDK >= 22 is present;
+# DSK4J_SKIP_MODEL=1 skips it).
 # --sanitize first runs quick passes under compute-sanitizer memcheck and racecheck (if installed).
 # Exit: gpu_check's (0 pass, 1 mismatch, 2 error, 77 CUDA unavailable, 137 killed after
 # GPU_CHECK_TIMEOUT seconds), or the build's.
@@ -67,7 +69,26 @@ set +e
 # GPU_CHECK_TIMEOUT seconds (default 480; exit 137).
 timeout -s KILL "${GPU_CHECK_TIMEOUT:-480}" build/gpu_check ${ARGS[@]+"${ARGS[@]}"}
 rc=$?
+# The model API on CUDA (Java: ModelCudaTest, the demo checkpoint's logits on the device against the
+# plain-Java reference and the CPU model, greedy tokens with and without MTP). It needs a JDK >= 22
+# and the Maven repository (offline) on the GPU machine; without them it says so.
+rc_model=0
+if [ "${DSK4J_SKIP_MODEL:-0}" != 1 ]; then
+    JAVA_BIN=${JAVA_HOME:+$JAVA_HOME/bin/}java
+    JV=$("$JAVA_BIN" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+    if [ -n "$JV" ] && [ "$JV" -ge 22 ] && [ -d "$HOME/.m2/repository/org/junit" ]; then
+        echo "== model on CUDA (ModelCudaTest, JDK $JV)"
+        ./mvnw -o -B -q --no-transfer-progress install -DskipTests >/dev/null &&
+            ./mvnw -o -B --no-transfer-progress -pl conformance -Dtest=ModelCudaTest \
+                -Dsurefire.failIfNoSpecifiedTests=false test | grep -E 'cuda |Tests run|FAIL|SKIPPED'
+        rc_model=${PIPESTATUS[0]}
+        echo "| model on CUDA (ModelCudaTest) | exit $rc_model |"
+    else
+        echo "| model on CUDA (ModelCudaTest) | SKIPPED: needs a JDK >= 22 and ~/.m2 (offline Maven) on this machine |"
+    fi
+fi
 set -e
+[ "$rc" = 0 ] && [ "$rc_model" != 0 ] && rc=$rc_model
 if [ "$rc" = 0 ] && [ "$rc_san" != 0 ]; then
     echo "check.sh: the compute-sanitizer pass failed (exit $rc_san)"
     exit "$rc_san"

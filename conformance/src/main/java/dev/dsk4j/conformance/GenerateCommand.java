@@ -21,7 +21,7 @@ import java.util.Set;
 /**
  * {@code ./dsk4j generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-tokens N] [--mtp]
  * [--backend cpu|cuda:0] [--gemm fp8|dequant] [--temperature T] [--top-p P] [--seed S]
- * [--cache f32|bf16|fp8]}: loads a Hugging Face DeepSeek-V2/V3 checkpoint and continues the prompt.
+ * [--cache f32|bf16|fp8] [--resident]}: loads a Hugging Face DeepSeek-V2/V3 checkpoint and continues the prompt.
  * Text prompts need the checkpoint's {@code tokenizer.json} (read with DJL's tokenizers).
  */
 public final class GenerateCommand {
@@ -31,6 +31,7 @@ public final class GenerateCommand {
             usage: ./dsk4j generate --model DIR (--prompt TEXT | --ids 1,2,3) [--max-tokens N] [--mtp]
                                     [--backend cpu|cuda:0] [--gemm fp8|dequant] [--temperature T] [--top-p P]
                                     [--seed S] [--cache f32|bf16|fp8] [--max-seq-len N] [--activations f32|bf16]
+                                    [--resident]
               --model DIR      a Hugging Face checkpoint: config.json, *.safetensors (+ index), tokenizer.json
               --prompt TEXT    text, encoded with DIR/tokenizer.json (DJL tokenizers)
               --ids 1,2,3      token ids (no tokenizer needed); repeat --ids for a batch of sequences
@@ -39,7 +40,10 @@ public final class GenerateCommand {
               --gemm MODE      fp8 (act_quant + FP8 GEMM, default) or dequant (bf16 weights, f32 GEMM)
               --temperature T  0 = greedy (default); with --top-p P (default 1) and --seed S (default 0)
               --cache FMT      the latent cache format (default bf16)
-              --activations D  f32 (default) or bf16 activations between ops""";
+              --activations D  f32 (default) or bf16 activations between ops
+              --backend DEV    cpu (default) or cuda:N: on CUDA the weights are uploaded to the device at load
+              --resident       cpu: copy the weights into memory the model owns instead of reading the mapped
+                               files in place (always so on CUDA)""";
 
     public static void main(String[] args) throws Exception {
         try {
@@ -57,7 +61,7 @@ public final class GenerateCommand {
         String prompt = null;
         List<int[]> ids = new ArrayList<>();
         int maxTokens = 32, maxSeqLen = 0;
-        boolean mtp = false;
+        boolean mtp = false, resident = false;
         String backend = "cpu", gemm = "fp8", cache = "bf16", activations = "f32";
         double temperature = 0, topP = 1;
         long seed = 0;
@@ -69,6 +73,7 @@ public final class GenerateCommand {
                 case "--max-tokens" -> maxTokens = Integer.parseInt(value(args, ++i));
                 case "--max-seq-len" -> maxSeqLen = Integer.parseInt(value(args, ++i));
                 case "--mtp" -> mtp = true;
+                case "--resident" -> resident = true;
                 case "--backend" -> backend = value(args, ++i);
                 case "--gemm" -> gemm = value(args, ++i);
                 case "--cache" -> cache = value(args, ++i);
@@ -113,7 +118,7 @@ public final class GenerateCommand {
             ids.add(p);
         }
         try (Context ctx = Context.open(Device.parse(backend));
-             Model m = Model.load(ctx, model, new Model.Options(mode, mtp, true, actType))) {
+             Model m = Model.load(ctx, model, new Model.Options(mode, mtp, true, actType, resident))) {
             int longest = 0;
             for (int[] p : ids) longest = Math.max(longest, p.length);
             int seqLen = maxSeqLen > 0 ? maxSeqLen

@@ -244,6 +244,34 @@ class ModelTest {
     }
 
     @Test
+    void residentWeightsGiveTheSameLogitsAndGenerationAsMappedOnes() throws IOException {
+        // Resident weights take the load path of a CUDA context (every tensor copied into context memory, experts
+        // packed in staging memory, norms as f32 tensors): on the CPU it must change nothing, bit for bit.
+        int[][] ids = {randomIds(1 + RANDOM.nextInt(12)), randomIds(1 + RANDOM.nextInt(12))};
+        List<int[]> prompts = List.of(ids[0], ids[1]);
+        for (Model.GemmMode mode : Model.GemmMode.values()) {
+            Model.Options o = Model.Options.defaults().withGemm(mode);
+            try (Model mapped = Model.load(ctx, dir, o); Model resident = Model.load(ctx, dir, o.withResidentWeights(true));
+                 Session s1 = mapped.newSession(2, 48, Mla.CacheFormat.BF16);
+                 Session s2 = resident.newSession(2, 48, Mla.CacheFormat.BF16)) {
+                float[][][] a = mapped.logits(ids), b = resident.logits(ids);
+                for (int i = 0; i < a.length; i++)
+                    for (int j = 0; j < a[i].length; j++) assertArrayEquals(a[i][j], b[i][j], mode + " logits " + i + "," + j);
+                GenerationConfig gc = GenerationConfig.greedy(8).withMtp(true);
+                Generation g1 = new Generator(mapped).generate(s1, prompts, gc);
+                Generation g2 = new Generator(resident).generate(s2, prompts, gc);
+                for (int i = 0; i < prompts.size(); i++)
+                    assertArrayEquals(g1.tokens().get(i), g2.tokens().get(i), mode + " sequence " + i);
+                // everything the forward reads is owned: at least the checkpoint's bytes (less the unused scales in
+                // dequant mode, where the bf16 copies are twice the fp8 weights)
+                assertTrue(resident.ownedBytes() >= mapped.ownedBytes(), resident.ownedBytes() + " < " + mapped.ownedBytes());
+                System.out.printf("resident weights, %s: model-owned %d bytes vs %d mapped-mode (checkpoint %d)%n", mode,
+                        resident.ownedBytes(), mapped.ownedBytes(), resident.checkpointBytes());
+            }
+        }
+    }
+
+    @Test
     void badInputsGiveClearErrors() throws IOException {
         try (Model m = Model.load(ctx, dir, Model.Options.defaults());
              Session s = m.newSession(2, 16, Mla.CacheFormat.BF16); Arena a = Arena.ofConfined()) {

@@ -1,9 +1,7 @@
 package dev.dsk4j.model;
 
-import dev.dsk4j.DType;
 import dev.dsk4j.Tensor;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -92,16 +90,14 @@ public final class Generator {
             long total = 0;
             long[] base = new long[b]; // row of each prompt's first token in `hidden`
             for (int i = 0; i < b; i++) { base[i] = total; total += prompts.get(i).length; }
-            Tensor hidden = Tensor.allocate(a, model.activations(), total, d);
-            int es = model.activations().byteSize();
+            Tensor hidden = model.act(a, total, d); // every prompt position's last hidden state, for the MTP drafts
             for (List<Model.Segment> call : chunks(prompts)) {
                 try (Arena c = Arena.ofConfined()) {
                     Tensor h = model.forward(session, call, c);
                     long r = 0;
                     for (Model.Segment g : call) {
-                        long n = g.tokens().length;
-                        MemorySegment.copy(h.segment(), r * d * es, hidden.segment(), (base[g.slot()] + g.start()) * d * es,
-                                n * d * es);
+                        long n = g.tokens().length, at = base[g.slot()] + g.start();
+                        model.context().copy(hidden.slice(at, at + n), h.slice(r, r + n));
                         r += n;
                     }
                 }
@@ -263,13 +259,8 @@ public final class Generator {
         return c.stopTokens().contains(tok) || out.size() >= c.maxTokens() || s.length(slot) + 1 > s.maxSeqLen();
     }
 
-    /** Rows {@code idx} of [R, D] {@code t} (f32 or bf16) as a new tensor. */
-    private static Tensor rows(Arena a, Tensor t, int[] idx) {
-        long d = t.dim(1);
-        long es = t.dtype().byteSize();
-        Tensor o = Tensor.allocate(a, t.dtype(), idx.length, d);
-        for (int i = 0; i < idx.length; i++)
-            MemorySegment.copy(t.segment(), idx[i] * d * es, o.segment(), i * d * es, d * es);
-        return o;
+    /** Rows {@code idx} of [R, D] {@code t} (the model's context memory) as a new tensor. */
+    private Tensor rows(Arena a, Tensor t, int[] idx) {
+        return model.rows(a, t, idx);
     }
 }

@@ -3,12 +3,12 @@ package dev.dsk4j.model;
 import dev.dsk4j.Context;
 import dev.dsk4j.DType;
 import dev.dsk4j.Dsk4jException;
+import dev.dsk4j.Elementwise;
 import dev.dsk4j.Fp8;
 import dev.dsk4j.Gemm;
 import dev.dsk4j.Mla;
 import dev.dsk4j.Moe;
 import dev.dsk4j.Rope;
-import dev.dsk4j.Status;
 import dev.dsk4j.Tensor;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -23,7 +23,9 @@ import java.util.Objects;
  * embedding, blocks {@code x += attn(rmsnorm(x)); x += ffn(rmsnorm(x))} with MLA attention (the
  * compute form for fresh sequences, the absorbed form over the paged latent cache otherwise), dense
  * or MoE feed-forward layers, final norm and LM head, and the MTP module. Activations are f32 (or bf16,
- * {@link Options#withActivations}).
+ * {@link Options#withActivations}). Every step is a native op of the model's context, so the same
+ * model runs on the CPU and on CUDA: on a CUDA context the weights are uploaded once at load, the
+ * activations and caches live in device memory, and only token ids go up and logits come back.
  *
  * <pre>{@code
  * try (Context ctx = Context.open(Device.cpu());
@@ -33,8 +35,8 @@ import java.util.Objects;
  * }
  * }</pre>
  *
- * <p>The model holds the checkpoint's files mapped (FP8 weights are used in place in {@code fp8}
- * mode); close it to unmap them. A model may be used by one thread at a time (the op profile is
+ * <p>The model holds the checkpoint's files mapped (on the CPU, FP8 weights are used in place in
+ * {@code fp8} mode unless {@link Options#withResidentWeights}); close it to unmap them. A model may be used by one thread at a time (the op profile is
  * per model); load it once per thread for parallel use.
  */
 public final class Model implements AutoCloseable {
@@ -52,7 +54,7 @@ public final class Model implements AutoCloseable {
      * DeepSeek reference's default dtype: activations rounded to bf16 between ops, half the activation memory,
      * {@code dequant} mode through gemm.bf16). Accumulation is f32 either way; logits are f32.
      */
-    public record Options(GemmMode gemm, boolean mtp, boolean progress, DType activations) {
+    public record Options(GemmMode gemm, boolean mtp, boolean progress, DType activations, boolean residentWeights) {
         public Options {
             Objects.requireNonNull(gemm, "argument 'gemm' is null");
             Objects.requireNonNull(activations, "argument 'activations' is null");
@@ -60,18 +62,29 @@ public final class Model implements AutoCloseable {
                 throw new IllegalArgumentException("argument 'activations' must be f32 or bf16, got " + activations.label());
         }
 
-        public Options(GemmMode gemm, boolean mtp, boolean progress) { this(gemm, mtp, progress, DType.F32); }
+        public Options(GemmMode gemm, boolean mtp, boolean progress) { this(gemm, mtp, progress, DType.F32, false); }
 
-        /** fp8 GEMMs, MTP loaded when the checkpoint has it, no progress output, f32 activations. */
-        public static Options defaults() { return new Options(GemmMode.FP8, true, false, DType.F32); }
+        public Options(GemmMode gemm, boolean mtp, boolean progress, DType activations) {
+            this(gemm, mtp, progress, activations, false);
+        }
 
-        public Options withGemm(GemmMode g) { return new Options(g, mtp, progress, activations); }
+        /** fp8 GEMMs, MTP loaded when the checkpoint has it, no progress output, f32 activations, weights mapped. */
+        public static Options defaults() { return new Options(GemmMode.FP8, true, false, DType.F32, false); }
 
-        public Options withMtp(boolean m) { return new Options(gemm, m, progress, activations); }
+        public Options withGemm(GemmMode g) { return new Options(g, mtp, progress, activations, residentWeights); }
 
-        public Options withProgress(boolean p) { return new Options(gemm, mtp, p, activations); }
+        public Options withMtp(boolean m) { return new Options(gemm, m, progress, activations, residentWeights); }
 
-        public Options withActivations(DType d) { return new Options(gemm, mtp, progress, d); }
+        public Options withProgress(boolean p) { return new Options(gemm, mtp, p, activations, residentWeights); }
+
+        public Options withActivations(DType d) { return new Options(gemm, mtp, progress, d, residentWeights); }
+
+        /**
+         * Copy every weight into memory the context owns at load time and release the file pages (on CUDA this
+         * is always so: the weights go to device memory). On the CPU the default maps them: FP8 weights are read
+         * in place from the page cache.
+         */
+        public Options withResidentWeights(boolean r) { return new Options(gemm, mtp, progress, activations, r); }
     }
 
     /**
@@ -116,15 +129,12 @@ public final class Model implements AutoCloseable {
      *
      * @throws IOException when a file cannot be read
      * @throws IllegalArgumentException naming the file, tensor or config key when something does not fit
-     * @throws Dsk4jException with {@link Status#UNSUPPORTED} on a CUDA context (the model runs on the cpu backend)
+     * @throws Dsk4jException when the context fails (e.g. out of device memory while uploading the weights)
      */
     public static Model load(Context ctx, Path dir, Options options) throws IOException {
         Objects.requireNonNull(ctx, "argument 'ctx' is null");
         Objects.requireNonNull(dir, "argument 'dir' is null");
         Objects.requireNonNull(options, "argument 'options' is null");
-        if (ctx.isCuda())
-            throw new Dsk4jException(Status.UNSUPPORTED, "the model API runs on the cpu backend only for now; the ops "
-                    + "themselves run on " + ctx.device().id() + " (see README: support table)");
         ModelConfig cfg = ModelConfig.read(dir.resolve("config.json"));
         Checkpoint ckpt = Checkpoint.open(dir);
         Arena arena = Arena.ofShared();
@@ -138,7 +148,8 @@ public final class Model implements AutoCloseable {
             }
             try (Progress t = options.progress() ? Progress.start("loading " + dir.getFileName(), total, "B")
                     : Progress.quiet()) {
-                w = new Weights(ctx, ckpt, cfg, options.gemm(), options.mtp(), options.activations(), arena, t);
+                w = new Weights(ctx, ckpt, cfg, options.gemm(), options.mtp(), options.activations(),
+                        options.residentWeights(), arena, t);
             }
             return new Model(ctx, cfg, ckpt, arena, w, options.gemm(), options.activations());
         } catch (RuntimeException | Error e) {
@@ -166,7 +177,10 @@ public final class Model implements AutoCloseable {
     /** Bytes of the checkpoint's tensors. */
     public long checkpointBytes() { return ckpt.totalBytes(); }
 
-    /** Bytes the model allocated beyond the mapped checkpoint (dequantized or packed weights). */
+    /**
+     * Bytes the model allocated in its context's memory beyond the mapped checkpoint (dequantized, packed or
+     * resident weights; device memory on CUDA).
+     */
     public long ownedBytes() { return w.ownedBytes; }
 
     Weights weights() { return w; }
@@ -183,7 +197,7 @@ public final class Model implements AutoCloseable {
 
     /** The token layout of one forward call. */
     private record Step(int tokens, int[] ids, int[] positions, int[] slots, boolean prefill, int[] cu, List<Group> groups,
-                        Tensor posT, Tensor slotT) {}
+                        Tensor idsT, Tensor posT, Tensor slotT) {}
 
     private Step step(Session s, List<Segment> segs, int[] lengths, Arena a) {
         Objects.requireNonNull(s, "argument 'session' is null");
@@ -213,7 +227,11 @@ public final class Model implements AutoCloseable {
             Segment g = segs.get(i);
             int n = g.tokens().length;
             for (int j = 0; j < n; j++) {
-                ids[r + j] = g.tokens()[j];
+                int id = g.tokens()[j];
+                if (id < 0 || id >= cfg.vocabSize())
+                    throw new IllegalArgumentException("token id " + id + " at position " + j + " of the segment of slot "
+                            + g.slot() + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
+                ids[r + j] = id;
                 pos[r + j] = g.start() + j;
                 slots[r + j] = g.slot();
             }
@@ -232,27 +250,27 @@ public final class Model implements AutoCloseable {
             }
             r += n;
         }
-        return new Step(t, ids, pos, slots, prefill, cu, groups, Tensor.ofInts(a, pos), Tensor.ofInts(a, slots));
+        return new Step(t, ids, pos, slots, prefill, cu, groups, ints(a, ids), ints(a, pos), ints(a, slots));
     }
 
     /**
      * Runs the main blocks on {@code segments} (appending their latents to the session's caches)
-     * and returns the last hidden states (before the final norm) f32 [T, D], rows in segment order,
-     * allocated from {@code arena}. When every segment starts at 0 attention runs in the compute form
+     * and returns the last hidden states (before the final norm) [T, D] of the activation dtype, rows in
+     * segment order, allocated from {@code arena} in the context's memory (device memory on CUDA). When every segment starts at 0 attention runs in the compute form
      * (mla.prefill), otherwise in the absorbed form over the cache (mla.decode).
      */
     public Tensor forward(Session s, List<Segment> segments, Arena arena) {
         Step st = step(s, segments, s.length, arena);
         long t0 = System.nanoTime();
         Tensor h = act(arena, st.tokens(), cfg.hiddenSize());
-        HostOps.embed(h, w.embed, st.ids());
+        Elementwise.embed(ctx, h, w.embed, st.idsT());
         profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
         for (Weights.Block b : w.blocks) block(s, b, b.index(), h, st, arena);
         for (Segment g : segments) s.length[g.slot()] = g.start() + g.tokens().length;
         return h;
     }
 
-    /** Logits f32 [R, V] of hidden states {@code hidden} [R, D] (final norm, LM head). */
+    /** Logits f32 [R, V] in host memory of {@code arena}, of hidden states {@code hidden} [R, D] (final norm, LM head). */
     public Tensor logits(Tensor hidden, Arena arena) {
         return head(hidden, w.finalNorm, w.lmHead, arena);
     }
@@ -271,13 +289,15 @@ public final class Model implements AutoCloseable {
             throw new IllegalArgumentException("argument 'hidden' must be " + act.label() + " [" + st.tokens() + ", " + d
                     + "], got " + hidden);
         long t0 = System.nanoTime();
-        Tensor e = act(arena, st.tokens(), d), en = act(arena, st.tokens(), d), hn = act(arena, st.tokens(), d);
-        HostOps.embed(e, w.mtp.embed(), st.ids());
-        HostOps.rmsnorm(en, e, d, w.mtp.enorm(), cfg.rmsNormEps());
-        HostOps.rmsnorm(hn, hidden, d, w.mtp.hnorm(), cfg.rmsNormEps());
         Tensor cat = act(arena, st.tokens(), 2L * d);
-        HostOps.copyColumns(cat, 2L * d, 0, en, d, 0, d, st.tokens());
-        HostOps.copyColumns(cat, 2L * d, d, hn, d, 0, d, st.tokens());
+        try (Arena tmp = Arena.ofConfined()) {
+            Tensor e = act(tmp, st.tokens(), d), en = act(tmp, st.tokens(), d), hn = act(tmp, st.tokens(), d);
+            Elementwise.embed(ctx, e, w.mtp.embed(), st.idsT());
+            Elementwise.rmsnorm(ctx, en, e, w.mtp.enorm(), cfg.rmsNormEps());
+            Elementwise.rmsnorm(ctx, hn, hidden, w.mtp.hnorm(), cfg.rmsNormEps());
+            Elementwise.copyColumns(ctx, cat, 0, en, 0, d);
+            Elementwise.copyColumns(ctx, cat, d, hn, 0, d);
+        }
         profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
         Tensor x = linear(w.mtp.ehProj(), cat, arena);
         block(s, w.mtp.block(), w.blocks.length, x, st, arena);
@@ -285,7 +305,7 @@ public final class Model implements AutoCloseable {
         return x;
     }
 
-    /** Logits f32 [R, V] of MTP hidden states (shared_head.norm, shared head). */
+    /** Logits f32 [R, V] in host memory of {@code arena}, of MTP hidden states (shared_head.norm, shared head). */
     public Tensor mtpLogits(Tensor hidden, Arena arena) {
         if (w.mtp == null) throw new IllegalStateException("the model has no MTP module loaded");
         return head(hidden, w.mtp.headNorm(), w.mtp.head(), arena);
@@ -313,14 +333,18 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    private Tensor head(Tensor hidden, float[] norm, Weights.Linear head, Arena a) {
+    private Tensor head(Tensor hidden, Tensor norm, Weights.Linear head, Arena a) {
         long t0 = System.nanoTime();
-        Tensor xn = act(a, hidden.dim(0), cfg.hiddenSize());
-        HostOps.rmsnorm(xn, hidden, cfg.hiddenSize(), norm, cfg.rmsNormEps());
-        Tensor y = f32(a, hidden.dim(0), head.n());
-        if (hidden.dim(0) > 0) dense(y, xn, head.deq());
+        Tensor out = Tensor.allocate(a, DType.F32, hidden.dim(0), head.n());
+        try (Arena tmp = Arena.ofConfined()) {
+            Tensor xn = act(tmp, hidden.dim(0), cfg.hiddenSize());
+            Elementwise.rmsnorm(ctx, xn, hidden, norm, cfg.rmsNormEps());
+            Tensor y = ctx.isCuda() ? f32(tmp, hidden.dim(0), head.n()) : out;
+            if (hidden.dim(0) > 0) dense(y, xn, head.deq());
+            if (y != out) ctx.copy(out, y);
+        }
         profile.add(Profile.Family.LM_HEAD, System.nanoTime() - t0);
-        return y;
+        return out;
     }
 
     /** h += attn(rmsnorm(h)); h += ffn(rmsnorm(h)). The temporaries live in an arena of their own, freed at the end. */
@@ -330,16 +354,16 @@ public final class Model implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             long t0 = System.nanoTime();
             Tensor xn = act(a, st.tokens(), d);
-            HostOps.rmsnorm(xn, h, d, b.inputNorm(), cfg.rmsNormEps());
+            Elementwise.rmsnorm(ctx, xn, h, b.inputNorm(), cfg.rmsNormEps());
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
             Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, a);
             t0 = System.nanoTime();
-            HostOps.addInPlace(h, attn);
-            HostOps.rmsnorm(xn, h, d, b.postNorm(), cfg.rmsNormEps());
+            Elementwise.add(ctx, h, h, attn);
+            Elementwise.rmsnorm(ctx, xn, h, b.postNorm(), cfg.rmsNormEps());
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
             Tensor f = b.mlp() != null ? mlp(b.mlp(), xn, a) : moe(b.moe(), xn, a);
             t0 = System.nanoTime();
-            HostOps.addInPlace(h, f);
+            Elementwise.add(ctx, h, h, f);
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
         }
     }
@@ -353,7 +377,7 @@ public final class Model implements AutoCloseable {
             Tensor qa = linear(at.qA(), xn, a);
             long t0 = System.nanoTime();
             Tensor qan = act(a, t, cfg.qLoraRank());
-            HostOps.rmsnorm(qan, qa, cfg.qLoraRank(), at.qANorm(), eps);
+            Elementwise.rmsnorm(ctx, qan, qa, at.qANorm(), eps);
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
             q = linear(at.qB(), qan, a);
         } else {
@@ -362,10 +386,10 @@ public final class Model implements AutoCloseable {
         Tensor kv = linear(at.kvA(), xn, a); // [T, 512 + 64]
         long t0 = System.nanoTime();
         Tensor c = act(a, t, lat), kpe = act(a, t, pe), qpe = act(a, t, heads, pe);
-        HostOps.rmsnorm(c, kv, lat + pe, at.kvANorm(), eps);
-        HostOps.copyColumns(kpe, pe, 0, kv, lat + pe, lat, pe, t);
-        for (int h = 0; h < heads; h++)
-            HostOps.copyColumns(qpe, (long) heads * pe, (long) h * pe, q, (long) heads * qk, (long) h * qk + nope, pe, t);
+        Elementwise.rmsnorm(ctx, c, kv, at.kvANorm(), eps); // the first 512 columns of [T, 512 + 64]
+        Elementwise.copyColumns(ctx, kpe, 0, kv, lat, pe);
+        Tensor qRows = q.reshape((long) t * heads, qk); // one row per (token, head)
+        Elementwise.copyColumns(ctx, qpe.reshape((long) t * heads, pe), 0, qRows, nope, pe);
         long t1 = System.nanoTime();
         profile.add(Profile.Family.ELEMENTWISE, t1 - t0);
         Rope.applyInPlace(ctx, qpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
@@ -379,18 +403,22 @@ public final class Model implements AutoCloseable {
             profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
             Tensor kvb = linear(at.kvB(), c, a); // [T, H·(128 + 128)]
             long t3 = System.nanoTime();
+            long th = (long) t * heads;
             Tensor qf = act(a, t, heads, qk), k = act(a, t, heads, qk), v = act(a, t, heads, vd);
-            long kvw = nope + vd;
-            for (int h = 0; h < heads; h++) {
-                HostOps.copyColumns(qf, (long) heads * qk, (long) h * qk, q, (long) heads * qk, (long) h * qk, nope, t);
-                HostOps.copyColumns(qf, (long) heads * qk, (long) h * qk + nope, qpe, (long) heads * pe, (long) h * pe, pe, t);
-                HostOps.copyColumns(k, (long) heads * qk, (long) h * qk, kvb, heads * kvw, h * kvw, nope, t);
-                HostOps.copyColumns(k, (long) heads * qk, (long) h * qk + nope, kpe, pe, 0, pe, t);
-                HostOps.copyColumns(v, (long) heads * vd, (long) h * vd, kvb, heads * kvw, h * kvw + nope, vd, t);
-            }
+            Tensor qfRows = qf.reshape(th, qk), kRows = k.reshape(th, qk), kvbRows = kvb.reshape(th, nope + vd);
+            Elementwise.copyColumns(ctx, qfRows, 0, qRows, 0, nope);
+            Elementwise.copyColumns(ctx, qfRows, nope, qpe.reshape(th, pe), 0, pe);
+            Elementwise.copyColumns(ctx, kRows, 0, kvbRows, 0, nope);
+            Elementwise.copyColumns(ctx, v.reshape(th, vd), 0, kvbRows, nope, vd);
+            // the shared rope key k_pe[t] goes to every head of token t: rows t·H + h of [T·H, 64] gather row t
+            int[] tokOf = new int[(int) th];
+            for (int i = 0; i < th; i++) tokOf[i] = i / heads;
+            Tensor kpeRows = act(a, th, pe);
+            Elementwise.gatherRows(ctx, kpeRows, kpe, ints(a, tokOf));
+            Elementwise.copyColumns(ctx, kRows, nope, kpeRows, 0, pe);
             long t4 = System.nanoTime();
             profile.add(Profile.Family.ELEMENTWISE, t4 - t3);
-            Mla.prefill(ctx, o, null, qf, k, v, Tensor.ofInts(a, st.cu()), scale, true);
+            Mla.prefill(ctx, o, null, qf, k, v, ints(a, st.cu()), scale, true);
             profile.add(Profile.Family.ATTENTION, System.nanoTime() - t4);
         } else {
             Tensor qLat = act(a, t, heads, lat), oLat = act(a, t, heads, lat);
@@ -405,7 +433,7 @@ public final class Model implements AutoCloseable {
                 }
                 Mla.decode(ctx, oLat.slice(r0, r1).reshape(b, n, heads, lat), null,
                         qLat.slice(r0, r1).reshape(b, n, heads, lat), qpe.slice(r0, r1).reshape(b, n, heads, pe), cache,
-                        Tensor.ofInts(a, bt, b, s.pagesPerSeq), Tensor.ofInts(a, lens), scale, n > 1);
+                        ints(a, bt).reshape(b, s.pagesPerSeq), ints(a, lens), scale, n > 1);
             }
             Mla.absorbO(ctx, o, oLat, at.wkvB());
             profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
@@ -416,10 +444,9 @@ public final class Model implements AutoCloseable {
     private Tensor mlp(Weights.Mlp m, Tensor x, Arena a) {
         Tensor g = linear(m.gate(), x, a), u = linear(m.up(), x, a);
         long t0 = System.nanoTime();
-        Tensor hAct = act(a, x.dim(0), m.gate().n());
-        HostOps.siluMul(hAct, g, u);
+        Elementwise.siluMul(ctx, g, g, u); // in place: g becomes silu(g)·u
         profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
-        return linear(m.down(), hAct, a);
+        return linear(m.down(), g, a);
     }
 
     private Tensor moe(Weights.MoeLayer m, Tensor x, Arena a) {
@@ -432,50 +459,38 @@ public final class Model implements AutoCloseable {
             profile.add(Profile.Family.MOE, System.nanoTime() - t0);
             return y;
         }
-        // router, then each expert's rows through gemm.f32, combined in slot order, then the shared expert
-        int k = m.gateConfig().topK();
-        Tensor idx = Tensor.allocate(a, DType.I32, t, k), wts = f32(a, t, k);
-        Moe.gate(ctx, idx, wts, null, x, m.router(), m.bias(), m.gateConfig());
-        int[] ix = idx.toIntArray();
-        float[] wt = wts.toFloatArray();
+        // the composed layer (dequant mode): router, rows regrouped by expert, each expert's SwiGLU through
+        // gemm.f32 (gemm.bf16 on bf16 activations) on its row range, then combined in token order with the
+        // shared expert. The expert row ranges are read back once (a wait on CUDA).
+        Moe.Routing r = Moe.gate(ctx, a, x, m.router(), m.bias(), m.gateConfig());
         int e = m.gateConfig().experts();
-        int[] count = new int[e];
-        for (int v : ix) count[v]++;
-        float[][] contrib = new float[ix.length][];
+        Moe.Dispatch dsp = Moe.dispatch(ctx, a, r.indices(), e, 1);
+        Tensor xp = act(a, dsp.rows(), d);
+        Moe.gather(ctx, xp, x, dsp);
+        int[] off = hostInts(dsp.offsets());
+        long inter = m.experts()[0].gate().n();
+        Tensor g = act(a, dsp.rows(), inter), u = act(a, dsp.rows(), inter), ye = act(a, dsp.rows(), d);
         for (int ex = 0; ex < e; ex++) {
-            if (count[ex] == 0) continue;
-            int[] rows = new int[count[ex]], pairs = new int[count[ex]];
-            int n = 0;
-            for (int p = 0; p < ix.length; p++) if (ix[p] == ex) { rows[n] = p / k; pairs[n++] = p; }
-            Tensor xe = act(a, n, d);
-            HostOps.gatherRows(xe, x, rows, n);
-            Tensor ye = mlpNoProfile(m.experts()[ex], xe, a);
-            for (int i = 0; i < n; i++) contrib[pairs[i]] = HostOps.row(ye, i);
+            if (off[ex + 1] == off[ex]) continue;
+            Weights.Mlp mx = m.experts()[ex];
+            Tensor xr = xp.slice(off[ex], off[ex + 1]);
+            dense(g.slice(off[ex], off[ex + 1]), xr, mx.gate().deq());
+            dense(u.slice(off[ex], off[ex + 1]), xr, mx.up().deq());
         }
+        Elementwise.siluMul(ctx, g, g, u);
+        for (int ex = 0; ex < e; ex++)
+            if (off[ex + 1] != off[ex])
+                dense(ye.slice(off[ex], off[ex + 1]), g.slice(off[ex], off[ex + 1]), m.experts()[ex].down().deq());
         Tensor sh = m.shared() != null ? mlpNoProfile(m.shared(), x, a) : null;
-        float[] acc = new float[d];
-        for (long r = 0; r < t; r++) {
-            Arrays.fill(acc, 0);
-            for (int j = 0; j < k; j++) {
-                float[] c = contrib[(int) r * k + j];
-                float wj = wt[(int) r * k + j];
-                for (int i = 0; i < d; i++) acc[i] += wj * c[i];
-            }
-            if (sh != null) {
-                float[] sr = HostOps.row(sh, r);
-                for (int i = 0; i < d; i++) acc[i] += sr[i];
-            }
-            HostOps.setRow(y, r, acc);
-        }
+        Moe.combine(ctx, y, ye, r.weights(), dsp.rowOf(), sh);
         profile.add(Profile.Family.MOE, System.nanoTime() - t0);
         return y;
     }
 
     private Tensor mlpNoProfile(Weights.Mlp m, Tensor x, Arena a) {
         Tensor g = linearRaw(m.gate(), x, a), u = linearRaw(m.up(), x, a);
-        Tensor hAct = act(a, x.dim(0), m.gate().n());
-        HostOps.siluMul(hAct, g, u);
-        return linearRaw(m.down(), hAct, a);
+        Elementwise.siluMul(ctx, g, g, u);
+        return linearRaw(m.down(), g, a);
     }
 
     /** y[T, n] = x[T, k] · Wᵀ: fp8 (act_quant + gemm.fp8_block) or gemm.f32 on the bf16/f32 weight. */
@@ -505,10 +520,36 @@ public final class Model implements AutoCloseable {
         else Gemm.bf16(ctx, y, x, w, null);
     }
 
-    private static Tensor f32(Arena a, long... shape) { return Tensor.allocate(a, DType.F32, shape); }
+    private Tensor f32(Arena a, long... shape) { return ctx.allocate(a, DType.F32, shape); }
 
-    /** An activation tensor: f32, or bf16 with {@code Options.activations(BF16)}. */
-    private Tensor act(Arena a, long... shape) { return Tensor.allocate(a, act, shape); }
+    /** An activation tensor in the context's memory: f32, or bf16 with {@code Options.activations(BF16)}. */
+    Tensor act(Arena a, long... shape) { return ctx.allocate(a, act, shape); }
+
+    /** {@code v} as an i32 tensor [v.length] in the context's memory (uploaded on CUDA). */
+    Tensor ints(Arena a, int[] v) {
+        Tensor h = Tensor.ofInts(a, v);
+        if (!ctx.isCuda()) return h;
+        Tensor d = ctx.allocate(a, DType.I32, v.length);
+        ctx.copy(d, h);
+        return d;
+    }
+
+    /** An i32 tensor of the context's memory as a Java array (a download on CUDA). */
+    private int[] hostInts(Tensor t) {
+        if (!t.isDevice()) return t.toIntArray();
+        try (Arena tmp = Arena.ofConfined()) {
+            Tensor h = Tensor.allocate(tmp, DType.I32, t.shape());
+            ctx.copy(h, t);
+            return h.toIntArray();
+        }
+    }
+
+    /** Rows {@code idx} of [R, D] {@code t} (the context's memory) as a new tensor [idx.length, D] of {@code a}. */
+    Tensor rows(Arena a, Tensor t, int[] idx) {
+        Tensor o = ctx.allocate(a, t.dtype(), idx.length, t.dim(1));
+        if (idx.length > 0) Elementwise.gatherRows(ctx, o, t, ints(a, idx));
+        return o;
+    }
 
     /** Unmaps the checkpoint and frees the model's own memory. Sessions must be closed first. */
     @Override

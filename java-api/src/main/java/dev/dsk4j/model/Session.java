@@ -8,7 +8,8 @@ import java.util.Arrays;
 /**
  * The state of up to {@code maxBatch} sequences of a {@link Model}: one paged latent cache per
  * layer (and one for the MTP block), a block table [maxBatch, maxSeqLen/64] with a fixed range of
- * pages per slot, and the number of tokens each slot holds. Owns its native memory: close it.
+ * pages per slot, and the number of tokens each slot holds, in the model's context memory (device
+ * memory on CUDA). Owns that memory: close it.
  * Not thread-safe.
  */
 public final class Session implements AutoCloseable {
@@ -39,7 +40,7 @@ public final class Session implements AutoCloseable {
                 caches[l] = Mla.LatentCache.allocate(model.context(), arena, format, (long) maxBatch * pagesPerSeq);
             int[] bt = new int[maxBatch * pagesPerSeq];
             for (int i = 0; i < bt.length; i++) bt[i] = i;
-            blockTable = Tensor.ofInts(arena, bt, maxBatch, pagesPerSeq);
+            blockTable = model.ints(arena, bt).reshape(maxBatch, pagesPerSeq);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

@@ -16,6 +16,10 @@ import java.util.List;
  * {@code fp8} mode; in {@code dequant} mode they are dequantized once to bf16 (the reference's bf16
  * path). MoE experts in {@code fp8} mode are packed into the [E, 2·I, D] / [E, D, I] layout of
  * {@link Moe#forward} (the source pages are released after the copy).
+ *
+ * <p>Resident weights (always on CUDA, on the CPU with {@link Model.Options#withResidentWeights}): every
+ * tensor is copied into memory the context owns (device memory on CUDA), packed or dequantized there,
+ * and the file pages it came from are released; nothing of the checkpoint is read after loading.
  */
 final class Weights {
     /**
@@ -26,7 +30,7 @@ final class Weights {
         boolean isFp8() { return scale != null; }
     }
 
-    record Attention(Linear qA, float[] qANorm, Linear qB, Linear kvA, float[] kvANorm, Linear kvB, Tensor wkvB,
+    record Attention(Linear qA, Tensor qANorm, Linear qB, Linear kvA, Tensor kvANorm, Linear kvB, Tensor wkvB,
                      Linear o) {}
 
     /** A SwiGLU MLP: down(silu(gate(x)) · up(x)). */
@@ -36,14 +40,14 @@ final class Weights {
     record MoeLayer(Tensor router, Tensor bias, Moe.GateConfig gateConfig, Mlp[] experts, Mlp shared, Moe.Layer packed) {}
 
     /** One transformer block: attention, then either a dense MLP or a MoE layer. */
-    record Block(int index, float[] inputNorm, Attention attn, float[] postNorm, Mlp mlp, MoeLayer moe) {}
+    record Block(int index, Tensor inputNorm, Attention attn, Tensor postNorm, Mlp mlp, MoeLayer moe) {}
 
     /** The MTP module: eh_proj over [enorm(embedding); hnorm(hidden)], one block, its head. */
-    record Mtp(Tensor embed, float[] enorm, float[] hnorm, Linear ehProj, Block block, float[] headNorm, Linear head) {}
+    record Mtp(Tensor embed, Tensor enorm, Tensor hnorm, Linear ehProj, Block block, Tensor headNorm, Linear head) {}
 
     final Tensor embed;
     final Block[] blocks;
-    final float[] finalNorm;
+    final Tensor finalNorm; // norm weights: f32 [d] in the context's memory
     final Linear lmHead;
     final Mtp mtp; // null when the checkpoint has none or it was not asked for
     long ownedBytes; // bytes this class allocated (dequantized / packed copies)
@@ -55,10 +59,13 @@ final class Weights {
     private final DType act; // activations: f32 (gemm.f32 takes f32 or bf16 weights) or bf16 (gemm.bf16: bf16 weights)
     private final ModelConfig cfg;
     private final Progress progress;
+    private final boolean resident; // copy every tensor into the context's memory (device memory on CUDA)
     private final java.util.Set<String> counted = new java.util.HashSet<>();
+    private final java.util.Set<Long> owned = new java.util.HashSet<>(); // addresses of the tensors this class allocated
 
-    Weights(Context ctx, Checkpoint ckpt, ModelConfig cfg, Model.GemmMode mode, boolean loadMtp, DType act, Arena arena,
-            Progress progress) {
+    Weights(Context ctx, Checkpoint ckpt, ModelConfig cfg, Model.GemmMode mode, boolean loadMtp, DType act, boolean resident,
+            Arena arena, Progress progress) {
+        this.resident = resident || ctx.isCuda();
         this.act = act;
         this.ctx = ctx;
         this.ckpt = ckpt;
@@ -90,7 +97,7 @@ final class Weights {
         int d = cfg.hiddenSize(), h = cfg.numAttentionHeads();
         int qk = cfg.qkNopeHeadDim() + cfg.qkRopeHeadDim();
         Linear qA = null, qB;
-        float[] qANorm = null;
+        Tensor qANorm = null;
         if (cfg.qLoraRank() > 0) {
             qA = linear(p + "self_attn.q_a_proj.weight", cfg.qLoraRank(), d);
             qANorm = norm(p + "self_attn.q_a_layernorm.weight", cfg.qLoraRank());
@@ -99,14 +106,14 @@ final class Weights {
             qB = linear(p + "self_attn.q_proj.weight", (long) h * qk, d);
         }
         Linear kvA = linear(p + "self_attn.kv_a_proj_with_mqa.weight", cfg.kvLoraRank() + cfg.qkRopeHeadDim(), d);
-        float[] kvANorm = norm(p + "self_attn.kv_a_layernorm.weight", cfg.kvLoraRank());
+        Tensor kvANorm = norm(p + "self_attn.kv_a_layernorm.weight", cfg.kvLoraRank());
         Linear kvB = linear(p + "self_attn.kv_b_proj.weight", (long) h * (cfg.qkNopeHeadDim() + cfg.vHeadDim()),
                 cfg.kvLoraRank());
         // the absorbed form reads W_UK / W_UV from the dequantized kv_b_proj (bf16, like the reference)
         Tensor wkvB = kvB.deq() != null ? kvB.deq() : dequant(kvB.w(), kvB.scale());
         Linear o = linear(p + "self_attn.o_proj.weight", d, (long) h * cfg.vHeadDim());
         Attention attn = new Attention(qA, qANorm, qB, kvA, kvANorm, kvB, wkvB, o);
-        float[] in = norm(p + "input_layernorm.weight", d), post = norm(p + "post_attention_layernorm.weight", d);
+        Tensor in = norm(p + "input_layernorm.weight", d), post = norm(p + "post_attention_layernorm.weight", d);
         if (!cfg.isMoeLayer(l)) {
             Mlp mlp = mlp(p + "mlp.", cfg.intermediateSize());
             return new Block(l, in, attn, post, mlp, null);
@@ -118,48 +125,58 @@ final class Weights {
         int d = cfg.hiddenSize(), e = cfg.nRoutedExperts(), inter = cfg.moeIntermediateSize();
         Tensor router = ckpt.tensor(p + "gate.weight");
         checkShape(p + "gate.weight", router, e, d);
-        router = floatOrBf16(p + "gate.weight", router);
+        router = place(floatOrBf16(p + "gate.weight", router));
         count(p + "gate.weight");
         Tensor bias = null;
         if (ckpt.contains(p + "gate.e_score_correction_bias")) {
             bias = ckpt.tensor(p + "gate.e_score_correction_bias");
             checkShape(p + "gate.e_score_correction_bias", bias, e);
-            if (bias.dtype() != DType.F32) bias = copyToF32(bias);
+            bias = place(bias.dtype() != DType.F32 ? copyToF32(bias) : bias);
             count(p + "gate.e_score_correction_bias");
         }
-        Mlp shared = cfg.nSharedExperts() > 0 ? mlp(p + "shared_experts.", (long) inter * cfg.nSharedExperts()) : null;
-        String first = p + "experts.0.gate_proj.weight";
+        boolean hasShared = cfg.nSharedExperts() > 0;
+        String first = p + "experts.0.gate_proj.weight", sharedGate = p + "shared_experts.gate_proj.weight";
         boolean packFp8 = mode == Model.GemmMode.FP8 && ckpt.info(first).dsk4jType() == DType.E4M3
-                && inter % 128 == 0 && (shared == null || shared.gate().isFp8());
+                && inter % 128 == 0 && (!hasShared || ckpt.contains(sharedGate)
+                && ckpt.info(sharedGate).dsk4jType() == DType.E4M3);
         if (!packFp8) {
+            Mlp shared = hasShared ? mlp(p + "shared_experts.", (long) inter * cfg.nSharedExperts()) : null;
             Mlp[] experts = new Mlp[e];
             for (int i = 0; i < e; i++) experts[i] = mlp(p + "experts." + i + ".", inter);
             return new MoeLayer(router, bias, cfg.gate(), experts, shared, null);
         }
-        // moe.forward layout: w13 [E, 2I, D] (gate rows then up rows), w2 [E, D, I], 128x128 block scales
+        // moe.forward layout: w13 [E, 2I, D] (gate rows then up rows), w2 [E, D, I], 128x128 block scales.
+        // Packed in host memory (the model's own on the CPU; a staging arena uploaded and freed on CUDA).
         long kb = d / 128, ib = inter / 128, db = (d + 127) / 128;
-        Tensor w13 = own(DType.E4M3, e, 2L * inter, d), w13s = own(DType.F32, e, 2 * ib, kb);
-        Tensor w2 = own(DType.E4M3, e, d, inter), w2s = own(DType.F32, e, db, ib);
-        for (int i = 0; i < e; i++) {
-            String q = p + "experts." + i + ".";
-            packInto(w13, w13s, i, 0, q + "gate_proj.weight", inter, d);
-            packInto(w13, w13s, i, inter, q + "up_proj.weight", inter, d);
-            packInto(w2, w2s, i, 0, q + "down_proj.weight", d, inter);
+        try (Arena tmp = ctx.isCuda() ? Arena.ofConfined() : null) {
+            Tensor w13 = staging(tmp, DType.E4M3, e, 2L * inter, d), w13s = staging(tmp, DType.F32, e, 2 * ib, kb);
+            Tensor w2 = staging(tmp, DType.E4M3, e, d, inter), w2s = staging(tmp, DType.F32, e, db, ib);
+            for (int i = 0; i < e; i++) {
+                String q = p + "experts." + i + ".";
+                packInto(w13, w13s, i, 0, q + "gate_proj.weight", inter, d);
+                packInto(w13, w13s, i, inter, q + "up_proj.weight", inter, d);
+                packInto(w2, w2s, i, 0, q + "down_proj.weight", d, inter);
+            }
+            Tensor sw13 = null, sw13s = null, sw2 = null, sw2s = null;
+            if (hasShared) { // gate and up packed into one [2·si, D] weight; down used as it is
+                long si = (long) inter * cfg.nSharedExperts();
+                Linear down = linear(p + "shared_experts.down_proj.weight", d, si);
+                sw13 = staging(tmp, DType.E4M3, 1, 2 * si, d);
+                sw13s = staging(tmp, DType.F32, 1, 2 * si / 128, kb);
+                packInto(sw13, sw13s, 0, 0, p + "shared_experts.gate_proj.weight", si, d);
+                packInto(sw13, sw13s, 0, si, p + "shared_experts.up_proj.weight", si, d);
+                sw13 = place(sw13.reshape(2 * si, d));
+                sw13s = place(sw13s.reshape(2 * si / 128, kb));
+                if (!down.isFp8())
+                    throw new IllegalArgumentException(ckpt.info(down.name()).file().getFileName() + ": tensor '"
+                            + down.name() + "' is " + down.deq().dtype().label() + ", expected e4m3 like the gate");
+                sw2 = down.w();
+                sw2s = down.scale();
+            }
+            Moe.Layer packed = new Moe.Layer(cfg.gate(), router, bias, place(w13), place(w13s), place(w2), place(w2s),
+                    sw13, sw13s, sw2, sw2s);
+            return new MoeLayer(router, bias, cfg.gate(), null, null, packed);
         }
-        Tensor sw13 = null, sw13s = null, sw2 = null, sw2s = null;
-        if (shared != null) {
-            long si = (long) inter * cfg.nSharedExperts();
-            sw13 = own(DType.E4M3, 1, 2 * si, d);
-            sw13s = own(DType.F32, 1, 2 * si / 128, kb);
-            packInto(sw13, sw13s, 0, 0, p + "shared_experts.gate_proj.weight", si, d);
-            packInto(sw13, sw13s, 0, si, p + "shared_experts.up_proj.weight", si, d);
-            sw13 = sw13.reshape(2 * si, d);
-            sw13s = sw13s.reshape(2 * si / 128, kb);
-            sw2 = shared.down().w();
-            sw2s = shared.down().scale();
-        }
-        Moe.Layer packed = new Moe.Layer(cfg.gate(), router, bias, w13, w13s, w2, w2s, sw13, sw13s, sw2, sw2s);
-        return new MoeLayer(router, bias, cfg.gate(), null, shared, packed);
     }
 
     /** Copies fp8 weight {@code name} [n, k] and its scales into expert {@code e}, starting at row {@code row0}. */
@@ -200,13 +217,17 @@ final class Weights {
         Linear lin;
         if (w.dtype() == DType.E4M3) {
             Tensor s = scaleOf(name, n, k);
-            Tensor deq = mode == Model.GemmMode.DEQUANT ? dequant(w, s) : null;
-            if (deq != null) release(w);
-            lin = new Linear(name, w, s, deq, n, k);
+            if (mode == Model.GemmMode.DEQUANT) {
+                Tensor deq = dequant(w, s);
+                release(w);
+                lin = new Linear(name, w, s, deq, n, k); // w, s: only for isFp8(); the GEMMs use deq
+            } else {
+                lin = new Linear(name, place(w), place(s), null, n, k);
+            }
         } else {
             Tensor deq = floatOrBf16(name, w);
             if (act == DType.BF16 && deq.dtype() == DType.F32) deq = copyToBf16(deq);
-            lin = new Linear(name, null, null, deq, n, k);
+            lin = new Linear(name, null, null, place(deq), n, k);
         }
         count(name);
         if (lin.isFp8()) count(name + "_scale_inv");
@@ -225,10 +246,37 @@ final class Weights {
         return ckpt.tensor(sn, DType.F32, shape);
     }
 
+    /** The bf16 dequantization of e4m3 {@code w} with block scales {@code s}, computed by the context into its memory. */
     private Tensor dequant(Tensor w, Tensor s) {
         Tensor y = own(DType.BF16, w.dim(0), w.dim(1));
-        Fp8.weightDequant(ctx, y, w, s);
+        if (!ctx.isCuda() || (w.isDevice() && s.isDevice())) {
+            Fp8.weightDequant(ctx, y, w, s);
+            return y;
+        }
+        try (Arena tmp = Arena.ofConfined()) { // the fp8 source goes up only for the dequantization
+            Fp8.weightDequant(ctx, y, upload(tmp, w), upload(tmp, s));
+        }
         return y;
+    }
+
+    /** {@code t} in the context's memory: itself unless resident, else a copy the model owns (file pages released). */
+    private Tensor place(Tensor t) {
+        if (!resident || owned.contains(t.segment().address()) || t.isDevice()) return t;
+        Tensor o = own(t.dtype(), t.shape());
+        ctx.copy(o, t);
+        release(t);
+        return o;
+    }
+
+    private Tensor upload(Arena tmp, Tensor t) {
+        Tensor o = ctx.allocate(tmp, t.dtype(), t.shape());
+        ctx.copy(o, t);
+        return o;
+    }
+
+    /** Host memory for a tensor built in Java: the model's own (CPU), or {@code tmp}'s to be uploaded (CUDA). */
+    private Tensor staging(Arena tmp, DType dt, long... shape) {
+        return tmp != null ? Tensor.allocate(tmp, dt, shape) : ownHost(dt, shape);
     }
 
     private Tensor floatOrBf16(String name, Tensor w) {
@@ -241,14 +289,14 @@ final class Weights {
     }
 
     private Tensor copyToF32(Tensor w) {
-        Tensor t = own(DType.F32, w.shape());
+        Tensor t = converted(DType.F32, w.shape());
         MemorySegment.copy(w.toFloatArray(), 0, t.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0,
                 (int) w.numel());
         return t;
     }
 
     private Tensor copyToBf16(Tensor w) {
-        Tensor t = own(DType.BF16, w.shape());
+        Tensor t = converted(DType.BF16, w.shape());
         float[] v = w.toFloatArray();
         for (int i = 0; i < v.length; i++)
             t.segment().set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2L * i, HostOps.bf16(v[i]));
@@ -259,14 +307,18 @@ final class Weights {
         Tensor t = ckpt.tensor(name);
         checkShape(name, t, v, d);
         count(name);
-        return floatOrBf16(name, t);
+        return place(floatOrBf16(name, t));
     }
 
-    private float[] norm(String name, long d) {
+    /** A norm weight as f32 [d] in the context's memory (always a copy: small, and aligned for the ops). */
+    private Tensor norm(String name, long d) {
         Tensor t = ckpt.tensor(name);
         checkShape(name, t, d);
         count(name);
-        return floatOrBf16(name, t).toFloatArray();
+        Tensor f = converted(DType.F32, d);
+        MemorySegment.copy(floatOrBf16(name, t).toFloatArray(), 0, f.segment(),
+                java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, (int) d);
+        return place(f);
     }
 
     /** Advances the progress bar by the bytes of tensor {@code name}, once per name. */
@@ -274,10 +326,25 @@ final class Weights {
         if (counted.add(name)) progress.advance(ckpt.info(name).end() - ckpt.info(name).begin());
     }
 
+    /** A tensor the model owns in the context's memory (device memory on CUDA). */
     private Tensor own(DType dt, long... shape) {
+        Tensor t = ctx.allocate(arena, dt, shape);
+        ownedBytes += t.byteSize();
+        owned.add(t.segment().address());
+        return t;
+    }
+
+    /** A host tensor the model owns (CPU contexts only). */
+    private Tensor ownHost(DType dt, long... shape) {
         Tensor t = Tensor.allocate(arena, dt, shape);
         ownedBytes += t.byteSize();
+        owned.add(t.segment().address());
         return t;
+    }
+
+    /** Host memory for a conversion written in Java: the model's own (CPU), or garbage-collected staging (CUDA). */
+    private Tensor converted(DType dt, long... shape) {
+        return ctx.isCuda() ? Tensor.allocate(Arena.ofAuto(), dt, shape) : ownHost(dt, shape);
     }
 
     private void checkShape(String name, Tensor t, long... shape) {
