@@ -368,77 +368,80 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    private Tensor attention(Session s, Weights.Attention at, int cacheIndex, Tensor xn, Step st, Arena a) {
-        int t = st.tokens(), heads = cfg.numAttentionHeads(), nope = cfg.qkNopeHeadDim(), pe = cfg.qkRopeHeadDim();
-        int qk = nope + pe, vd = cfg.vHeadDim(), lat = cfg.kvLoraRank();
-        double eps = cfg.rmsNormEps();
-        Tensor q;
-        if (at.qA() != null) {
-            Tensor qa = linear(at.qA(), xn, a);
-            long t0 = System.nanoTime();
-            Tensor qan = act(a, t, cfg.qLoraRank());
-            Elementwise.rmsnorm(ctx, qan, qa, at.qANorm(), eps);
-            profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
-            q = linear(at.qB(), qan, a);
-        } else {
-            q = linear(at.qB(), xn, a);
-        }
-        Tensor kv = linear(at.kvA(), xn, a); // [T, 512 + 64]
-        long t0 = System.nanoTime();
-        Tensor c = act(a, t, lat), kpe = act(a, t, pe), qpe = act(a, t, heads, pe);
-        Elementwise.rmsnorm(ctx, c, kv, at.kvANorm(), eps); // the first 512 columns of [T, 512 + 64]
-        Elementwise.copyColumns(ctx, kpe, 0, kv, lat, pe);
-        Tensor qRows = q.reshape((long) t * heads, qk); // one row per (token, head)
-        Elementwise.copyColumns(ctx, qpe.reshape((long) t * heads, pe), 0, qRows, nope, pe);
-        long t1 = System.nanoTime();
-        profile.add(Profile.Family.ELEMENTWISE, t1 - t0);
-        Rope.applyInPlace(ctx, qpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
-        Rope.applyInPlace(ctx, kpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
-        long t2 = System.nanoTime();
-        profile.add(Profile.Family.ROPE, t2 - t1);
-        Mla.LatentCache cache = s.caches[cacheIndex];
-        Mla.append(ctx, cache, c, kpe, st.slotT(), st.posT(), s.blockTable);
-        Tensor o = act(a, t, heads, vd);
-        if (st.prefill()) {
-            profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
-            Tensor kvb = linear(at.kvB(), c, a); // [T, H·(128 + 128)]
-            long t3 = System.nanoTime();
-            long th = (long) t * heads;
-            Tensor qf = act(a, t, heads, qk), k = act(a, t, heads, qk), v = act(a, t, heads, vd);
-            Tensor qfRows = qf.reshape(th, qk), kRows = k.reshape(th, qk), kvbRows = kvb.reshape(th, nope + vd);
-            Elementwise.copyColumns(ctx, qfRows, 0, qRows, 0, nope);
-            Elementwise.copyColumns(ctx, qfRows, nope, qpe.reshape(th, pe), 0, pe);
-            Elementwise.copyColumns(ctx, kRows, 0, kvbRows, 0, nope);
-            Elementwise.copyColumns(ctx, v.reshape(th, vd), 0, kvbRows, nope, vd);
-            // the shared rope key k_pe[t] goes to every head of token t: rows t·H + h of [T·H, 64] gather row t
-            int[] tokOf = new int[(int) th];
-            for (int i = 0; i < th; i++) tokOf[i] = i / heads;
-            Tensor kpeRows = act(a, th, pe);
-            Elementwise.gatherRows(ctx, kpeRows, kpe, ints(a, tokOf));
-            Elementwise.copyColumns(ctx, kRows, nope, kpeRows, 0, pe);
-            long t4 = System.nanoTime();
-            profile.add(Profile.Family.ELEMENTWISE, t4 - t3);
-            Mla.prefill(ctx, o, null, qf, k, v, ints(a, st.cu()), scale, true);
-            profile.add(Profile.Family.ATTENTION, System.nanoTime() - t4);
-        } else {
-            Tensor qLat = act(a, t, heads, lat), oLat = act(a, t, heads, lat);
-            Mla.absorbQ(ctx, qLat, q.reshape(t, heads, qk), at.wkvB());
-            for (Group g : st.groups()) {
-                int b = g.slots().length, n = g.len();
-                long r0 = g.row0(), r1 = r0 + (long) b * n;
-                int[] bt = new int[b * s.pagesPerSeq], lens = new int[b];
-                for (int i = 0; i < b; i++) {
-                    for (int p = 0; p < s.pagesPerSeq; p++) bt[i * s.pagesPerSeq + p] = g.slots()[i] * s.pagesPerSeq + p;
-                    lens[i] = g.starts()[i] + n;
-                }
-                Mla.decode(ctx, oLat.slice(r0, r1).reshape(b, n, heads, lat), null,
-                        qLat.slice(r0, r1).reshape(b, n, heads, lat), qpe.slice(r0, r1).reshape(b, n, heads, pe), cache,
-                        ints(a, bt).reshape(b, s.pagesPerSeq), ints(a, lens), scale, n > 1);
+    /** The attention output [T, D] in {@code out}; its temporaries live (and die) in an arena of their own. */
+    private Tensor attention(Session s, Weights.Attention at, int cacheIndex, Tensor xn, Step st, Arena out) {
+        try (Arena a = Arena.ofConfined()) {
+            int t = st.tokens(), heads = cfg.numAttentionHeads(), nope = cfg.qkNopeHeadDim(), pe = cfg.qkRopeHeadDim();
+            int qk = nope + pe, vd = cfg.vHeadDim(), lat = cfg.kvLoraRank();
+            double eps = cfg.rmsNormEps();
+            Tensor q;
+            if (at.qA() != null) {
+                Tensor qa = linear(at.qA(), xn, a);
+                long t0 = System.nanoTime();
+                Tensor qan = act(a, t, cfg.qLoraRank());
+                Elementwise.rmsnorm(ctx, qan, qa, at.qANorm(), eps);
+                profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
+                q = linear(at.qB(), qan, a);
+            } else {
+                q = linear(at.qB(), xn, a);
             }
-            Mla.absorbO(ctx, o, oLat, at.wkvB());
-            profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
+            Tensor kv = linear(at.kvA(), xn, a); // [T, 512 + 64]
+            long t0 = System.nanoTime();
+            Tensor c = act(a, t, lat), kpe = act(a, t, pe), qpe = act(a, t, heads, pe);
+            Elementwise.rmsnorm(ctx, c, kv, at.kvANorm(), eps); // the first 512 columns of [T, 512 + 64]
+            Elementwise.copyColumns(ctx, kpe, 0, kv, lat, pe);
+            Tensor qRows = q.reshape((long) t * heads, qk); // one row per (token, head)
+            Elementwise.copyColumns(ctx, qpe.reshape((long) t * heads, pe), 0, qRows, nope, pe);
+            long t1 = System.nanoTime();
+            profile.add(Profile.Family.ELEMENTWISE, t1 - t0);
+            Rope.applyInPlace(ctx, qpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
+            Rope.applyInPlace(ctx, kpe, st.posT(), rope, Rope.Layout.INTERLEAVED);
+            long t2 = System.nanoTime();
+            profile.add(Profile.Family.ROPE, t2 - t1);
+            Mla.LatentCache cache = s.caches[cacheIndex];
+            Mla.append(ctx, cache, c, kpe, st.slotT(), st.posT(), s.blockTable);
+            Tensor o = act(a, t, heads, vd);
+            if (st.prefill()) {
+                profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
+                Tensor kvb = linear(at.kvB(), c, a); // [T, H·(128 + 128)]
+                long t3 = System.nanoTime();
+                long th = (long) t * heads;
+                Tensor qf = act(a, t, heads, qk), k = act(a, t, heads, qk), v = act(a, t, heads, vd);
+                Tensor qfRows = qf.reshape(th, qk), kRows = k.reshape(th, qk), kvbRows = kvb.reshape(th, nope + vd);
+                Elementwise.copyColumns(ctx, qfRows, 0, qRows, 0, nope);
+                Elementwise.copyColumns(ctx, qfRows, nope, qpe.reshape(th, pe), 0, pe);
+                Elementwise.copyColumns(ctx, kRows, 0, kvbRows, 0, nope);
+                Elementwise.copyColumns(ctx, v.reshape(th, vd), 0, kvbRows, nope, vd);
+                // the shared rope key k_pe[t] goes to every head of token t: rows t·H + h of [T·H, 64] gather row t
+                int[] tokOf = new int[(int) th];
+                for (int i = 0; i < th; i++) tokOf[i] = i / heads;
+                Tensor kpeRows = act(a, th, pe);
+                Elementwise.gatherRows(ctx, kpeRows, kpe, ints(a, tokOf));
+                Elementwise.copyColumns(ctx, kRows, nope, kpeRows, 0, pe);
+                long t4 = System.nanoTime();
+                profile.add(Profile.Family.ELEMENTWISE, t4 - t3);
+                Mla.prefill(ctx, o, null, qf, k, v, ints(a, st.cu()), scale, true);
+                profile.add(Profile.Family.ATTENTION, System.nanoTime() - t4);
+            } else {
+                Tensor qLat = act(a, t, heads, lat), oLat = act(a, t, heads, lat);
+                Mla.absorbQ(ctx, qLat, q.reshape(t, heads, qk), at.wkvB());
+                for (Group g : st.groups()) {
+                    int b = g.slots().length, n = g.len();
+                    long r0 = g.row0(), r1 = r0 + (long) b * n;
+                    int[] bt = new int[b * s.pagesPerSeq], lens = new int[b];
+                    for (int i = 0; i < b; i++) {
+                        for (int p = 0; p < s.pagesPerSeq; p++) bt[i * s.pagesPerSeq + p] = g.slots()[i] * s.pagesPerSeq + p;
+                        lens[i] = g.starts()[i] + n;
+                    }
+                    Mla.decode(ctx, oLat.slice(r0, r1).reshape(b, n, heads, lat), null,
+                            qLat.slice(r0, r1).reshape(b, n, heads, lat), qpe.slice(r0, r1).reshape(b, n, heads, pe), cache,
+                            ints(a, bt).reshape(b, s.pagesPerSeq), ints(a, lens), scale, n > 1);
+                }
+                Mla.absorbO(ctx, o, oLat, at.wkvB());
+                profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
+            }
+            return linear(at.o(), o.reshape(t, (long) heads * vd), out);
         }
-        return linear(at.o(), o.reshape(t, (long) heads * vd), a);
     }
 
     private Tensor mlp(Weights.Mlp m, Tensor x, Arena a) {
