@@ -295,16 +295,27 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     const size_t aes = dsk4j_dtype_size(a->w_dtype);
     const int64_t Hs = fp8 ? H / 128 : 0, Ismax = I > Is ? I : Is;
     const int64_t Tm = T > M ? T : M;
-    /* one workspace: idx, w, offsets, row_of, src_of, xq, xs, aq, as, h13, act, acts, eo, sh */
+    /* one workspace: idx, w, offsets, row_of, src_of, xq, xs, as, act, acts, sh, then a region U that
+     * holds aq and h13 (the routed w13 GEMM's input and output) and later eo (the w2 GEMM's output): eo
+     * is written only after aq and h13 are dead (the shared expert, which reuses h13, runs first), so
+     * they share memory and the workspace is about half of what separate buffers would take. */
     size_t sz[14] = {(size_t)M * 4, (size_t)M * 4, (size_t)(E + 1) * 4, (size_t)M * 4, (size_t)M * 4,
-                     (size_t)(T * H) * aes, (size_t)(T * Hs) * 4, (size_t)(M * H) * aes, (size_t)(M * Hs) * 4,
-                     (size_t)(Tm * 2 * Ismax) * 4, (size_t)(Tm * Ismax) * aes, (size_t)(fp8 ? Tm * (Ismax / 128) : 0) * 4,
-                     (size_t)(M * H) * 4, (size_t)(Is > 0 ? T * H : 0) * 4};
+                     (size_t)(T * H) * aes, (size_t)(T * Hs) * 4, (size_t)(M * Hs) * 4,
+                     (size_t)(Tm * Ismax) * aes, (size_t)(fp8 ? Tm * (Ismax / 128) : 0) * 4,
+                     (size_t)(Is > 0 ? T * H : 0) * 4,
+                     (size_t)(M * H) * aes, (size_t)(Tm * 2 * Ismax) * 4, /* aq, h13: in U */
+                     (size_t)(M * H) * 4 /* eo: in U */};
     size_t total = 0, off[14];
-    for (int i = 0; i < 14; i++) {
+    for (int i = 0; i < 11; i++) {
         off[i] = total;
         total += (sz[i] + 63) & ~(size_t)63;
     }
+    const size_t u0 = total, aq_bytes = (sz[11] + 63) & ~(size_t)63, h13_bytes = (sz[12] + 63) & ~(size_t)63,
+                 eo_bytes = (sz[13] + 63) & ~(size_t)63;
+    off[11] = u0;
+    off[12] = u0 + aq_bytes;
+    off[13] = u0;
+    total = u0 + (aq_bytes + h13_bytes > eo_bytes ? aq_bytes + h13_bytes : eo_bytes);
     char* ws = (char*)malloc(total ? total : 1);
     if (!ws)
         return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_moe_forward: cannot allocate a %zu-byte workspace", total);
@@ -315,13 +326,13 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     int32_t* src_of = (int32_t*)(ws + off[4]);
     void* xq = ws + off[5];
     float* xs = (float*)(ws + off[6]);
-    void* aq = ws + off[7];
-    float* as = (float*)(ws + off[8]);
-    float* h13 = (float*)(ws + off[9]);
-    void* act = ws + off[10];
-    float* acts = (float*)(ws + off[11]);
-    float* eo = (float*)(ws + off[12]);
-    float* sh = Is > 0 ? (float*)(ws + off[13]) : NULL;
+    float* as = (float*)(ws + off[7]);
+    void* act = ws + off[8];
+    float* acts = (float*)(ws + off[9]);
+    float* sh = Is > 0 ? (float*)(ws + off[10]) : NULL;
+    void* aq = ws + off[11];
+    float* h13 = (float*)(ws + off[12]);
+    float* eo = (float*)(ws + off[13]); /* over aq and h13: written after both are dead */
 
     /* 1. route */
     moe_gate_args g = a->gate;
@@ -366,8 +377,14 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
             ((uint16_t*)xq)[i] = a->gate.x_dtype == DSK4J_DTYPE_BF16 ? ((const uint16_t*)a->gate.x)[i]
                                                                     : cpu_f32_to_bf16(((const float*)a->gate.x)[i]);
     }
+    /* 4. the shared expert on every token (first: it uses h13 and act, which eo later overlays in part) */
+    if (sh) {
+        expert_gemm(ctx, a, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H);
+        expert_act(ctx, a->w_dtype, h13, T, Is, act, fp8 ? acts : NULL);
+        expert_gemm(ctx, a, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is);
+    }
     cpu_moe_gather(ctx, aq, xq, aes, src_of, M, K, H);
-    /* 4. routed experts: w13, silu*u (+ quant / rounding), w2; fp8 one grouped GEMM, else one GEMM
+    /* 5. routed experts: w13, silu*u (+ quant / rounding), w2; fp8 one grouped GEMM, else one GEMM
      * per expert with rows, in expert order */
     const size_t w13e = (size_t)(2 * I * H) * aes, w2e = (size_t)(H * I) * aes;
     if (fp8) {
@@ -390,12 +407,6 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
             if (offs[e + 1] > offs[e])
                 expert_gemm(ctx, a, eo + (size_t)offs[e] * H, (const char*)act + (size_t)offs[e] * I * aes, NULL,
                             (const char*)a->w2 + e * w2e, NULL, offs[e + 1] - offs[e], H, I);
-    }
-    /* 5. shared expert on every token */
-    if (sh) {
-        expert_gemm(ctx, a, h13, xq, fp8 ? xs : NULL, a->s13, a->s13_scale, T, 2 * Is, H);
-        expert_act(ctx, a->w_dtype, h13, T, Is, act, fp8 ? acts : NULL);
-        expert_gemm(ctx, a, sh, act, fp8 ? acts : NULL, a->s2, a->s2_scale, T, H, Is);
     }
     /* 6. combine in token order */
     cpu_moe_combine(ctx, a->y, a->y_dtype, eo, DSK4J_DTYPE_F32, wts, row_of, sh, DSK4J_DTYPE_F32, T, K, H);
