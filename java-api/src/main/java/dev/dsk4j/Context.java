@@ -164,7 +164,8 @@ public final class Context implements AutoCloseable {
 
     /**
      * Allocates an uninitialized tensor in this context's memory: host memory from {@code arena}
-     * on the CPU, device memory on CUDA (freed when {@code arena} closes, or when this context
+     * on the CPU (buffers of 1 MiB or more as pages of their own, returned to the system when the
+     * arena closes, so that freed activations do not stay resident), device memory on CUDA (freed when {@code arena} closes, or when this context
      * closes, whichever comes first).
      */
     public Tensor allocate(Arena arena, DType dtype, long... shape) {
@@ -172,7 +173,7 @@ public final class Context implements AutoCloseable {
         Objects.requireNonNull(dtype, "argument 'dtype' is null");
         long bytes = Tensor.byteSizeOf(dtype, shape);
         if (isClosed()) throw new IllegalStateException("context " + device.id() + " is closed");
-        if (!isCuda()) return Tensor.wrap(arena.allocate(Math.max(bytes, 1), 64).asSlice(0, bytes), dtype, shape);
+        if (!isCuda()) return Tensor.wrap(dev.dsk4j.internal.HostPages.allocate(arena, bytes), dtype, shape);
         acquire();
         try (Arena tmp = Arena.ofConfined()) {
             MemorySegment out = tmp.allocate(ValueLayout.ADDRESS);
