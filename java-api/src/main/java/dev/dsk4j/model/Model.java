@@ -356,9 +356,11 @@ public final class Model implements AutoCloseable {
             Tensor xn = act(a, st.tokens(), d);
             Elementwise.rmsnorm(ctx, xn, h, b.inputNorm(), cfg.rmsNormEps());
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
-            Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, a);
-            t0 = System.nanoTime();
-            Elementwise.add(ctx, h, h, attn);
+            try (Arena ao = Arena.ofConfined()) { // the attention output dies once added
+                Tensor attn = attention(s, b.attn(), cacheIndex, xn, st, ao);
+                t0 = System.nanoTime();
+                Elementwise.add(ctx, h, h, attn);
+            }
             Elementwise.rmsnorm(ctx, xn, h, b.postNorm(), cfg.rmsNormEps());
             profile.add(Profile.Family.ELEMENTWISE, System.nanoTime() - t0);
             Tensor f = b.mlp() != null ? mlp(b.mlp(), xn, a) : moe(b.moe(), xn, a);
@@ -400,30 +402,36 @@ public final class Model implements AutoCloseable {
             profile.add(Profile.Family.ROPE, t2 - t1);
             Mla.LatentCache cache = s.caches[cacheIndex];
             Mla.append(ctx, cache, c, kpe, st.slotT(), st.posT(), s.blockTable);
-            Tensor o = act(a, t, heads, vd);
+            Tensor o;
             if (st.prefill()) {
                 profile.add(Profile.Family.ATTENTION, System.nanoTime() - t2);
-                Tensor kvb = linear(at.kvB(), c, a); // [T, H·(128 + 128)]
-                long t3 = System.nanoTime();
                 long th = (long) t * heads;
-                Tensor qf = act(a, t, heads, qk), k = act(a, t, heads, qk), v = act(a, t, heads, vd);
-                Tensor qfRows = qf.reshape(th, qk), kRows = k.reshape(th, qk), kvbRows = kvb.reshape(th, nope + vd);
-                Elementwise.copyColumns(ctx, qfRows, 0, qRows, 0, nope);
-                Elementwise.copyColumns(ctx, qfRows, nope, qpe.reshape(th, pe), 0, pe);
-                Elementwise.copyColumns(ctx, kRows, 0, kvbRows, 0, nope);
-                Elementwise.copyColumns(ctx, v.reshape(th, vd), 0, kvbRows, nope, vd);
-                // the shared rope key k_pe[t] goes to every head of token t: rows t·H + h of [T·H, 64] gather row t
-                int[] tokOf = new int[(int) th];
-                for (int i = 0; i < th; i++) tokOf[i] = i / heads;
-                Tensor kpeRows = act(a, th, pe);
-                Elementwise.gatherRows(ctx, kpeRows, kpe, ints(a, tokOf));
-                Elementwise.copyColumns(ctx, kRows, nope, kpeRows, 0, pe);
+                Tensor k = act(a, t, heads, qk), v = act(a, t, heads, vd), kRows = k.reshape(th, qk);
+                long t3;
+                try (Arena kvArena = Arena.ofConfined()) { // kv_b's output and the k_pe rows die before mla.prefill
+                    Tensor kvb = linear(at.kvB(), c, kvArena); // [T, H·(128 + 128)]
+                    t3 = System.nanoTime();
+                    Tensor kvbRows = kvb.reshape(th, nope + vd);
+                    Elementwise.copyColumns(ctx, kRows, 0, kvbRows, 0, nope);
+                    Elementwise.copyColumns(ctx, v.reshape(th, vd), 0, kvbRows, nope, vd);
+                    // the shared rope key k_pe[t] goes to every head of token t: rows t·H + h of [T·H, 64] gather row t
+                    int[] tokOf = new int[(int) th];
+                    for (int i = 0; i < th; i++) tokOf[i] = i / heads;
+                    Tensor kpeRows = act(kvArena, th, pe);
+                    Elementwise.gatherRows(ctx, kpeRows, kpe, ints(kvArena, tokOf));
+                    Elementwise.copyColumns(ctx, kRows, nope, kpeRows, 0, pe);
+                }
+                // q [T, H, 128 + 64] becomes the full query in place: its rope part replaced by the rotated q_pe
+                Elementwise.copyColumns(ctx, qRows, nope, qpe.reshape(th, pe), 0, pe);
+                Tensor qf = q.reshape(t, heads, qk);
+                o = act(a, t, heads, vd);
                 long t4 = System.nanoTime();
                 profile.add(Profile.Family.ELEMENTWISE, t4 - t3);
                 Mla.prefill(ctx, o, null, qf, k, v, ints(a, st.cu()), scale, true);
                 profile.add(Profile.Family.ATTENTION, System.nanoTime() - t4);
             } else {
                 Tensor qLat = act(a, t, heads, lat), oLat = act(a, t, heads, lat);
+                o = act(a, t, heads, vd);
                 Mla.absorbQ(ctx, qLat, q.reshape(t, heads, qk), at.wkvB());
                 for (Group g : st.groups()) {
                     int b = g.slots().length, n = g.len();
@@ -509,8 +517,10 @@ public final class Model implements AutoCloseable {
         Tensor y = act(a, t, l.n());
         if (t == 0) return y;
         if (mode == GemmMode.FP8 && l.isFp8()) {
-            Fp8.Quantized xq = Fp8.actQuant(ctx, a, x, Fp8.ActQuantOptions.defaults());
-            Gemm.fp8Block(ctx, y, xq.values(), xq.scales(), l.w(), l.scale());
+            try (Arena q = Arena.ofConfined()) { // the quantized input dies with the call
+                Fp8.Quantized xq = Fp8.actQuant(ctx, q, x, Fp8.ActQuantOptions.defaults());
+                Gemm.fp8Block(ctx, y, xq.values(), xq.scales(), l.w(), l.scale());
+            }
         } else {
             dense(y, x, l.deq());
         }
