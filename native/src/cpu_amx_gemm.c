@@ -161,7 +161,7 @@ static void pack_a_task(void* vp, int64_t begin, int64_t end) {
                     J->ascale[(mt * J->nkb + kb) * 16 + m] = i < p->m ? p->a_scale[i * p->a_rs + kb * p->a_cs] : 0.0f;
         }
     }
-    free(row);
+    cpu_host_free(row);
 }
 
 /* lanes holding a nonzero bf16 of magnitude outside [2^-50, 2^50] (or Inf/NaN) */
@@ -229,7 +229,7 @@ static void gemm_task(void* vp, int64_t begin, int64_t end) {
     float* cbuf = (float*)cpu_gemm_alloc64(4 * 256 * sizeof(float));
     float* acc = (float*)cpu_gemm_alloc64((size_t)NB * MT_TASK * 16 * sizeof(float));
     if (!bbuf || !cbuf || !acc) {
-        free(bbuf), free(cbuf), free(acc);
+        cpu_host_free(bbuf), cpu_host_free(cbuf), cpu_host_free(acc);
         J->failed = 1; /* the caller redoes the whole problem on the AVX-512 path */
         return;
     }
@@ -286,7 +286,7 @@ static void gemm_task(void* vp, int64_t begin, int64_t end) {
             for (int64_t j = j0; j < je; j++) cpu_gemm_store_d(p, i, j, acc[(j - j0) * ld + (i - mt0 * 16)]);
     }
     _tile_release();
-    free(bbuf), free(cbuf), free(acc);
+    cpu_host_free(bbuf), cpu_host_free(cbuf), cpu_host_free(acc);
 }
 
 int cpu_amx_gemm(const gemm_prob* p) {
@@ -308,8 +308,8 @@ int cpu_amx_gemm(const gemm_prob* p) {
             ok = !J.failed && !J.out_of_range;
         }
     }
-    free(J.apack);
-    free(J.ascale);
+    cpu_host_free(J.apack);
+    cpu_host_free(J.ascale);
     return ok;
 }
 
@@ -401,16 +401,16 @@ int cpu_amx_gemm_dot(const gemm_prob* p) {
     D.a = (uint16_t*)cpu_gemm_alloc64((size_t)(p->m * p->k) * 2);
     D.out = (float*)cpu_gemm_alloc64((size_t)(p->m * p->n) * sizeof(float));
     if (!D.a || !D.out) {
-        free(D.a);
-        free(D.out);
+        cpu_host_free(D.a);
+        cpu_host_free(D.out);
         return 0;
     }
     for (int64_t i = 0; i < p->m; i++)
         for (int64_t t = 0; t < p->k; t += 64)
             dec64(&D.dec, D.a + i * p->k + t, (const uint8_t*)p->a + i * p->k + t);
     cpu_parallel_for(p->ctx, (p->n + 15) / 16, 1, dot_task, &D);
-    free(D.a);
-    free(D.out);
+    cpu_host_free(D.a);
+    cpu_host_free(D.out);
     return 1;
 }
 

@@ -207,7 +207,7 @@ static void pack_a_task(void* vp, int64_t begin, int64_t end) {
             for (int64_t t = 0; t < k; t++) pan[t * mr + r] = row[t];
         }
     }
-    free(row);
+    cpu_host_free(row);
 }
 
 /* bbuf[r][0..kc) = B row j + r, elements [pc, pc + kc), dequantized (rows past n: zero). Then
@@ -280,8 +280,8 @@ static void outer_task(void* vp, int64_t begin, int64_t end) {
             for (int64_t j = jt0 * nr; j < je; j++) cpu_gemm_store_d(p, i, j, s[(j - jt0 * nr) * ldc]);
         }
     }
-    free(bbuf);
-    free(scratch);
+    cpu_host_free(bbuf);
+    cpu_host_free(scratch);
 }
 
 static void outer_run(const gemm_prob* p) {
@@ -299,7 +299,7 @@ static void outer_run(const gemm_prob* p) {
     }
     cpu_parallel_for(p->ctx, panels, 1, pack_a_task, &J);
     if (J.failed) {
-        free(J.apack);
+        cpu_host_free(J.apack);
         direct_block(p, 0, p->m, 0, p->n);
         return;
     }
@@ -316,7 +316,7 @@ static void outer_run(const gemm_prob* p) {
     J.njc = (J.ntj + J.tpt - 1) / J.tpt;
     J.jt_outer = mpad <= 32;
     cpu_parallel_for(p->ctx, nic * J.njc, 1, outer_task, &J);
-    free(J.apack);
+    cpu_host_free(J.apack);
 }
 
 /* ---------------- dot path (fp8, M <= 8, SIMD) ---------------- */
@@ -388,8 +388,8 @@ static int dot_run(const gemm_prob* p) {
     D.adot = (float*)cpu_gemm_alloc64((size_t)(p->m * p->k) * sizeof(float));
     D.out = (float*)cpu_gemm_alloc64((size_t)(p->m * p->n) * sizeof(float));
     if (!D.adot || !D.out) {
-        free(D.adot);
-        free(D.out);
+        cpu_host_free(D.adot);
+        cpu_host_free(D.out);
         return 0;
     }
     for (int64_t i = 0; i < p->m; i++)
@@ -400,8 +400,8 @@ static int dot_run(const gemm_prob* p) {
     D.kch = kch;
     int64_t units = (p->n + 15) / 16; /* 16 rows of B */
     cpu_parallel_for(p->ctx, units, 1, dot_task, &D);
-    free(D.adot);
-    free(D.out);
+    cpu_host_free(D.adot);
+    cpu_host_free(D.out);
     return 1;
 }
 

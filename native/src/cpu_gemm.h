@@ -43,13 +43,8 @@ typedef struct {
     const float* e4m3_table; /* 256 entries (portable decode) */
 } gemm_prob;
 
-/* 64-byte aligned, at least 64 bytes; NULL when out of memory; free() it */
-static inline void* cpu_gemm_alloc64(size_t bytes) {
-    void* q = NULL;
-    if (bytes == 0) bytes = 64;
-    if (posix_memalign(&q, 64, (bytes + 63) & ~(size_t)63) != 0) return NULL;
-    return q;
-}
+/* 64-byte aligned, at least 64 bytes; NULL when out of memory; free it with cpu_host_free */
+static inline void* cpu_gemm_alloc64(size_t bytes) { return cpu_host_alloc(bytes); }
 
 /* epilogue: d[i, j] = v (+ c[i, j]), f32 or bf16 (RNE) */
 static inline void cpu_gemm_store_d(const gemm_prob* p, int64_t i, int64_t j, float v) {

@@ -47,11 +47,8 @@ static const mla_kernels* pick(dsk4j_context* ctx) {
 
 static inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-static void* scratch(size_t bytes) {
-    void* p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
+/* free with cpu_host_free */
+static void* scratch(size_t bytes) { return cpu_host_alloc(bytes); }
 
 static inline float ld1(const void* x, int32_t dt, int64_t i) {
     return dt == DSK4J_DTYPE_F32 ? ((const float*)x)[i] : cpu_bf16_to_f32(((const uint16_t*)x)[i]);
@@ -230,7 +227,7 @@ static void decode_items(void* arg, int64_t i0, int64_t i1) {
             }
         }
     }
-    free(buf);
+    cpu_host_free(buf);
 }
 
 typedef struct {
@@ -298,8 +295,8 @@ int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a) {
         j.part_o = (float*)scratch((size_t)prow * LAT * 4);
         j.part_lse = (float*)scratch((size_t)prow * 4);
         if (!j.part_o || !j.part_lse) {
-            free(j.part_o);
-            free(j.part_lse);
+            cpu_host_free(j.part_o);
+            cpu_host_free(j.part_lse);
             return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_mla_decode: cannot allocate %lld bytes of split-KV scratch",
                               (long long)prow * (LAT + 1) * 4);
         }
@@ -312,8 +309,8 @@ int cpu_mla_decode(dsk4j_context* ctx, const mla_decode_args* a) {
         combine_job cj = {a, &j};
         cpu_parallel_for(ctx, a->batch * a->sq * a->heads, 16, combine_rows, &cj);
     }
-    free(j.part_o);
-    free(j.part_lse);
+    cpu_host_free(j.part_o);
+    cpu_host_free(j.part_lse);
     return rc;
 }
 
@@ -400,7 +397,7 @@ static void prefill_items(void* arg, int64_t i0, int64_t i1) {
             if (a->lse) a->lse[t * H + h] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
         }
     }
-    free(buf);
+    cpu_host_free(buf);
 }
 
 int cpu_mla_prefill(dsk4j_context* ctx, const mla_prefill_args* a) {

@@ -316,7 +316,7 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     off[12] = u0 + aq_bytes;
     off[13] = u0;
     total = u0 + (aq_bytes + h13_bytes > eo_bytes ? aq_bytes + h13_bytes : eo_bytes);
-    char* ws = (char*)malloc(total ? total : 1);
+    char* ws = (char*)cpu_host_alloc(total);
     if (!ws)
         return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_moe_forward: cannot allocate a %zu-byte workspace", total);
     int32_t* idx = (int32_t*)(ws + off[0]);
@@ -343,7 +343,7 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     /* 2. dispatch (contiguous, no padding: the cpu GEMMs take any row offsets) */
     int64_t* cur = (int64_t*)calloc((size_t)E + 1, sizeof(int64_t));
     if (!cur) {
-        free(ws);
+        cpu_host_free(ws);
         return dsk4j_fail(DSK4J_ERR_OUT_OF_MEMORY, "dsk4j_moe_forward: cannot allocate the expert counters");
     }
     for (int64_t p = 0; p < M; p++) cur[idx[p]]++;
@@ -410,6 +410,6 @@ int cpu_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     }
     /* 6. combine in token order */
     cpu_moe_combine(ctx, a->y, a->y_dtype, eo, DSK4J_DTYPE_F32, wts, row_of, sh, DSK4J_DTYPE_F32, T, K, H);
-    free(ws);
+    cpu_host_free(ws);
     return DSK4J_OK;
 }

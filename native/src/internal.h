@@ -101,6 +101,12 @@ typedef struct gemm_grouped_args {
     int64_t m_max;            /* masked only */
 } gemm_grouped_args;
 
+/* Host workspaces of the cpu kernels (cpu_alloc.c): 64-byte aligned, at least `bytes` rounded up to
+ * 64; blocks of 1 MiB or more are pages of their own, returned to the system by cpu_host_free (the
+ * C heap would keep them resident). NULL when out of memory. Free only with cpu_host_free. */
+void* cpu_host_alloc(size_t bytes);
+void cpu_host_free(void* p);
+
 /* cpu kernels (cpu_gemm*.c); arguments validated */
 void cpu_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g);
 void cpu_gemm_bf16(dsk4j_context* ctx, const gemm_args* g);

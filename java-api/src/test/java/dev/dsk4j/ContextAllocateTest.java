@@ -97,4 +97,30 @@ class ContextAllocateTest {
             }
         }
     }
+
+    @Test
+    void nativeWorkspacesOfAMiBOrMoreGiveCorrectResults() {
+        // gemm.f32 with M x K of several MiB: its packed-A workspace is mapped pages (cpu_alloc.c), not the C heap
+        for (Context.CpuPath path : new Context.CpuPath[] {Context.CpuPath.BEST, Context.CpuPath.PORTABLE}) {
+            try (Context ctx = Context.open(Device.cpu(), Context.Options.defaults().withCpuPath(path));
+                 Arena a = Arena.ofConfined()) {
+                int m = 300 + RANDOM.nextInt(200), n = 16 + RANDOM.nextInt(48), k = 1024 + 128 * RANDOM.nextInt(8);
+                float[] x = new float[m * k], w = new float[n * k];
+                for (int i = 0; i < x.length; i++) x[i] = (float) RANDOM.nextDouble(-1, 1);
+                for (int i = 0; i < w.length; i++) w[i] = (float) RANDOM.nextDouble(-1, 1);
+                Tensor d = Gemm.f32(ctx, a, Tensor.ofFloats(a, x, m, k), Tensor.ofFloats(a, w, n, k));
+                float[] got = d.toFloatArray();
+                double num = 0, den = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double ref = 0;
+                        for (int l = 0; l < k; l++) ref += (double) x[i * k + l] * w[j * k + l];
+                        num += (got[i * n + j] - ref) * (got[i * n + j] - ref);
+                        den += ref * ref;
+                    }
+                double e = Math.sqrt(num / den);
+                assertTrue(e < 1e-5, path + " " + m + "x" + n + "x" + k + ": relative error " + e);
+            }
+        }
+    }
 }
