@@ -6,24 +6,6 @@
 
 #include "check.h"
 
-#define TRY(expr)                        \
-    do {                                 \
-        int rc_ = (expr);                \
-        if (rc_ != DSK4J_OK) return rc_; \
-    } while (0)
-
-static int finish(int rc) {
-    if (rc == DSK4J_OK) dsk4j_clear_error();
-    return rc;
-}
-
-static int check_float_dtype(const char* fn, const char* arg, int32_t dtype) {
-    if (dtype != DSK4J_DTYPE_F32 && dtype != DSK4J_DTYPE_BF16)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be f32 or bf16, got %s", fn, arg,
-                          dsk4j_dtype_name(dtype));
-    return DSK4J_OK;
-}
-
 static int check_any_dtype(const char* fn, int32_t dtype, int64_t* es) {
     *es = (int64_t)dsk4j_dtype_size(dtype);
     if (*es == 0)

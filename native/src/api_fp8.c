@@ -2,21 +2,10 @@
  * (DESIGN.md 3 and 4.1). */
 #include "check.h"
 
-#define TRY(expr)                   \
-    do {                            \
-        int rc_ = (expr);           \
-        if (rc_ != DSK4J_OK) return rc_; \
-    } while (0)
-
 static int is_float_dtype(int32_t d) {
     return d == DSK4J_DTYPE_F32 || d == DSK4J_DTYPE_BF16 || d == DSK4J_DTYPE_F16;
 }
 static int is_fp8_dtype(int32_t d) { return d == DSK4J_DTYPE_E4M3 || d == DSK4J_DTYPE_E5M2; }
-
-static int finish(int rc) {
-    if (rc == DSK4J_OK) dsk4j_clear_error();
-    return rc;
-}
 
 /* fp8.cast: y[n] = convert(x[n]), {f32,bf16,f16} <-> {e4m3,e5m2}. */
 DSK4J_EXPORT int dsk4j_fp8_cast(dsk4j_context* ctx, void* y, int64_t y_bytes, int32_t y_dtype,

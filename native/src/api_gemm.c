@@ -2,17 +2,6 @@
  * backend. D = A * B^T, f32 accumulation. */
 #include "check.h"
 
-#define TRY(expr)                        \
-    do {                                 \
-        int rc_ = (expr);                \
-        if (rc_ != DSK4J_OK) return rc_; \
-    } while (0)
-
-static int finish(int rc) {
-    if (rc == DSK4J_OK) dsk4j_clear_error();
-    return rc;
-}
-
 static int check_d_dtype(const char* fn, int32_t d_dtype) {
     if (d_dtype != DSK4J_DTYPE_F32 && d_dtype != DSK4J_DTYPE_BF16)
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'd_dtype' must be f32 or bf16, got %s", fn,

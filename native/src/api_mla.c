@@ -6,21 +6,10 @@
 
 #include "check.h"
 
-#define TRY(expr)                        \
-    do {                                 \
-        int rc_ = (expr);                \
-        if (rc_ != DSK4J_OK) return rc_; \
-    } while (0)
-
 #define LAT DSK4J_MLA_LATENT
 #define ROPE DSK4J_MLA_ROPE
 #define PAGE DSK4J_MLA_PAGE_TOKENS
 #define MAX_HEAD_DIM 256
-
-static int finish(int rc) {
-    if (rc == DSK4J_OK) dsk4j_clear_error();
-    return rc;
-}
 
 int64_t mla_token_bytes(int32_t format) {
     switch (format) {

@@ -9,24 +9,6 @@
 
 #include "check.h"
 
-#define TRY(expr)                        \
-    do {                                 \
-        int rc_ = (expr);                \
-        if (rc_ != DSK4J_OK) return rc_; \
-    } while (0)
-
-static int finish(int rc) {
-    if (rc == DSK4J_OK) dsk4j_clear_error();
-    return rc;
-}
-
-static int check_float_dtype(const char* fn, const char* arg, int32_t dt) {
-    if (dt != DSK4J_DTYPE_F32 && dt != DSK4J_DTYPE_BF16)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be f32 or bf16, got %s", fn, arg,
-                          dsk4j_dtype_name(dt));
-    return DSK4J_OK;
-}
-
 static int range(const char* fn, const char* arg, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi)
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be in [%lld, %lld], got %lld", fn, arg,

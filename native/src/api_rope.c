@@ -5,20 +5,9 @@
 
 #include "check.h"
 
-#define TRY(expr)                        \
-    do {                                 \
-        int rc_ = (expr);                \
-        if (rc_ != DSK4J_OK) return rc_; \
-    } while (0)
-
 #define ROPE_MAX_DIM 1024
 /* positions are i32: more table rows than that could never be used */
 #define ROPE_MAX_ROWS ((int64_t)INT32_MAX + 1)
-
-static int finish(int rc) {
-    if (rc == DSK4J_OK) dsk4j_clear_error();
-    return rc;
-}
 
 static int check_dim(const char* fn, int64_t dim) {
     if (dim < 2 || dim > ROPE_MAX_DIM || dim % 2 != 0)

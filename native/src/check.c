@@ -68,3 +68,10 @@ int check_disjoint(const char* fn, const char* arg_a, const void* a, int64_t an,
                           arg_a, arg_b);
     return DSK4J_OK;
 }
+
+int check_float_dtype(const char* fn, const char* arg, int32_t dtype) {
+    if (dtype != DSK4J_DTYPE_F32 && dtype != DSK4J_DTYPE_BF16)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument '%s' must be f32 or bf16, got %s", fn, arg,
+                          dsk4j_dtype_name(dtype));
+    return DSK4J_OK;
+}

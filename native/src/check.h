@@ -20,4 +20,19 @@ int check_buf(const char* fn, dsk4j_context* ctx, const char* arg, const void* p
 /* Host buffers [a, a+an) and [b, b+bn) must not overlap (outputs vs inputs, outputs vs outputs). */
 int check_disjoint(const char* fn, const char* arg_a, const void* a, int64_t an, const char* arg_b,
                    const void* b, int64_t bn);
+/* dtype must be f32 or bf16 (the activation dtypes). */
+int check_float_dtype(const char* fn, const char* arg, int32_t dtype);
+
+/* Returns expr's status from the calling entry point when it is not DSK4J_OK. */
+#define TRY(expr)                        \
+    do {                                 \
+        int rc_ = (expr);                \
+        if (rc_ != DSK4J_OK) return rc_; \
+    } while (0)
+
+/* An entry point's last step: a success clears the thread's error message. */
+static inline int finish(int rc) {
+    if (rc == DSK4J_OK) dsk4j_clear_error();
+    return rc;
+}
 #endif

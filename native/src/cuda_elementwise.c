@@ -8,13 +8,13 @@
 #include <stdint.h>
 
 #include "cuda_driver.h"
+#include "cuda_launch.h"
 #include "internal.h"
 
 /* Must match kernels-ptx/src/elementwise.cu (DSK4J_EW_RMS_THREADS); the other kernels take any block. */
 #define RMS_THREADS 256
 #define REF_RMS_THREADS 64
 #define THREADS 256
-#define BLOCKS_PER_SM 64
 
 enum { K_REF_RMSNORM, K_RMSNORM, K_ADD, K_SILU_MUL, K_EMBED, K_COPY_COLUMNS, K_GATHER_ROWS, K_COUNT };
 _Static_assert(K_COUNT == CUDA_ELEMENTWISE_KERNELS, "cuda_driver.h CUDA_ELEMENTWISE_KERNELS");
@@ -23,27 +23,9 @@ const char* const cuda_elementwise_kernel_names[CUDA_ELEMENTWISE_KERNELS] = {
     "dsk4j_ref_rmsnorm", "dsk4j_rmsnorm",        "dsk4j_ew_add",        "dsk4j_ew_silu_mul",
     "dsk4j_ew_embed",    "dsk4j_ew_copy_columns", "dsk4j_ew_gather_rows"};
 
-static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
-
-/* ceil(units / per) blocks, at least 1, at most sm_count * BLOCKS_PER_SM (the kernels stride). */
-static unsigned grid_for(int sm_count, int64_t units, int64_t per) {
-    int64_t blocks = units / per + (units % per != 0);
-    int64_t cap = (int64_t)(sm_count < 1 ? 1 : sm_count) * BLOCKS_PER_SM;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) blocks = 1;
-    return (unsigned)blocks;
-}
-
-static int info(dsk4j_context* ctx, int* reference, int* sm) {
-    int wgmma;
-    int rc = cuda_gemm_context_info(ctx, reference, sm, &wgmma);
-    if (rc == DSK4J_OK && *sm < 1) *sm = 1;
-    return rc;
-}
-
 int cuda_rmsnorm(dsk4j_context* ctx, const rmsnorm_args* a) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (a->rows <= 0) return DSK4J_OK;
     uint64_t y = dptr(a->y), x = dptr(a->x), w = dptr(a->w);
@@ -59,7 +41,7 @@ int cuda_rmsnorm(dsk4j_context* ctx, const rmsnorm_args* a) {
 /* add / silu_mul: one kernel each (reference and fast alike). */
 static int binary(dsk4j_context* ctx, int kernel, void* y, const void* p, const void* q, int32_t dtype, int64_t n) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (n <= 0) return DSK4J_OK;
     uint64_t py = dptr(y), pp = dptr(p), pq = dptr(q);
@@ -80,7 +62,7 @@ int cuda_silu_mul(dsk4j_context* ctx, void* y, const void* g, const void* u, int
 int cuda_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, int32_t table_dtype, const int32_t* ids,
                int64_t tokens, int64_t vocab, int64_t d) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (tokens <= 0 || d <= 0) return DSK4J_OK;
     uint64_t py = dptr(y), pt = dptr(table), pi = dptr(ids);
@@ -93,7 +75,7 @@ int cuda_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, 
 int cuda_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t elem, int64_t rows, int64_t dst_cols,
                       int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (rows <= 0 || width <= 0) return DSK4J_OK;
     if (elem != 1 && elem != 2 && elem != 4)
@@ -108,7 +90,7 @@ int cuda_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t ele
 int cuda_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
                      int64_t src_rows, int64_t cols) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (rows <= 0 || cols <= 0) return DSK4J_OK;
     if (elem != 1 && elem != 2 && elem != 4)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cuda_driver.h"
+#include "cuda_launch.h"
 #include "internal.h"
 
 /* Must match kernels-ptx/src/gemm_fast.cu (DSK4J_GEMM_THREADS, DSK4J_GEMM_STAGES, 64-byte rows,
@@ -22,7 +23,6 @@
 #define F32_THREADS 256
 #define F32_TILE 128
 #define F32_GEMV_MAX_M 8
-#define BLOCKS_PER_SM 64
 #define SMEM_BF16(bm) (GEMM_STAGES * ((bm) + GEMM_BN) * 64)
 #define SMEM_FP8(bm) (SMEM_BF16(bm) + 4 * ((bm) + 4) * 4)
 /* Must match kernels-ptx/src/sm90_gemm_fp8_wgmma.cu (DSK4J_WG_THREADS, DSK4J_WG_STAGES, 128 x 128
@@ -60,28 +60,10 @@ const int cuda_gemm_kernel_smem[CUDA_GEMM_KERNELS] = {0, 0, 0, SMEM_FP8(64), SME
                                                       SMEM_BF16(64), WG_SMEM, 0, 0, 0};
 const int cuda_gemm_kernel_sm90a[CUDA_GEMM_KERNELS] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
 
-static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
-
-/* ceil(units / per) blocks, at least 1, at most sm_count * BLOCKS_PER_SM. */
-static unsigned grid_for(int sm_count, int64_t units, int64_t per) {
-    int64_t blocks = units / per + (units % per != 0);
-    int64_t cap = (int64_t)sm_count * BLOCKS_PER_SM;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) blocks = 1;
-    return (unsigned)blocks;
-}
-
 /* a * b for non-negative operands, saturated at INT64_MAX. */
 static int64_t sat_mul(int64_t a, int64_t b) {
     if (a == 0 || b == 0) return 0;
     return a > INT64_MAX / b ? INT64_MAX : a * b;
-}
-
-static int info(dsk4j_context* ctx, int* reference, int* sm_count) {
-    int wgmma;
-    int rc = cuda_gemm_context_info(ctx, reference, sm_count, &wgmma);
-    if (rc == DSK4J_OK && *sm_count < 1) *sm_count = 1;
-    return rc;
 }
 
 /* The sm_90a kernel takes the problem: TMA needs 16-byte aligned bases (the row pitch k is a
@@ -145,7 +127,7 @@ int cuda_gemm_fp8_block(dsk4j_context* ctx, const gemm_args* g) {
 
 int cuda_gemm_bf16(dsk4j_context* ctx, const gemm_args* g) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (g->m <= 0 || g->n <= 0) return DSK4J_OK;
     uint64_t d = dptr(g->d), a = dptr(g->a), b = dptr(g->b), c = dptr(g->c);
@@ -169,7 +151,7 @@ int cuda_gemm_bf16(dsk4j_context* ctx, const gemm_args* g) {
 
 int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     const gemm_args* p = &g->base;
     if (g->groups <= 0 || p->n <= 0) return DSK4J_OK;
@@ -201,7 +183,7 @@ int cuda_gemm_fp8_grouped(dsk4j_context* ctx, const gemm_grouped_args* g) {
  * else the 128 x 128 tiled kernel. Exact f32 products everywhere (fmaf; never tf32). */
 int cuda_gemm_f32(dsk4j_context* ctx, const gemm_args* g) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (g->m <= 0 || g->n <= 0) return DSK4J_OK;
     uint64_t d = dptr(g->d), a = dptr(g->a), b = dptr(g->b), c = dptr(g->c);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "cuda_driver.h"
+#include "cuda_launch.h"
 #include "internal.h"
 
 /* Must match kernels-ptx/src/mla_reference.cu (DSK4J_MLA_REF_THREADS: the decode reference needs
@@ -39,7 +40,6 @@
 #define PF_THREADS 128 /* mla_prefill.cu DSK4J_MLA_PF_THREADS; 64-query tiles */
 #define MLA_BT 32 /* tokens per KV tile (mla_decode.cu) */
 #define FLASH_BT 64 /* tokens per KV tile of the flash kernel (one page) */
-#define BLOCKS_PER_SM 64
 #define MAX_SPLITS 64
 
 enum {
@@ -72,17 +72,6 @@ const char* cuda_mla_sm90a_name(unsigned usable_sm90a) {
     if (usable_sm90a & (1u << K_DEC_FLASH)) return ", mla decode flash";
     if (usable_sm90a & (1u << K_DEC_WG_BM64_S3)) return ", mla decode wgmma";
     return "";
-}
-
-static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
-
-/* ceil(units / per) blocks, at least 1, at most sm_count * BLOCKS_PER_SM. */
-static unsigned grid_for(int sm_count, int64_t units, int64_t per) {
-    int64_t blocks = units / per + (units % per != 0);
-    int64_t cap = (int64_t)sm_count * BLOCKS_PER_SM;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) blocks = 1;
-    return (unsigned)blocks;
 }
 
 int cuda_mla_cache_append(dsk4j_context* ctx, const mla_append_args* a) {

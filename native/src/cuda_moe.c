@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "cuda_driver.h"
+#include "cuda_launch.h"
 #include "internal.h"
 
 /* Must match kernels-ptx/src/moe_reference.cu (DSK4J_MOE_REF_THREADS) and moe.cu
@@ -25,7 +26,6 @@
 #define DISPATCH_THREADS 1024
 #define DISPATCH_WARPS (DISPATCH_THREADS / 32)
 #define THREADS 256
-#define BLOCKS_PER_SM 64
 /* Fast dispatch keeps i32 [32, experts] counters in the workspace; above this many experts the
  * single-thread reference dispatch (i32 [experts]) runs instead. */
 #define DISPATCH_FAST_MAX_EXPERTS 65536
@@ -58,30 +58,12 @@ const char* const cuda_moe_kernel_names[CUDA_MOE_KERNELS] = {
     "dsk4j_moe_route",        "dsk4j_moe_dispatch",     "dsk4j_moe_gather",       "dsk4j_moe_combine",
     "dsk4j_moe_silu_quant",   "dsk4j_moe_bias_update",  "dsk4j_moe_silu_mul_f32"};
 
-static uint64_t dptr(const void* p) { return (uint64_t)(uintptr_t)p; }
-
-/* ceil(units / per) blocks, at least 1, at most sm_count * BLOCKS_PER_SM (the kernels stride). */
-static unsigned grid_for(int sm_count, int64_t units, int64_t per) {
-    int64_t blocks = units / per + (units % per != 0);
-    int64_t cap = (int64_t)(sm_count < 1 ? 1 : sm_count) * BLOCKS_PER_SM;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) blocks = 1;
-    return (unsigned)blocks;
-}
-
-static int info(dsk4j_context* ctx, int* reference, int* sm) {
-    int wgmma;
-    int rc = cuda_gemm_context_info(ctx, reference, sm, &wgmma);
-    if (rc == DSK4J_OK && *sm < 1) *sm = 1;
-    return rc;
-}
-
 /* ---------------- moe.gate ---------------- */
 
 /* The router into a->indices / a->weights, the logits into lg (device, f32 [tokens, experts]). */
 static int gate_into(dsk4j_context* ctx, const moe_gate_args* a, float* lg) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK || a->tokens <= 0) return rc;
     uint64_t idx = dptr(a->indices), w = dptr(a->weights), l = dptr(lg), x = dptr(a->x), wg = dptr(a->wg),
              bias = dptr(a->bias);
@@ -134,7 +116,7 @@ static int dispatch_into(dsk4j_context* ctx, int32_t* counts, int32_t* offsets, 
                          int64_t rows_cap, const int32_t* indices, int64_t pairs, int64_t experts, int32_t align,
                          int64_t m_max, int32_t* work) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     (void)sm;
     uint64_t c = dptr(counts), o = dptr(offsets), ro = dptr(row_of), so = dptr(src_of), ix = dptr(indices),
@@ -150,7 +132,7 @@ int cuda_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int32_t* offsets, int
                       int64_t rows_cap, const int32_t* indices, int64_t pairs, int64_t experts, int32_t align,
                       int64_t m_max) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     void* ws = NULL;
     rc = cuda_mla_scratch_acquire(ctx, dispatch_work(reference, experts) * 4, &ws);
@@ -166,7 +148,7 @@ int cuda_moe_dispatch(dsk4j_context* ctx, int32_t* counts, int32_t* offsets, int
 int cuda_moe_gather(dsk4j_context* ctx, void* xp, const void* x, size_t elem, const int32_t* src_of, int64_t rows,
                     int64_t tokens, int64_t top_k, int64_t hidden) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     const int64_t row_bytes = (int64_t)elem * hidden;
     if (rows <= 0 || row_bytes <= 0) return DSK4J_OK;
@@ -185,7 +167,7 @@ int cuda_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e
                      const float* weights, const int32_t* row_of, const void* shared, int32_t shared_dtype,
                      int64_t tokens, int64_t top_k, int64_t rows, int64_t hidden) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (tokens <= 0 || hidden <= 0) return DSK4J_OK;
     uint64_t py = dptr(y), pe = dptr(e), pw = dptr(weights), pr = dptr(row_of), ps = dptr(shared);
@@ -206,7 +188,7 @@ int cuda_moe_combine(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* e
 int cuda_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, uint8_t* q, float* qs,
                         uint16_t* b) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (rows <= 0 || inter <= 0) return DSK4J_OK;
     uint64_t pq = dptr(q), ps = dptr(qs), pb = dptr(b), ph = dptr(h);
@@ -226,7 +208,7 @@ int cuda_moe_silu_quant(dsk4j_context* ctx, const float* h, int64_t rows, int64_
  * the element-wise dsk4j_moe_silu_mul_f32 in both kernel modes. */
 static int silu_mul_f32(dsk4j_context* ctx, const float* h, int64_t rows, int64_t inter, float* out) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (rows <= 0 || inter <= 0) return DSK4J_OK;
     uint64_t pa = dptr(out), ph = dptr(h);
@@ -237,7 +219,7 @@ static int silu_mul_f32(dsk4j_context* ctx, const float* h, int64_t rows, int64_
 
 int cuda_moe_bias_update(dsk4j_context* ctx, float* bias, const int32_t* counts, int64_t experts, float gamma) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     if (experts <= 0) return DSK4J_OK;
     uint64_t pb = dptr(bias), pc = dptr(counts);
@@ -306,7 +288,7 @@ static int64_t smul(int64_t a, int64_t b, int64_t c) {
 
 int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a) {
     int reference, sm;
-    int rc = info(ctx, &reference, &sm);
+    int rc = launch_info(ctx, &reference, &sm);
     if (rc != DSK4J_OK) return rc;
     const int64_t T = a->gate.tokens, H = a->gate.hidden, I = a->inter, Is = a->shared_inter, E = a->gate.experts,
                   K = a->gate.top_k, M = T * K;

@@ -7,24 +7,16 @@
 #include <stdint.h>
 
 #include "cuda_driver.h"
+#include "cuda_launch.h"
 #include "internal.h"
 
 /* Must match kernels-ptx/src/rope.cu (DSK4J_ROPE_THREADS); the reference takes any block size. */
 #define ROPE_THREADS 256
-#define BLOCKS_PER_SM 64
 
 enum { K_REF_ROPE, K_ROPE, K_COUNT };
 _Static_assert(K_COUNT == CUDA_ROPE_KERNELS, "cuda_driver.h CUDA_ROPE_KERNELS");
 
 const char* const cuda_rope_kernel_names[CUDA_ROPE_KERNELS] = {"dsk4j_ref_rope_apply", "dsk4j_rope_apply"};
-
-static unsigned grid_for(int sm_count, int64_t units, int64_t per) {
-    int64_t blocks = units / per + (units % per != 0);
-    int64_t cap = (int64_t)(sm_count < 1 ? 1 : sm_count) * BLOCKS_PER_SM;
-    if (blocks > cap) blocks = cap;
-    if (blocks < 1) blocks = 1;
-    return (unsigned)blocks;
-}
 
 int cuda_rope_apply(dsk4j_context* ctx, const rope_args* a) {
     int reference, sm, wgmma;
