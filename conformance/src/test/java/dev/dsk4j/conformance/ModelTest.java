@@ -272,6 +272,56 @@ class ModelTest {
     }
 
     @Test
+    void theFamilysVariantsMatchTheReference() throws IOException {
+        // V2-style: BF16 weights (no scales), no q compression (q_proj), softmax routing with plain top-k and no
+        // bias, no rope scaling, two files; and V3-style without q_lora whose MTP layer has no embedding of its own
+        // (falls back to model.embed_tokens). Latent 512, rope 64: the MLA kernels' shapes.
+        DemoCheckpoint.Spec bf16 = new DemoCheckpoint.Spec(96, 128, 256, 64, 3, 2, 0, 512, 128, 64, 128, 8, 2, 3, 1, 1,
+                "softmax", "greedy", false, 1.0, 1, false, false, false, true, RANDOM.nextLong());
+        DemoCheckpoint.Spec noQLora = new DemoCheckpoint.Spec(112, 128, 256, 128, 3, 2, 0, 512, 128, 64, 128, 8, 1, 2, 2, 1,
+                "sigmoid", "noaux_tc", true, 2.5, 1, true, true, true, false, RANDOM.nextLong());
+        for (DemoCheckpoint.Spec spec : List.of(bf16, noQLora)) {
+            Path vdir = Path.of("target", "test-variant-" + spec.vocab());
+            DemoCheckpoint.write(vdir, spec);
+            if (spec == noQLora) {
+                Path f = vdir.resolve("model.safetensors");
+                SafeTensors.File file = SafeTensors.read(f);
+                java.util.Map<String, SafeTensors.Entry> t = new java.util.LinkedHashMap<>(file.tensors());
+                assertTrue(t.remove("model.layers." + spec.layers() + ".embed_tokens.weight") != null);
+                SafeTensors.write(f, file.metadata(), t);
+            }
+            ModelReference vref = ModelReference.load(vdir);
+            int[][] ids = new int[2][];
+            for (int i = 0; i < 2; i++) {
+                ids[i] = new int[1 + RANDOM.nextInt(12)];
+                for (int j = 0; j < ids[i].length; j++) ids[i][j] = RANDOM.nextInt(spec.vocab());
+            }
+            for (Model.GemmMode mode : Model.GemmMode.values()) {
+                try (Model m = Model.load(ctx, vdir, Model.Options.defaults().withGemm(mode))) {
+                    assertEquals(spec.mtp(), m.hasMtp());
+                    String refMode = mode == Model.GemmMode.FP8 ? ModelReference.FP8 : ModelReference.DEQUANT;
+                    float[][][] exp = vref.logits(ids, refMode);
+                    double e = relError(m.logits(ids), exp);
+                    // without fp8 weights both modes are the dequant formula; with them, FP8's own cost is the budget
+                    double budget = spec.fp8() && mode == Model.GemmMode.FP8
+                            ? Math.max(1e-4, relError(exp, vref.logits(ids, ModelReference.DEQUANT))) : 1e-4;
+                    System.out.printf("variant %s, %s: relative error %.3g (bound %.3g)%n", spec.fp8() ? "fp8 no-q_lora"
+                            : "bf16 V2-style", mode, e, budget);
+                    assertTrue(e <= budget, spec + " " + mode + ": relative error " + e);
+                    if (spec.mtp()) { // greedy with MTP equals greedy without, MTP drafting from the shared embedding
+                        try (Session s = m.newSession(2, 32, Mla.CacheFormat.BF16)) {
+                            List<int[]> prompts = List.of(ids[0], ids[1]);
+                            Generation plain = new Generator(m).generate(s, prompts, GenerationConfig.greedy(8));
+                            Generation spec2 = new Generator(m).generate(s, prompts, GenerationConfig.greedy(8).withMtp(true));
+                            for (int i = 0; i < 2; i++) assertArrayEquals(plain.tokens().get(i), spec2.tokens().get(i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void badInputsGiveClearErrors() throws IOException {
         try (Model m = Model.load(ctx, dir, Model.Options.defaults());
              Session s = m.newSession(2, 16, Mla.CacheFormat.BF16); Arena a = Arena.ofConfined()) {
