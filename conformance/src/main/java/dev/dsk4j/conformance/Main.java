@@ -216,12 +216,27 @@ public final class Main {
                     add(merged, counts, ab.what(), ab);
                 }
             }
-            // moe: the router (indices and logits bit for bit) and the dispatch layout (exact); not on CUDA yet
-            if (!s.context().isCuda())
-                for (int c = 0; c < Math.max(1, cases / 4); c++) {
-                    for (Comparison cmp : MoeChecks.gate(s, r, r.nextInt(0, 12))) add(merged, counts, cmp.what(), cmp);
-                    Comparison d = MoeChecks.dispatch(s, r);
-                    add(merged, counts, d.what(), d);
+            // moe: the router (indices and logits bit for bit) and the dispatch layout (exact)
+            for (int c = 0; c < Math.max(1, cases / 4); c++) {
+                for (Comparison cmp : MoeChecks.gate(s, r, r.nextInt(0, 12))) add(merged, counts, cmp.what(), cmp);
+                Comparison d = MoeChecks.dispatch(s, r);
+                add(merged, counts, d.what(), d);
+            }
+            // elementwise: the model's small steps (rmsnorm also on the model's [T, 512 + 64] rows)
+            for (int c = 0; c < Math.max(1, cases / 4); c++)
+                for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+                    int rows = r.nextInt(0, 9), d = r.nextBoolean() ? 512 : r.nextInt(1, 300);
+                    Comparison rn = ElementwiseChecks.rmsnorm(s, r, rows, d, d == 512 ? 576 : d + r.nextInt(0, 3), dt);
+                    add(merged, counts, rn.what(), rn);
+                    for (boolean silu : new boolean[] {false, true}) {
+                        Comparison b2 = ElementwiseChecks.binary(s, r, silu, r.nextInt(0, 3000), dt);
+                        add(merged, counts, b2.what(), b2);
+                    }
+                    Comparison e = ElementwiseChecks.embed(s, r, r.nextInt(0, 9), r.nextInt(1, 100), r.nextInt(1, 300),
+                            r.nextBoolean() ? DType.F32 : DType.BF16, dt);
+                    add(merged, counts, e.what(), e);
+                    Comparison cp = ElementwiseChecks.copies(s, r, r.nextInt(0, 9), dt);
+                    add(merged, counts, cp.what(), cp);
                 }
         }
         List<Row> rows = new ArrayList<>();
