@@ -26,7 +26,7 @@
 //                     dsk4j_moe_dispatch, dsk4j_moe_gather, dsk4j_moe_combine, dsk4j_moe_silu_quant,
 //                     dsk4j_moe_bias_update
 //   elementwise.cu:   dsk4j_ref_rmsnorm, dsk4j_rmsnorm, dsk4j_ew_add, dsk4j_ew_silu_mul, dsk4j_ew_embed,
-//                     dsk4j_ew_copy_columns, dsk4j_ew_gather_rows (the maps: reference and fast alike)
+//                     dsk4j_ew_copy_columns (the maps: reference and fast alike; gather_rows runs dsk4j_moe_gather)
 #include "fp8_reference.cu"
 #include "fp8_quant.cu"
 #include "gemm_reference.cu"

@@ -1,6 +1,6 @@
 // elementwise.cu - the elementwise ops (dsk4j.h elementwise.*: rmsnorm, add, silu_mul, embed,
-// copy_columns, gather_rows) on the GPU. 64-bit indices; every loop strides over its work, so any
-// grid is correct. Every rounding is explicit (__dmul_rn, __dadd_rn, __ddiv_rn, __fadd_rn) so that
+// copy_columns; gather_rows runs moe.gather) on the GPU. 64-bit indices; every loop strides over its
+// work, so any grid is correct. Every rounding is explicit (__dmul_rn, __dadd_rn, __ddiv_rn, __fadd_rn) so that
 // nvcc cannot contract or reorder it.
 //
 // rmsnorm has a reference and a fast kernel (chosen per DSK4J_CUDA_REFERENCE_KERNELS):
@@ -17,7 +17,7 @@
 //                          within 1 ulp: rarely one f32 ulp from the cpu's glibc exp).
 //   dsk4j_ew_embed:        y[t, i] = convert(table[ids[t], i]); an id outside [0, vocab) writes 0.
 //   dsk4j_ew_copy_columns: dst[r, dst_col0 + j] = src[r, src_col0 + j], element bits (1, 2 or 4 bytes).
-//   dsk4j_ew_gather_rows:  dst[i, c] = src[idx[i], c], element bits; idx outside [0, src_rows) writes 0.
+// gather_rows has no kernel here: it is moe.gather with top_k = 1 (moe.cu dsk4j_moe_gather).
 // In-place use (y == x for rmsnorm, y == a / b, y == g / u): every element is read before it is
 // written by the same thread (rmsnorm fast: the whole row is read into the sum before any thread of
 // the block writes, separated by __syncthreads), so no __restrict__ on those pointers.
@@ -127,12 +127,6 @@ __device__ __forceinline__ void dsk4j_ew_copy_elem(void* dst, long long di, cons
     else ((unsigned char*)dst)[di] = ((const unsigned char*)src)[si];
 }
 
-__device__ __forceinline__ void dsk4j_ew_zero_elem(void* dst, long long di, int elem) {
-    if (elem == 4) ((unsigned*)dst)[di] = 0u;
-    else if (elem == 2) ((uint16_t*)dst)[di] = (uint16_t)0;
-    else ((unsigned char*)dst)[di] = (unsigned char)0;
-}
-
 // copy_columns: dst[r, dst_col0 + j] = src[r, src_col0 + j], r < rows, j < width.
 extern "C" __global__ void dsk4j_ew_copy_columns(void* dst, const void* src, int elem, long long rows,
                                                  long long dst_cols, long long dst_col0, long long src_cols,
@@ -140,15 +134,5 @@ extern "C" __global__ void dsk4j_ew_copy_columns(void* dst, const void* src, int
     DSK4J_EW_STRIDE(q, rows * width) {
         const long long r = q / width, j = q % width;
         dsk4j_ew_copy_elem(dst, r * dst_cols + dst_col0 + j, src, r * src_cols + src_col0 + j, elem);
-    }
-}
-
-// gather_rows: dst[i, c] = src[idx[i], c], 0 for an idx entry outside [0, src_rows).
-extern "C" __global__ void dsk4j_ew_gather_rows(void* dst, const void* src, int elem, const int* idx, long long rows,
-                                                long long src_rows, long long cols) {
-    DSK4J_EW_STRIDE(q, rows * cols) {
-        const long long i = q / cols, c = q % cols, s = idx[i];
-        if (s < 0 || s >= src_rows) dsk4j_ew_zero_elem(dst, q, elem);
-        else dsk4j_ew_copy_elem(dst, q, src, s * cols + c, elem);
     }
 }

@@ -6,20 +6,6 @@
 
 #include "check.h"
 
-static int check_any_dtype(const char* fn, int32_t dtype, int64_t* es) {
-    *es = (int64_t)dsk4j_dtype_size(dtype);
-    if (*es == 0)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'dtype' is not a known dtype (%d)", fn, dtype);
-    return DSK4J_OK;
-}
-
-/* out = a * b * es bytes, overflow-checked. */
-static int bytes2(const char* fn, const char* what, int64_t a, int64_t b, int64_t es, int64_t* out) {
-    int64_t n;
-    TRY(check_mul(fn, what, a, b, &n));
-    return check_mul(fn, what, n, es, out);
-}
-
 /* Every entry of index array v [n] in [0, bound); else an error naming arg and the position. */
 static int check_indices(const char* fn, const char* arg, const char* bound_name, const int32_t* v, int64_t n,
                          int64_t bound) {
@@ -45,7 +31,7 @@ DSK4J_EXPORT int dsk4j_rmsnorm(dsk4j_context* ctx, void* y, int64_t y_bytes, con
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'eps' must be finite and >= 0, got %g", fn, eps);
     const int64_t es = (int64_t)dsk4j_dtype_size(dtype);
     int64_t yneed, xneed = 0, wneed;
-    TRY(bytes2(fn, "y bytes (rows * d)", rows, d, es, &yneed));
+    TRY(check_bytes2(fn, "y bytes (rows * d)", rows, d, es, &yneed));
     if (rows > 0) { /* (rows - 1) * ldx + d elements */
         int64_t xe;
         TRY(check_mul(fn, "x elements ((rows - 1) * ldx)", rows - 1, ldx, &xe));
@@ -116,8 +102,8 @@ DSK4J_EXPORT int dsk4j_embed(dsk4j_context* ctx, void* y, int64_t y_bytes, int32
     TRY(check_nonneg(fn, "d", d));
     const int64_t yes = (int64_t)dsk4j_dtype_size(y_dtype), tes = (int64_t)dsk4j_dtype_size(table_dtype);
     int64_t yneed, tneed, ineed;
-    TRY(bytes2(fn, "y bytes (tokens * d)", tokens, d, yes, &yneed));
-    TRY(bytes2(fn, "table bytes (vocab * d)", vocab, d, tes, &tneed));
+    TRY(check_bytes2(fn, "y bytes (tokens * d)", tokens, d, yes, &yneed));
+    TRY(check_bytes2(fn, "table bytes (vocab * d)", vocab, d, tes, &tneed));
     TRY(check_mul(fn, "ids bytes", tokens, 4, &ineed));
     TRY(check_buf(fn, ctx, "y", y, y_bytes, yneed, (size_t)yes));
     TRY(check_buf(fn, ctx, "table", table, table_bytes, tneed, (size_t)tes));
@@ -160,8 +146,8 @@ DSK4J_EXPORT int dsk4j_copy_columns(dsk4j_context* ctx, void* dst, int64_t dst_b
     TRY(check_window(fn, "dst_col0", dst_col0, width, "dst_cols", dst_cols));
     TRY(check_window(fn, "src_col0", src_col0, width, "src_cols", src_cols));
     int64_t dneed, sneed;
-    TRY(bytes2(fn, "dst bytes (rows * dst_cols)", rows, dst_cols, es, &dneed));
-    TRY(bytes2(fn, "src bytes (rows * src_cols)", rows, src_cols, es, &sneed));
+    TRY(check_bytes2(fn, "dst bytes (rows * dst_cols)", rows, dst_cols, es, &dneed));
+    TRY(check_bytes2(fn, "src bytes (rows * src_cols)", rows, src_cols, es, &sneed));
     TRY(check_buf(fn, ctx, "dst", dst, dst_bytes, dneed, (size_t)es));
     TRY(check_buf(fn, ctx, "src", src, src_bytes, sneed, (size_t)es));
     TRY(check_disjoint(fn, "dst", dst, dneed, "src", src, sneed));
@@ -183,8 +169,8 @@ DSK4J_EXPORT int dsk4j_gather_rows(dsk4j_context* ctx, void* dst, int64_t dst_by
     TRY(check_nonneg(fn, "src_rows", src_rows));
     TRY(check_nonneg(fn, "cols", cols));
     int64_t dneed, sneed, ineed;
-    TRY(bytes2(fn, "dst bytes (rows * cols)", rows, cols, es, &dneed));
-    TRY(bytes2(fn, "src bytes (src_rows * cols)", src_rows, cols, es, &sneed));
+    TRY(check_bytes2(fn, "dst bytes (rows * cols)", rows, cols, es, &dneed));
+    TRY(check_bytes2(fn, "src bytes (src_rows * cols)", src_rows, cols, es, &sneed));
     TRY(check_mul(fn, "idx bytes", rows, 4, &ineed));
     TRY(check_buf(fn, ctx, "dst", dst, dst_bytes, dneed, (size_t)es));
     TRY(check_buf(fn, ctx, "src", src, src_bytes, sneed, (size_t)es));
@@ -194,10 +180,10 @@ DSK4J_EXPORT int dsk4j_gather_rows(dsk4j_context* ctx, void* dst, int64_t dst_by
     if (rows == 0) return finish(DSK4J_OK);
     if (ctx->kind == CTX_CUDA) {
         if (cols == 0) return finish(DSK4J_OK);
-        return finish(cuda_gather_rows(ctx, dst, src, (size_t)es, idx, rows, src_rows, cols));
+        return finish(cuda_moe_gather(ctx, dst, src, (size_t)es, idx, rows, src_rows, 1, cols)); /* moe.gather, top_k 1 */
     }
     TRY(check_indices(fn, "idx", "src_rows", idx, rows, src_rows));
     if (cols == 0) return finish(DSK4J_OK);
-    cpu_gather_rows(ctx, dst, src, (size_t)es, idx, rows, cols);
+    cpu_moe_gather(ctx, dst, src, (size_t)es, idx, rows, 1, cols); /* moe.gather, top_k 1 */
     return finish(DSK4J_OK);
 }

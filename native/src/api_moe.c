@@ -16,13 +16,6 @@ static int range(const char* fn, const char* arg, int64_t v, int64_t lo, int64_t
     return DSK4J_OK;
 }
 
-/* bytes of a [a, b] tensor of element size es */
-static int bytes2(const char* fn, const char* what, int64_t a, int64_t b, int64_t es, int64_t* out) {
-    int64_t n;
-    TRY(check_mul(fn, what, a, b, &n));
-    return check_mul(fn, what, n, es, out);
-}
-
 /* The router's arguments shared by moe.gate and moe.forward; the byte sizes of x, wg and bias. */
 static int check_router(const char* fn, dsk4j_context* ctx, const void* x, int64_t x_bytes, int32_t x_dtype,
                         const void* wg, int64_t wg_bytes, int32_t wg_dtype, const float* bias, int64_t bias_bytes,
@@ -52,8 +45,8 @@ static int check_router(const char* fn, dsk4j_context* ctx, const void* x, int64
                           "%s: argument 'n_group': groups of one expert have no top-2 score (bias given)", fn);
     const int64_t xes = (int64_t)dsk4j_dtype_size(x_dtype), wes = (int64_t)dsk4j_dtype_size(wg_dtype);
     int64_t xneed, wneed, bneed = bias ? experts * 4 : 0;
-    TRY(bytes2(fn, "x bytes", tokens, hidden, xes, &xneed));
-    TRY(bytes2(fn, "wg bytes", experts, hidden, wes, &wneed));
+    TRY(check_bytes2(fn, "x bytes", tokens, hidden, xes, &xneed));
+    TRY(check_bytes2(fn, "wg bytes", experts, hidden, wes, &wneed));
     TRY(check_buf(fn, ctx, "x", x, x_bytes, xneed, (size_t)xes));
     TRY(check_buf(fn, ctx, "wg", wg, wg_bytes, wneed, (size_t)wes));
     if (bias) TRY(check_buf(fn, ctx, "bias", bias, bias_bytes, bneed, 4));
@@ -75,8 +68,8 @@ DSK4J_EXPORT int dsk4j_moe_gate(dsk4j_context* ctx, int32_t* indices, int64_t in
     TRY(check_router(fn, ctx, x, x_bytes, x_dtype, wg, wg_bytes, wg_dtype, bias, bias_bytes, tokens, hidden, experts,
                      top_k, n_group, topk_group, score_func, routed_scaling_factor, &xneed, &wneed, &bneed));
     int64_t ineed, lneed;
-    TRY(bytes2(fn, "indices bytes", tokens, top_k, 4, &ineed));
-    TRY(bytes2(fn, "logits bytes", tokens, experts, 4, &lneed));
+    TRY(check_bytes2(fn, "indices bytes", tokens, top_k, 4, &ineed));
+    TRY(check_bytes2(fn, "logits bytes", tokens, experts, 4, &lneed));
     if (!logits) lneed = 0;
     TRY(check_buf(fn, ctx, "indices", indices, indices_bytes, ineed, 4));
     TRY(check_buf(fn, ctx, "weights", weights, weights_bytes, ineed, 4));
@@ -214,16 +207,15 @@ DSK4J_EXPORT int dsk4j_moe_gather(dsk4j_context* ctx, void* xp, int64_t xp_bytes
                                   int64_t tokens, int64_t top_k, int64_t hidden) {
     static const char* fn = "dsk4j_moe_gather";
     TRY(check_ctx(fn, ctx));
-    const int64_t es = (int64_t)dsk4j_dtype_size(dtype);
-    if (es == 0)
-        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'dtype' is not a known dtype (%d)", fn, dtype);
+    int64_t es;
+    TRY(check_any_dtype(fn, dtype, &es));
     TRY(check_nonneg(fn, "rows", rows));
     TRY(check_nonneg(fn, "tokens", tokens));
     TRY(range(fn, "top_k", top_k, 1, INT32_MAX));
     TRY(check_nonneg(fn, "hidden", hidden));
     int64_t pneed, xneed, sneed;
-    TRY(bytes2(fn, "xp bytes", rows, hidden, es, &pneed));
-    TRY(bytes2(fn, "x bytes", tokens, hidden, es, &xneed));
+    TRY(check_bytes2(fn, "xp bytes", rows, hidden, es, &pneed));
+    TRY(check_bytes2(fn, "x bytes", tokens, hidden, es, &xneed));
     TRY(check_mul(fn, "src_of bytes", rows, 4, &sneed));
     TRY(check_buf(fn, ctx, "xp", xp, xp_bytes, pneed, (size_t)es));
     TRY(check_buf(fn, ctx, "x", x, x_bytes, xneed, (size_t)es));
@@ -258,10 +250,10 @@ DSK4J_EXPORT int dsk4j_moe_combine(dsk4j_context* ctx, void* y, int64_t y_bytes,
     const int64_t yes = (int64_t)dsk4j_dtype_size(y_dtype), ees = (int64_t)dsk4j_dtype_size(e_dtype),
                   ses = shared ? (int64_t)dsk4j_dtype_size(shared_dtype) : 0;
     int64_t yneed, eneed, wneed, sneed = 0;
-    TRY(bytes2(fn, "y bytes", tokens, hidden, yes, &yneed));
-    TRY(bytes2(fn, "e bytes", rows, hidden, ees, &eneed));
-    TRY(bytes2(fn, "weights bytes", tokens, top_k, 4, &wneed));
-    if (shared) TRY(bytes2(fn, "shared bytes", tokens, hidden, ses, &sneed));
+    TRY(check_bytes2(fn, "y bytes", tokens, hidden, yes, &yneed));
+    TRY(check_bytes2(fn, "e bytes", rows, hidden, ees, &eneed));
+    TRY(check_bytes2(fn, "weights bytes", tokens, top_k, 4, &wneed));
+    if (shared) TRY(check_bytes2(fn, "shared bytes", tokens, hidden, ses, &sneed));
     TRY(check_buf(fn, ctx, "y", y, y_bytes, yneed, (size_t)yes));
     TRY(check_buf(fn, ctx, "e", e, e_bytes, eneed, (size_t)ees));
     TRY(check_buf(fn, ctx, "weights", weights, weights_bytes, wneed, 4));
@@ -360,7 +352,7 @@ DSK4J_EXPORT int dsk4j_moe_forward(dsk4j_context* ctx, void* y, int64_t y_bytes,
     if (pairs > INT32_MAX)
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: tokens * top_k (%lld) exceeds 2^31 - 1", fn, (long long)pairs);
     int64_t yneed, n13, n2, ns13 = 0, ns2 = 0, cneed = counts ? experts * 4 : 0;
-    TRY(bytes2(fn, "y bytes", tokens, hidden, (int64_t)dsk4j_dtype_size(y_dtype), &yneed));
+    TRY(check_bytes2(fn, "y bytes", tokens, hidden, (int64_t)dsk4j_dtype_size(y_dtype), &yneed));
     TRY(check_buf(fn, ctx, "y", y, y_bytes, yneed, dsk4j_dtype_size(y_dtype)));
     if (counts) TRY(check_buf(fn, ctx, "counts", counts, counts_bytes, cneed, 4));
     TRY(check_weight(fn, ctx, "w13", "w13_scale", w13, w13_bytes, w13_scale, w13_scale_bytes, w_dtype, experts,
@@ -404,9 +396,9 @@ DSK4J_EXPORT int dsk4j_moe_silu_quant(dsk4j_context* ctx, void* y, int64_t y_byt
         return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'inter' (%lld) is not a multiple of 128", fn,
                           (long long)inter);
     int64_t yneed, sneed, hneed;
-    TRY(bytes2(fn, "y bytes", rows, inter, 1, &yneed));
-    TRY(bytes2(fn, "scale bytes", rows, inter / 128, 4, &sneed));
-    TRY(bytes2(fn, "h bytes", rows, 2 * inter, 4, &hneed));
+    TRY(check_bytes2(fn, "y bytes", rows, inter, 1, &yneed));
+    TRY(check_bytes2(fn, "scale bytes", rows, inter / 128, 4, &sneed));
+    TRY(check_bytes2(fn, "h bytes", rows, 2 * inter, 4, &hneed));
     TRY(check_buf(fn, ctx, "y", y, y_bytes, yneed, 1));
     TRY(check_buf(fn, ctx, "scale", scale, scale_bytes, sneed, 4));
     TRY(check_buf(fn, ctx, "h", h, h_bytes, hneed, 4));

@@ -75,3 +75,17 @@ int check_float_dtype(const char* fn, const char* arg, int32_t dtype) {
                           dsk4j_dtype_name(dtype));
     return DSK4J_OK;
 }
+
+int check_any_dtype(const char* fn, int32_t dtype, int64_t* es) {
+    *es = (int64_t)dsk4j_dtype_size(dtype);
+    if (*es == 0)
+        return dsk4j_fail(DSK4J_ERR_INVALID_ARGUMENT, "%s: argument 'dtype' is not a known dtype (%d)", fn, dtype);
+    return DSK4J_OK;
+}
+
+int check_bytes2(const char* fn, const char* what, int64_t a, int64_t b, int64_t es, int64_t* out) {
+    int64_t n = 0;
+    int rc = check_mul(fn, what, a, b, &n);
+    if (rc != DSK4J_OK) return rc;
+    return check_mul(fn, what, n, es, out);
+}

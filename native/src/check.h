@@ -22,6 +22,10 @@ int check_disjoint(const char* fn, const char* arg_a, const void* a, int64_t an,
                    const void* b, int64_t bn);
 /* dtype must be f32 or bf16 (the activation dtypes). */
 int check_float_dtype(const char* fn, const char* arg, int32_t dtype);
+/* dtype must be a known dtype (argument 'dtype'); *es = its element size. */
+int check_any_dtype(const char* fn, int32_t dtype, int64_t* es);
+/* out = a * b * es bytes, failing on int64 overflow (what names the buffer). */
+int check_bytes2(const char* fn, const char* what, int64_t a, int64_t b, int64_t es, int64_t* out);
 
 /* Returns expr's status from the calling entry point when it is not DSK4J_OK. */
 #define TRY(expr)                        \

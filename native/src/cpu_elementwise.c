@@ -1,6 +1,6 @@
 /* cpu_elementwise.c - the elementwise ops (dsk4j.h elementwise.*) on the cpu backend, in plain C (no
- * SIMD intrinsics: these steps are small and bound by memory). Rows (rmsnorm, embed, copy_columns,
- * gather_rows) or element chunks (add, silu_mul) are split over cpu_parallel_for; every element is
+ * SIMD intrinsics: these steps are small and bound by memory). Rows (rmsnorm, embed, copy_columns)
+ * or element chunks (add, silu_mul) are split over cpu_parallel_for (gather_rows runs cpu_moe_gather); every element is
  * computed by one fixed expression, so the bits do not depend on the thread count. Arguments were
  * validated by api_elementwise.c (ids / idx in range too). This file is compiled without FMA flags,
  * so no product-sum below is contracted into an fma. */
@@ -121,14 +121,13 @@ void cpu_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, 
     cpu_parallel_for(ctx, tokens, row_grain(d), embed_rows, &j);
 }
 
-/* ---------------- copy_columns, gather_rows ---------------- */
+/* ---------------- copy_columns (gather_rows is cpu_moe_gather with top_k = 1) ---------------- */
 
 typedef struct {
     char* dst;
     const char* src;
     size_t elem;
     int64_t dst_cols, dst_col0, src_cols, src_col0, width;
-    const int32_t* idx; /* gather_rows: source row of each destination row */
 } copy_job;
 
 static void copy_rows(void* arg, int64_t r0, int64_t r1) {
@@ -140,19 +139,6 @@ static void copy_rows(void* arg, int64_t r0, int64_t r1) {
 
 void cpu_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t elem, int64_t rows, int64_t dst_cols,
                       int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width) {
-    copy_job j = {(char*)dst, (const char*)src, elem, dst_cols, dst_col0, src_cols, src_col0, width, NULL};
+    copy_job j = {(char*)dst, (const char*)src, elem, dst_cols, dst_col0, src_cols, src_col0, width};
     cpu_parallel_for(ctx, rows, row_grain(width), copy_rows, &j);
-}
-
-static void gather_range(void* arg, int64_t r0, int64_t r1) {
-    const copy_job* j = (const copy_job*)arg;
-    const size_t row_bytes = (size_t)j->width * j->elem;
-    for (int64_t r = r0; r < r1; r++)
-        memcpy(j->dst + (size_t)r * row_bytes, j->src + (size_t)j->idx[r] * row_bytes, row_bytes);
-}
-
-void cpu_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
-                     int64_t cols) {
-    copy_job j = {(char*)dst, (const char*)src, elem, cols, 0, cols, 0, cols, idx};
-    cpu_parallel_for(ctx, rows, row_grain(cols), gather_range, &j);
 }

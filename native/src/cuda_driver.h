@@ -187,7 +187,7 @@ int cuda_moe_launch(struct dsk4j_context* ctx, int kernel, unsigned grid, unsign
 
 /* The elementwise kernels, looked up by cuda_open (all of them, whatever the flags); no dynamic
  * shared memory. */
-#define CUDA_ELEMENTWISE_KERNELS 7
+#define CUDA_ELEMENTWISE_KERNELS 6
 extern const char* const cuda_elementwise_kernel_names[CUDA_ELEMENTWISE_KERNELS];
 /* Launches elementwise kernel `kernel` (grid x 1 x 1, block threads) on the context's stream;
  * DSK4J_OK or the driver error. */

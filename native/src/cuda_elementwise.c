@@ -16,12 +16,12 @@
 #define REF_RMS_THREADS 64
 #define THREADS 256
 
-enum { K_REF_RMSNORM, K_RMSNORM, K_ADD, K_SILU_MUL, K_EMBED, K_COPY_COLUMNS, K_GATHER_ROWS, K_COUNT };
+enum { K_REF_RMSNORM, K_RMSNORM, K_ADD, K_SILU_MUL, K_EMBED, K_COPY_COLUMNS, K_COUNT };
 _Static_assert(K_COUNT == CUDA_ELEMENTWISE_KERNELS, "cuda_driver.h CUDA_ELEMENTWISE_KERNELS");
 
 const char* const cuda_elementwise_kernel_names[CUDA_ELEMENTWISE_KERNELS] = {
     "dsk4j_ref_rmsnorm", "dsk4j_rmsnorm",        "dsk4j_ew_add",        "dsk4j_ew_silu_mul",
-    "dsk4j_ew_embed",    "dsk4j_ew_copy_columns", "dsk4j_ew_gather_rows"};
+    "dsk4j_ew_embed",    "dsk4j_ew_copy_columns"};
 
 int cuda_rmsnorm(dsk4j_context* ctx, const rmsnorm_args* a) {
     int reference, sm;
@@ -85,19 +85,4 @@ int cuda_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t ele
     long long R = rows, dc = dst_cols, d0 = dst_col0, sc = src_cols, s0 = src_col0, W = width;
     void* p[] = {&pd, &ps, &es, &R, &dc, &d0, &sc, &s0, &W};
     return cuda_elementwise_launch(ctx, K_COPY_COLUMNS, grid_for(sm, rows * width, THREADS), THREADS, p);
-}
-
-int cuda_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
-                     int64_t src_rows, int64_t cols) {
-    int reference, sm;
-    int rc = launch_info(ctx, &reference, &sm);
-    if (rc != DSK4J_OK) return rc;
-    if (rows <= 0 || cols <= 0) return DSK4J_OK;
-    if (elem != 1 && elem != 2 && elem != 4)
-        return dsk4j_fail(DSK4J_ERR_INTERNAL, "cuda gather_rows: element size %zu", elem);
-    uint64_t pd = dptr(dst), ps = dptr(src), pi = dptr(idx);
-    int es = (int)elem;
-    long long R = rows, S = src_rows, C = cols;
-    void* p[] = {&pd, &ps, &es, &pi, &R, &S, &C};
-    return cuda_elementwise_launch(ctx, K_GATHER_ROWS, grid_for(sm, rows * cols, THREADS), THREADS, p);
 }

@@ -285,8 +285,6 @@ void cpu_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, 
                int64_t tokens, int64_t d);
 void cpu_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t elem, int64_t rows, int64_t dst_cols,
                       int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width);
-void cpu_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
-                     int64_t cols);
 
 /* ---------------- cuda backend (cuda_*.c) ---------------- */
 /* Each returns DSK4J_OK or a code set with dsk4j_fail (driver errors carry cuGetErrorName /
@@ -348,7 +346,7 @@ int cuda_moe_forward(dsk4j_context* ctx, const moe_forward_args* a);
 
 /* cuda_elementwise.c (same arguments as the cpu functions; every pointer a device address inside a
  * live allocation of ctx, checked). ids / idx are device data the host did not read: an entry
- * outside [0, vocab) / [0, src_rows) gives a zero row (dsk4j.h elementwise.embed / gather_rows). */
+ * outside [0, vocab) gives a zero row (dsk4j.h elementwise.embed). gather_rows runs cuda_moe_gather. */
 int cuda_rmsnorm(dsk4j_context* ctx, const rmsnorm_args* a);
 int cuda_add(dsk4j_context* ctx, void* y, const void* a, const void* b, int32_t dtype, int64_t n);
 int cuda_silu_mul(dsk4j_context* ctx, void* y, const void* g, const void* u, int32_t dtype, int64_t n);
@@ -356,7 +354,5 @@ int cuda_embed(dsk4j_context* ctx, void* y, int32_t y_dtype, const void* table, 
                int64_t tokens, int64_t vocab, int64_t d);
 int cuda_copy_columns(dsk4j_context* ctx, void* dst, const void* src, size_t elem, int64_t rows, int64_t dst_cols,
                       int64_t dst_col0, int64_t src_cols, int64_t src_col0, int64_t width);
-int cuda_gather_rows(dsk4j_context* ctx, void* dst, const void* src, size_t elem, const int32_t* idx, int64_t rows,
-                     int64_t src_rows, int64_t cols);
 
 #endif
