@@ -90,21 +90,29 @@ public final class Generator {
             long total = 0;
             long[] base = new long[b]; // row of each prompt's first token in `hidden`
             for (int i = 0; i < b; i++) { base[i] = total; total += prompts.get(i).length; }
-            Tensor hidden = model.act(a, total, d); // every prompt position's last hidden state, for the MTP drafts
+            // the last hidden states: with MTP those of every prompt position (each feeds a draft), else row i holds
+            // the last one of prompt i
+            Tensor hidden = model.act(a, mtp ? total : b, d);
             for (List<Model.Segment> call : chunks(prompts)) {
                 try (Arena c = Arena.ofConfined()) {
                     Tensor h = model.forward(session, call, c);
                     long r = 0;
                     for (Model.Segment g : call) {
                         long n = g.tokens().length, at = base[g.slot()] + g.start();
-                        model.context().copy(hidden.slice(at, at + n), h.slice(r, r + n));
+                        if (mtp) model.context().copy(hidden.slice(at, at + n), h.slice(r, r + n));
+                        else if (g.start() + n == prompts.get(g.slot()).length)
+                            model.context().copy(hidden.slice(g.slot(), g.slot() + 1), h.slice(r + n - 1, r + n));
                         r += n;
                     }
                 }
             }
-            int[] lastRows = new int[b];
-            for (int i = 0; i < b; i++) lastRows[i] = (int) (base[i] + prompts.get(i).length - 1);
-            Tensor lg = model.logits(rows(a, hidden, lastRows), a);
+            Tensor lastHidden = hidden;
+            if (mtp) {
+                int[] lastRows = new int[b];
+                for (int i = 0; i < b; i++) lastRows[i] = (int) (base[i] + prompts.get(i).length - 1);
+                lastHidden = rows(a, hidden, lastRows);
+            }
+            Tensor lg = model.logits(lastHidden, a);
             for (int i = 0; i < b; i++) {
                 if (done[i]) continue;
                 last[i] = sample(samplers[i], lg, i);

@@ -25,16 +25,6 @@ final class HostOps {
         }
     }
 
-    /** n elements of src to t (f32 or bf16, rounded to nearest even) at element offset off. */
-    static void write(Tensor t, long off, float[] src, int n) {
-        if (t.dtype() == DType.F32) {
-            MemorySegment.copy(src, 0, t.segment(), F, off * 4, n);
-        } else {
-            MemorySegment s = t.segment();
-            for (int i = 0; i < n; i++) s.set(S, (off + i) * 2, bf16(src[i]));
-        }
-    }
-
     /** f32 -> bf16 bits, round to nearest even; NaN stays NaN. */
     static short bf16(float f) {
         int b = Float.floatToRawIntBits(f);

@@ -196,8 +196,7 @@ public final class Model implements AutoCloseable {
     private record Group(int row0, int[] slots, int[] starts, int len) {}
 
     /** The token layout of one forward call. */
-    private record Step(int tokens, int[] ids, int[] positions, int[] slots, boolean prefill, int[] cu, List<Group> groups,
-                        Tensor idsT, Tensor posT, Tensor slotT) {}
+    private record Step(int tokens, boolean prefill, int[] cu, List<Group> groups, Tensor idsT, Tensor posT, Tensor slotT) {}
 
     private Step step(Session s, List<Segment> segs, int[] lengths, Arena a) {
         Objects.requireNonNull(s, "argument 'session' is null");
@@ -250,7 +249,7 @@ public final class Model implements AutoCloseable {
             }
             r += n;
         }
-        return new Step(t, ids, pos, slots, prefill, cu, groups, ints(a, ids), ints(a, pos), ints(a, slots));
+        return new Step(t, prefill, cu, groups, ints(a, ids), ints(a, pos), ints(a, slots));
     }
 
     /**

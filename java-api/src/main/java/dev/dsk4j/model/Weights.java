@@ -276,7 +276,7 @@ final class Weights {
 
     /** Host memory for a tensor built in Java: the model's own (CPU), or {@code tmp}'s to be uploaded (CUDA). */
     private Tensor staging(Arena tmp, DType dt, long... shape) {
-        return tmp != null ? Tensor.allocate(tmp, dt, shape) : ownHost(dt, shape);
+        return tmp != null ? Tensor.allocate(tmp, dt, shape) : own(dt, shape); // own: host memory on the CPU
     }
 
     private Tensor floatOrBf16(String name, Tensor w) {
@@ -334,17 +334,9 @@ final class Weights {
         return t;
     }
 
-    /** A host tensor the model owns (CPU contexts only). */
-    private Tensor ownHost(DType dt, long... shape) {
-        Tensor t = Tensor.allocate(arena, dt, shape);
-        ownedBytes += t.byteSize();
-        owned.add(t.segment().address());
-        return t;
-    }
-
     /** Host memory for a conversion written in Java: the model's own (CPU), or garbage-collected staging (CUDA). */
     private Tensor converted(DType dt, long... shape) {
-        return ctx.isCuda() ? Tensor.allocate(Arena.ofAuto(), dt, shape) : ownHost(dt, shape);
+        return ctx.isCuda() ? Tensor.allocate(Arena.ofAuto(), dt, shape) : own(dt, shape); // own: host memory on the CPU
     }
 
     private void checkShape(String name, Tensor t, long... shape) {
