@@ -7,7 +7,7 @@ import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 
 /**
- * Runs one case of each elementwise op on a backend and compares with the op's formula computed here
+ * Runs one case of each elementwise op on a backend and compares with {@link ElementwiseReference}
  * (dsk4j.h elementwise.*): {@code add}, {@code embed}, {@code copy_columns} and {@code gather_rows} bit for
  * bit; {@code rmsnorm} and {@code silu_mul} within one unit in the last place of the output dtype (the CUDA
  * fast rmsnorm sums in another order; exp in silu may differ by an ulp between libms), bit for bit where
@@ -88,13 +88,8 @@ public final class ElementwiseChecks {
         for (int i = 0; i < x.length; i++) x[i] *= scale;
         x = stored(x, dt);
         double eps = r.nextBoolean() ? 1e-6 : r.nextDouble(1e-8, 1e-3);
-        float[] exp = new float[rows * d];
-        for (int t = 0; t < rows; t++) {
-            double ss = 0;
-            for (int i = 0; i < d; i++) ss += (double) x[t * ldx + i] * x[t * ldx + i];
-            double inv = 1.0 / Math.sqrt(ss / d + eps);
-            for (int i = 0; i < d; i++) exp[t * d + i] = round((float) (x[t * ldx + i] * inv * w[i]), dt);
-        }
+        float[] exp = ElementwiseReference.rmsnorm(x, rows, d, ldx, w, eps);
+        for (int i = 0; i < exp.length; i++) exp[i] = round(exp[i], dt);
         try (Arena a = Arena.ofConfined()) {
             Tensor y = s.output(a, dt, rows, d);
             Elementwise.rmsnorm(s.context(), y, s.input(a, Fp8Checks.hostInput(a, x, dt, rows, ldx)),
@@ -106,11 +101,8 @@ public final class ElementwiseChecks {
     /** elementwise.add (ulps 0) or elementwise.silu_mul (ulps 1) of n elements. */
     public static Comparison binary(Session s, SplittableRandom r, boolean silu, int n, DType dt) {
         float[] p = stored(values(r, n, true), dt), q = stored(values(r, n, true), dt);
-        float[] exp = new float[n];
-        for (int i = 0; i < n; i++) {
-            double z = p[i];
-            exp[i] = round(silu ? (float) (z / (1.0 + Math.exp(-z)) * q[i]) : p[i] + q[i], dt);
-        }
+        float[] exp = silu ? ElementwiseReference.siluMul(p, q) : ElementwiseReference.add(p, q);
+        for (int i = 0; i < n; i++) exp[i] = round(exp[i], dt);
         try (Arena a = Arena.ofConfined()) {
             Tensor y = s.output(a, dt, n), tp = s.input(a, Fp8Checks.hostInput(a, p, dt, n)),
                     tq = s.input(a, Fp8Checks.hostInput(a, q, dt, n));

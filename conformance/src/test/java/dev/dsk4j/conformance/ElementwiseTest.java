@@ -36,43 +36,7 @@ class ElementwiseTest {
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
-    // ------------------------------------------------------------------ the reference
-
-    /** f32 -> bf16 bits, round to nearest even; NaN -> quiet NaN with the sign and upper payload kept. */
-    static short bf16(float f) {
-        int b = Float.floatToRawIntBits(f);
-        if (Float.isNaN(f)) return (short) ((b >>> 16) | 0x40);
-        return (short) ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
-    }
-
-    static float widen(short b) { return Float.intBitsToFloat((b & 0xffff) << 16); }
-
-    /** y[r, i] = (float)(((double)x_i * inv) * w_i), inv = 1 / sqrt(ss/d + eps), ss = sum of x_i² in order (double). */
-    static float[] rmsnormRef(float[] x, long rows, int d, int ldx, float[] w, double eps) {
-        float[] y = new float[(int) rows * d];
-        for (int r = 0; r < rows; r++) {
-            double ss = 0;
-            for (int i = 0; i < d; i++) ss += (double) x[r * ldx + i] * x[r * ldx + i];
-            double inv = 1.0 / Math.sqrt(ss / d + eps);
-            for (int i = 0; i < d; i++) y[r * d + i] = (float) ((double) x[r * ldx + i] * inv * w[i]);
-        }
-        return y;
-    }
-
-    static float[] addRef(float[] a, float[] b) {
-        float[] y = new float[a.length];
-        for (int i = 0; i < a.length; i++) y[i] = a[i] + b[i];
-        return y;
-    }
-
-    static float[] siluMulRef(float[] g, float[] u) {
-        float[] y = new float[g.length];
-        for (int i = 0; i < g.length; i++) {
-            double z = g[i];
-            y[i] = (float) ((z / (1.0 + Math.exp(-z))) * u[i]);
-        }
-        return y;
-    }
+    // the reference: ElementwiseReference (also used by ./dsk4j conformance); bf16 through Fp8Reference
 
     // ------------------------------------------------------------------ values
 
@@ -85,7 +49,7 @@ class ElementwiseTest {
         double scale = Math.pow(10, r.nextInt(-3, 4));
         for (int i = 0; i < n; i++) {
             v[i] = specials && r.nextInt(8) == 0 ? SPECIALS[r.nextInt(SPECIALS.length)] : (float) (r.nextGaussian() * scale);
-            if (dt == DType.BF16) v[i] = widen(bf16(v[i])); /* exactly representable */
+            if (dt == DType.BF16) v[i] = Fp8Reference.bf16ToFloat(Fp8Reference.floatToBf16(v[i])); /* exactly representable */
         }
         return v;
     }
@@ -93,7 +57,7 @@ class ElementwiseTest {
     static Tensor host(Arena a, DType dt, float[] v, long... shape) {
         if (dt == DType.F32) return Tensor.ofFloats(a, v, shape);
         short[] s = new short[v.length];
-        for (int i = 0; i < v.length; i++) s[i] = bf16(v[i]);
+        for (int i = 0; i < v.length; i++) s[i] = Fp8Reference.floatToBf16(v[i]);
         return Tensor.ofShorts(a, DType.BF16, s, shape);
     }
 
@@ -112,7 +76,7 @@ class ElementwiseTest {
     }
 
     static boolean isNaN(DType dt, long b) {
-        return dt == DType.F32 ? Float.isNaN(Float.intBitsToFloat((int) b)) : Float.isNaN(widen((short) b));
+        return dt == DType.F32 ? Float.isNaN(Float.intBitsToFloat((int) b)) : Float.isNaN(Fp8Reference.bf16ToFloat((short) b));
     }
 
     /** Sign-magnitude bits to a monotone ordinal (adjacent floats differ by 1). */
@@ -129,7 +93,7 @@ class ElementwiseTest {
         int bad = 0;
         String first = null;
         for (int i = 0; i < ref.length; i++) {
-            long want = dt == DType.F32 ? Float.floatToRawIntBits(ref[i]) & 0xffffffffL : bf16(ref[i]) & 0xffffL;
+            long want = dt == DType.F32 ? Float.floatToRawIntBits(ref[i]) & 0xffffffffL : Fp8Reference.floatToBf16(ref[i]) & 0xffffL;
             boolean ok;
             if (isNaN(dt, want) || isNaN(dt, g[i])) ok = isNaN(dt, want) && isNaN(dt, g[i]);
             else ok = Math.abs(ordinal(dt, want) - ordinal(dt, g[i])) <= ulps;
@@ -176,7 +140,7 @@ class ElementwiseTest {
                         float[] x = values(r, rows * ldx, specials, dt);
                         if (zeroRow && rows > 0) Arrays.fill(x, 0, ldx, 0f);
                         float[] w = values(r, d, false, DType.F32);
-                        float[] ref = rmsnormRef(x, rows, d, ldx, w, eps);
+                        float[] ref = ElementwiseReference.rmsnorm(x, rows, d, ldx, w, eps);
                         if (zeroRow && rows > 0)
                             for (int i = 0; i < d; i++) assertTrue(Float.isFinite(ref[i]), "reference of a zero row is finite");
                         try (Arena a = Arena.ofConfined()) {
@@ -208,7 +172,7 @@ class ElementwiseTest {
                         boolean specials = r.nextBoolean();
                         float[] a = values(r, n, specials, dt), b = values(r, n, specials, dt);
                         boolean silu = op == 1;
-                        float[] ref = silu ? siluMulRef(a, b) : addRef(a, b);
+                        float[] ref = silu ? ElementwiseReference.siluMul(a, b) : ElementwiseReference.add(a, b);
                         try (Arena ar = Arena.ofConfined()) {
                             Tensor ad = s.input(ar, host(ar, dt, a, t, dd));
                             Tensor bd = s.input(ar, host(ar, dt, b, n)); /* another shape, the same element count */
