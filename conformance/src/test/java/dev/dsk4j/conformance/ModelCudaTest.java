@@ -102,6 +102,7 @@ class ModelCudaTest {
             System.out.printf("cuda vs cpu, bf16 activations: relative error %.3g, argmax agrees on %d/%d%n", e, agree,
                     lc[0].length);
             assertTrue(e <= 5e-2, "relative error " + e);
+            assertTrue(agree == lc[0].length, "the predicted token differs at " + (lc[0].length - agree) + " positions");
         }
     }
 

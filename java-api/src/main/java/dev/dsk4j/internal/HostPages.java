@@ -12,7 +12,9 @@ import java.lang.invoke.MethodHandle;
  * unmapped when their arena closes. An arena's {@code allocate} takes memory from the C heap,
  * which keeps large freed blocks (glibc raises its mmap threshold after the first large free):
  * the activations of a long prefill, freed after each layer, would stay resident and the peak
- * resident memory of a long-running model would creep up from call to call. Linux only; elsewhere
+ * resident memory of a long-running model would creep up from call to call. The CPU kernels' own large
+ * workspaces do the same in C (native/src/cpu_alloc.c); this one is Java so that a buffer's lifetime is its
+ * arena's alone, not tied to a context that may close first. Linux only; elsewhere
  * (or if {@code mmap} cannot be found) the arena allocates as usual.
  */
 public final class HostPages {
